@@ -1,0 +1,3 @@
+from cosydeploy.cli.main import main
+
+main()

@@ -1,0 +1,114 @@
+"""boto3 sessions per client/env: profile, role assumption, retries, the account guard.
+
+Every AWS call honours the standard ``AWS_ENDPOINT_URL`` (the sandbox sets it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosydeploy.errors import AccountMismatchError, AwsError
+
+
+def botocore_config() -> Any:
+    """Retries in standard mode by default (``AWS_RETRY_MODE=adaptive`` to change)."""
+    from botocore.config import Config
+
+    mode = os.environ.get("AWS_RETRY_MODE", "standard")
+    if mode not in {"standard", "adaptive", "legacy"}:
+        mode = "standard"
+    return Config(retries={"mode": mode, "max_attempts": 6}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass
+class AwsSession:
+    """One client/env's AWS identity: a boto3 session plus cached clients."""
+
+    session: Any
+    region: str
+    account_id: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, config=botocore_config()
+            )
+        return self._clients[service]
+
+
+def open_session(
+    region: str,
+    *,
+    profile: str | None = None,
+    role_arn: str | None = None,
+    session_name: str = "cosydeploy",
+) -> AwsSession:
+    """A session for one client/env, assuming the manifest's role when it names one."""
+    import boto3
+    import botocore.exceptions as bexc
+
+    try:
+        base = boto3.Session(profile_name=profile, region_name=region)
+    except bexc.ProfileNotFound:
+        raise AwsError(
+            f"AWS profile {profile!r} not found",
+            hint="check ~/.aws/config or remove aws.profile from the manifest",
+        ) from None
+    if not role_arn:
+        return AwsSession(base, region)
+    sts = base.client("sts", region_name=region, config=botocore_config())
+    try:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+    except bexc.NoCredentialsError:
+        raise AwsError(
+            "no AWS credentials to assume the client's role",
+            hint="run aws configure / aws sso login, or use --sandbox",
+        ) from None
+    except bexc.ClientError as exc:
+        raise AwsError(
+            f"cannot assume role {role_arn}: {exc.response['Error'].get('Message', exc)}",
+            hint="check the role's trust policy allows your identity",
+        ) from None
+    assumed = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+    return AwsSession(assumed, region)
+
+
+def caller_account(aws: AwsSession) -> str:
+    import botocore.exceptions as bexc
+
+    try:
+        return str(aws.client("sts").get_caller_identity()["Account"])
+    except bexc.NoCredentialsError:
+        raise AwsError(
+            "no AWS credentials found",
+            hint="run aws configure (or aws sso login), or try the sandbox: cosydeploy --sandbox ...",
+        ) from None
+    except bexc.EndpointConnectionError as exc:
+        raise AwsError(
+            f"cannot reach AWS at {exc.kwargs.get('endpoint_url', '?')}",
+            hint="is the sandbox running? cosydeploy sandbox status",
+        ) from None
+    except bexc.ClientError as exc:
+        raise AwsError(
+            f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}",
+            hint="refresh your credentials",
+        ) from None
+
+
+def guard_account(aws: AwsSession, expected: str, source: str) -> None:
+    """Refuse to touch anything unless the caller's account is the manifest's (exit 2)."""
+    actual = caller_account(aws)
+    aws.account_id = actual
+    if actual != expected:
+        raise AccountMismatchError(
+            f"{source}: aws.account_id: the manifest says {expected} but the credentials are for {actual}",
+            hint="use credentials (or aws.role_arn) for the client's account",
+        )

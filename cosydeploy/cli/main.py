@@ -1,0 +1,132 @@
+"""The ``cosydeploy`` command: global options, error handling, exit codes.
+
+Commands are thin: parse, build a context, call one function, render the result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from cosydeploy import __version__
+from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_USAGE, CosydeployError
+
+
+@dataclass(frozen=True)
+class Globals:
+    """Options every command sees (flag > COSYDEPLOY_* env var > default)."""
+
+    project_dir: str | None
+    sandbox: bool
+    output: str
+    debug: bool
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+def report_error(exc: CosydeployError) -> None:
+    from cosydeploy.ui import console, github
+
+    console.err().print(f"error: {exc.message}", markup=False)
+    if exc.hint:
+        console.err().print(f"hint: {exc.hint}", markup=False)
+    file = getattr(exc, "file", None)
+    github.annotate_error(getattr(exc, "detail", exc.message), file=file, line=getattr(exc, "line", None))
+
+
+class Group(TyperGroup):
+    """Translates every CosydeployError into one line, a hint and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CosydeployError as exc:
+            g = ctx.obj if isinstance(ctx.obj, Globals) else None
+            if (g and g.debug) or os.environ.get("COSYDEPLOY_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            report_error(exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+app = typer.Typer(
+    cls=Group,
+    name="cosydeploy",
+    help="Deploy CosyWorld to one isolated AWS stack per client, and release new versions safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cosydeploy {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    project_dir: str = typer.Option(
+        None, "--project-dir", envvar="COSYDEPLOY_PROJECT_DIR",
+        help="Repository root holding cosydeploy.yaml [env: COSYDEPLOY_PROJECT_DIR; default: walk up from here].",
+    ),
+    sandbox: bool = typer.Option(
+        False, "--sandbox", envvar="COSYDEPLOY_SANDBOX",
+        help="Use the local sandbox instead of AWS [env: COSYDEPLOY_SANDBOX].",
+    ),
+    output: str = typer.Option(
+        "text", "--output", "-o", envvar="COSYDEPLOY_OUTPUT",
+        help="Result format on stdout: text or json [env: COSYDEPLOY_OUTPUT].",
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and Terraform's full output."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """cosydeploy: manifests -> Terraform -> ECR -> ECS, watched to a verified end.
+
+    Exit codes: 0 done; 1 release failed and rolled back; 2 bad input; 3 failed and NOT
+    back on a good release; 4 lock held; 130 interrupted.
+    """
+    if output not in {"text", "json"}:
+        raise typer.BadParameter("must be text or json", param_hint="--output")
+    ctx.obj = Globals(project_dir=project_dir, sandbox=sandbox, output=output, debug=debug)
+
+
+def _register() -> None:
+    from cosydeploy.cli import infra, releases, sandbox_cmd
+
+    infra.register(app)
+    releases.register(app)
+    try:  # TEMP-DEV
+        sandbox_cmd.register(app)
+    except ImportError:  # TEMP-DEV
+        pass
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        app(args=argv, prog_name="cosydeploy", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.UsageError:
+        sys.exit(EXIT_USAGE)

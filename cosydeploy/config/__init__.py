@@ -1,0 +1,1 @@
+"""Project config and client manifests: strict models, layering, errors with file:line."""

@@ -1,0 +1,244 @@
+"""Finding and loading the project config and client manifests.
+
+Precedence, resolved here and nowhere else: flag > ``COSYDEPLOY_*`` environment
+variable > manifest (environment section, then client) > tier preset > project
+config > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cosydeploy.config.models import ClientManifest, ProjectConfig, explain_pattern
+from cosydeploy.config.yamlsrc import Source, dotted, load_yaml
+from cosydeploy.errors import ConfigError, UsageError
+
+PROJECT_FILE = "cosydeploy.yaml"
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Project:
+    """The project config and where it lives."""
+
+    root: Path
+    config: ProjectConfig
+
+    def path(self, rel: str) -> Path:
+        return (self.root / rel).resolve()
+
+    @property
+    def clients_dir(self) -> Path:
+        return self.path(self.config.paths.clients)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.path(self.config.paths.templates)
+
+    def display(self, p: Path) -> str:
+        """A path as the user should see it: relative to the project when inside it."""
+        try:
+            return str(p.resolve().relative_to(self.root))
+        except ValueError:
+            return str(p)
+
+
+def find_project_dir(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """The project root: ``--project-dir`` > ``COSYDEPLOY_PROJECT_DIR`` > walk up from cwd."""
+    chosen = explicit or os.environ.get("COSYDEPLOY_PROJECT_DIR")
+    if chosen:
+        root = Path(chosen).expanduser().resolve()
+        if not (root / PROJECT_FILE).is_file():
+            raise UsageError(
+                f"{root}: no {PROJECT_FILE} here",
+                hint="point --project-dir (or COSYDEPLOY_PROJECT_DIR) at the repository root",
+            )
+        return root
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / PROJECT_FILE).is_file():
+            return d
+    raise UsageError(
+        f"no {PROJECT_FILE} found in {here} or any parent directory",
+        hint="run inside the cosydeploy repository or pass --project-dir",
+    )
+
+
+def validation_error(exc: ValidationError, src: Source) -> ConfigError:
+    """The first pydantic error as one ConfigError naming file, line and field path."""
+    err = exc.errors()[0]
+    loc = _data_path(err["loc"], src.data)
+    if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        loc = (*loc, "engine")
+    field = dotted(loc) or None
+    message = _message(err)
+    hint = "see clients/example.yaml, or `cosydeploy schema` for every field and type"
+    if err["type"] == "extra_forbidden":
+        field_name = loc[-1] if loc else "?"
+        message = f"unknown key {field_name!r}"
+        field = dotted(loc[:-1]) or None
+        hint = "check the spelling; `cosydeploy schema` lists every allowed key"
+    elif err["type"] == "missing":
+        message = "required field is missing"
+        hint = "see clients/example.yaml for a complete manifest"
+    return ConfigError(message, file=src.file, line=src.line_of(loc), field=field, hint=hint)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+    """Drop pydantic's union/type tags from an error location, keeping real data keys."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and (
+            part.startswith(("function-", "literal", "tagged-union", "constrained"))
+            or part in {"atlas", "documentdb", "[key]", "int", "str"}
+        ):
+            continue
+        elif part == "[key]":
+            continue
+        else:
+            out.append(part)
+            cur = None
+    return tuple(out)
+
+
+def _message(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    if err["type"] == "string_pattern_mismatch":
+        meaning = explain_pattern(ctx.get("pattern", ""))
+        got = err.get("input")
+        return f"{meaning or 'has the wrong format'} (got {got!r})"
+    if err["type"] == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if err["type"] == "union_tag_invalid":
+        return f"must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if err["type"] == "union_tag_not_found":
+        return "needs an 'engine' key: atlas or documentdb"
+    got = err.get("input")
+    msg = str(err["msg"])
+    if isinstance(got, str | int | float | bool) and err["type"] not in {"missing"}:
+        return f"{msg[0].lower()}{msg[1:]} (got {got!r})"
+    return f"{msg[0].lower()}{msg[1:]}"
+
+
+def parse_model(model: type[M], src: Source) -> M:
+    """Validate parsed YAML against a strict model; errors carry file:line."""
+    if not isinstance(src.data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of keys to values",
+            file=src.file,
+            line=1,
+            hint="start from clients/example.yaml",
+        )
+    try:
+        return model.model_validate(src.data)
+    except ValidationError as exc:
+        raise validation_error(exc, src) from None
+
+
+def load_project(project_dir: str | os.PathLike[str] | None = None) -> Project:
+    """Find and load ``cosydeploy.yaml``."""
+    root = find_project_dir(project_dir)
+    src = load_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    config = parse_model(ProjectConfig, src)
+    return Project(root=root, config=config)
+
+
+def client_ids(project: Project) -> list[str]:
+    """Every client with a manifest, sorted (``example`` included)."""
+    d = project.clients_dir
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.yaml") if not p.name.startswith("."))
+
+
+def manifest_path(project: Project, client: str) -> Path:
+    return project.clients_dir / f"{client}.yaml"
+
+
+def load_manifest(project: Project, client: str) -> tuple[ClientManifest, Source]:
+    """Load and validate ``clients/<client>.yaml``, cross-checked against the project."""
+    path = manifest_path(project, client)
+    if not path.is_file():
+        known = client_ids(project)
+        raise UsageError(
+            f"unknown client {client!r}: {project.display(path)} does not exist",
+            hint=(f"known clients: {', '.join(known)}" if known else "no clients yet")
+            + f"; create one with: cosydeploy onboard {client}",
+        )
+    return load_manifest_file(project, path)
+
+
+def load_manifest_file(
+    project: Project, path: Path, display: str | None = None
+) -> tuple[ClientManifest, Source]:
+    """Load and validate one manifest file (any path)."""
+    src = load_yaml(path, display or project.display(path))
+    manifest = parse_model(ClientManifest, src)
+    _cross_check(project, manifest, src, path)
+    return manifest, src
+
+
+def _cross_check(project: Project, m: ClientManifest, src: Source, path: Path) -> None:
+    cfg = project.config
+    if path.stem != m.client:
+        raise ConfigError(
+            f"client id {m.client!r} does not match the file name {path.name!r}",
+            file=src.file,
+            line=src.line_of(("client",)),
+            field="client",
+            hint=f"rename the file to {m.client}.yaml or set client: {path.stem}",
+        )
+    tiers = ", ".join(cfg.tiers)
+    if m.tier not in cfg.tiers:
+        raise ConfigError(
+            f"unknown tier {m.tier!r}",
+            file=src.file,
+            line=src.line_of(("tier",)),
+            field="tier",
+            hint=f"tiers defined in cosydeploy.yaml: {tiers}",
+        )
+    for env, spec in m.environments.items():
+        where = ("environments", env)
+        if env not in cfg.environments:
+            raise ConfigError(
+                f"unknown environment {env!r}",
+                file=src.file,
+                line=src.line_of(where),
+                field=dotted(where),
+                hint=f"environments in cosydeploy.yaml: {', '.join(cfg.environments)}",
+            )
+        if spec and spec.tier and spec.tier not in cfg.tiers:
+            raise ConfigError(
+                f"unknown tier {spec.tier!r}",
+                file=src.file,
+                line=src.line_of((*where, "tier")),
+                field=dotted((*where, "tier")),
+                hint=f"tiers defined in cosydeploy.yaml: {tiers}",
+            )
+        # layering can only fail in ways we report against the manifest's lines
+        from cosydeploy.config.resolve import resolve
+
+        try:
+            resolve(project, m, env)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            path_ = (*where, *field.split(".")) if field else where
+            raise ConfigError(
+                message or str(exc),
+                file=src.file,
+                line=src.line_of(path_),
+                field=dotted(path_),
+                hint="check the task sizes and scaling bounds of this environment",
+            ) from None

@@ -1,0 +1,283 @@
+"""Strict models of the project config (cosydeploy.yaml) and client manifests.
+
+Every model refuses unknown keys, so a typo is an error naming its line, never a
+silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CLIENT_ID = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
+ENV_NAME = r"^[a-z][a-z0-9]{1,9}$"
+SECRET_NAME = r"^[A-Z][A-Z0-9_]{0,63}$"
+FLAG_NAME = r"^[a-z][a-z0-9_]{0,40}$"
+ACCOUNT_ID = r"^[0-9]{12}$"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@/_-]+$"
+REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+# Fargate's valid task sizes: cpu units -> allowed memory (MiB).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+DEFAULT_SECRETS = (
+    "DISCORD_BOT_TOKEN",
+    "OPENROUTER_API_KEY",
+    "GOOGLE_AI_API_KEY",
+    "ENCRYPTION_KEY",
+    "MONGO_URI",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def check_fargate(cpu: int | None, memory: int | None) -> None:
+    """Raise ValueError unless (cpu, memory) is a size Fargate can run."""
+    if cpu is None and memory is None:
+        return
+    if cpu is not None and cpu not in FARGATE_SIZES:
+        raise ValueError(
+            f"cpu {cpu} is not a Fargate size; use one of {', '.join(map(str, FARGATE_SIZES))}"
+        )
+    if cpu is not None and memory is not None and memory not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        raise ValueError(
+            f"memory {memory} MiB is not valid with cpu {cpu} on Fargate "
+            f"(allowed {allowed[0]}-{allowed[-1]} MiB)"
+        )
+
+
+# ---------------------------------------------------------------- project config
+
+
+class RedisPreset(Strict):
+    node_type: str
+    num_nodes: Annotated[int, Field(ge=1, le=6)]
+
+
+class DatabasePreset(Strict):
+    engine: Literal["atlas", "documentdb"] = "atlas"
+    atlas_tier: str | None = None
+    documentdb_instance_class: str | None = None
+    documentdb_instances: int | None = None
+
+
+class TierPreset(Strict):
+    min_tasks: Annotated[int, Field(ge=1, le=100)]
+    max_tasks: Annotated[int, Field(ge=1, le=100)]
+    cpu: int
+    memory: int
+    redis: RedisPreset
+    database: DatabasePreset
+
+    @model_validator(mode="after")
+    def _sizes(self) -> TierPreset:
+        check_fargate(self.cpu, self.memory)
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks {self.min_tasks} is greater than max_tasks {self.max_tasks}")
+        return self
+
+
+class StateBackend(Strict):
+    bucket: str
+    key_prefix: str = "clients"
+    key_name: str = "terraform.tfstate"
+    region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
+    use_lockfile: bool = True
+
+
+class ImageConfig(Strict):
+    repository: str = "cosyworld"
+    # The account holding the ECR repository (bootstrap stack); default: each client's own.
+    registry_account_id: Annotated[str, Field(pattern=ACCOUNT_ID)] | None = None
+    registry_region: Annotated[str, Field(pattern=REGION)] | None = None
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    platform: str = "linux/amd64"
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+class ReleaseConfig(Strict):
+    timeout: Annotated[int, Field(ge=10, le=7200)] = 900
+    lock_table: str = "cosyworld-deploy-locks"
+    ledger_table: str = "cosyworld-releases"
+    stop_timeout: Annotated[int, Field(ge=2, le=120)] = 30
+    health_check_grace_period: Annotated[int, Field(ge=0, le=3600)] = 60
+
+
+class Paths(Strict):
+    stack: str = "terraform/stacks/client"
+    sandbox_stack: str = "terraform/stacks/sandbox"
+    templates: str = "templates"
+    clients: str = "clients"
+
+
+class TerraformConfig(Strict):
+    binary: str | None = None
+
+
+class ProjectConfig(Strict):
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    default_region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
+    zone_name: Annotated[str, Field(pattern=DOMAIN)] = "cosyworld.ai"
+    environments: list[Annotated[str, Field(pattern=ENV_NAME)]]
+    tiers: dict[str, TierPreset]
+    log_retention_days: dict[str, int] = Field(default_factory=dict)
+    state: StateBackend
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    paths: Paths = Field(default_factory=Paths)
+    terraform: TerraformConfig = Field(default_factory=TerraformConfig)
+
+    @model_validator(mode="after")
+    def _envs(self) -> ProjectConfig:
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError("environments must be unique")
+        if not self.environments:
+            raise ValueError("at least one environment is needed")
+        return self
+
+
+# ---------------------------------------------------------------- client manifest
+
+
+class AwsSpec(Strict):
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    region: Annotated[str, Field(pattern=REGION)] | None = None
+    role_arn: Annotated[str, Field(pattern=ROLE_ARN)] | None = None
+    profile: str | None = None
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_text(cls, v: object) -> object:
+        if isinstance(v, int):
+            raise ValueError("write the account id as a quoted 12-digit string, e.g. '123456789012'")
+        return v
+
+
+class ScalingSpec(Strict):
+    min: Annotated[int, Field(ge=1, le=100)] | None = None
+    max: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class AppSpec(Strict):
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    health_path: Annotated[str, Field(pattern=r"^/[\w./-]*$")] = "/health/ready"
+    environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict
+    )
+    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(default_factory=dict)
+    secrets: list[Annotated[str, Field(pattern=SECRET_NAME)]] = Field(default_factory=list)
+    mongo_db_name: str = "cosyworld"
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _env_values_text(cls, v: object) -> object:
+        if isinstance(v, dict):
+            for k, val in v.items():
+                if not isinstance(val, str):
+                    raise ValueError(f"environment value of {k} must be a quoted string")
+        return v
+
+
+class AtlasDb(Strict):
+    engine: Literal["atlas"]
+    tier: Annotated[str, Field(pattern=r"^M[0-9]{1,3}$")] | None = None
+    uri_secret: Annotated[str, Field(pattern=SECRET_NAME)] = "MONGO_URI"
+
+
+class DocumentDb(Strict):
+    engine: Literal["documentdb"]
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r6g.large"
+    instances: Annotated[int, Field(ge=1, le=16)] = 2
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 35
+
+
+Database = Annotated[AtlasDb | DocumentDb, Field(discriminator="engine")]
+
+
+class RedisSpec(Strict):
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    num_nodes: Annotated[int, Field(ge=1, le=6)] | None = None
+
+
+class EnvironmentSpec(Strict):
+    tier: str | None = None
+    desired_count: Annotated[int, Field(ge=0, le=100)] | None = None
+    scaling: ScalingSpec | None = None
+    cpu: int | None = None
+    memory: int | None = None
+    aws: AwsOverride | None = None
+    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(default_factory=dict)
+    environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict
+    )
+    redis: RedisSpec | None = None
+
+
+class AwsOverride(Strict):
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)] | None = None
+    region: Annotated[str, Field(pattern=REGION)] | None = None
+    role_arn: Annotated[str, Field(pattern=ROLE_ARN)] | None = None
+    profile: str | None = None
+
+
+EnvironmentSpec.model_rebuild()
+
+
+class ClientManifest(Strict):
+    client: Annotated[str, Field(pattern=CLIENT_ID)]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    contact: Annotated[str, Field(pattern=EMAIL)]
+    tier: str
+    aws: AwsSpec
+    domain: Annotated[str, Field(pattern=DOMAIN)] | None = None
+    environments: dict[Annotated[str, Field(pattern=ENV_NAME)], EnvironmentSpec | None]
+    app: AppSpec = Field(default_factory=AppSpec)
+    database: Database = Field(default_factory=lambda: AtlasDb(engine="atlas"))
+    redis: RedisSpec = Field(default_factory=RedisSpec)
+    tags: dict[Annotated[str, Field(pattern=r"^[\w.:/=+@ -]{1,128}$")], str] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ClientManifest:
+        if not self.environments:
+            raise ValueError("environments: at least one environment is needed")
+        return self
+
+
+_PATTERN_MEANING = {
+    CLIENT_ID: "must be 2-20 characters: lowercase letters, digits and '-', starting with a letter",
+    ENV_NAME: "must be a short lowercase name like dev, staging or prod",
+    SECRET_NAME: "must be UPPER_SNAKE_CASE, like DISCORD_BOT_TOKEN",
+    FLAG_NAME: "must be lower_snake_case",
+    ACCOUNT_ID: "must be a 12-digit AWS account id",
+    ROLE_ARN: "must be an IAM role ARN like arn:aws:iam::123456789012:role/deploy",
+    REGION: "must be an AWS region like us-east-1",
+    DOMAIN: "must be a lowercase DNS name like cosyworld.ai",
+    EMAIL: "must be an email address",
+}
+
+
+def explain_pattern(pattern: str) -> str | None:
+    """A human phrase for one of our regular expressions."""
+    return _PATTERN_MEANING.get(pattern)
+
+
+def is_dns_label(value: str) -> bool:
+    return bool(re.match(CLIENT_ID, value))

@@ -1,0 +1,195 @@
+"""Layering in one place: project defaults -> tier preset -> client -> environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cosydeploy.config.models import DEFAULT_SECRETS, AtlasDb, ClientManifest, check_fargate
+
+if TYPE_CHECKING:
+    from cosydeploy.config.load import Project
+
+DEFAULT_RETENTION = {"dev": 7, "staging": 30, "prod": 90}
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    engine: str
+    atlas_tier: str | None = None
+    uri_secret: str | None = None
+    documentdb_instance_class: str | None = None
+    documentdb_instances: int | None = None
+    documentdb_backup_retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ClientEnv:
+    """Everything cosydeploy knows about one client in one environment, fully resolved."""
+
+    project: str
+    client: str
+    name: str
+    contact: str
+    env: str
+    tier: str
+    account_id: str
+    region: str
+    role_arn: str | None
+    profile: str | None
+    zone_name: str
+    hostname: str
+    cpu: int
+    memory: int
+    desired_count: int
+    min_tasks: int
+    max_tasks: int
+    port: int
+    health_path: str
+    environment: dict[str, str]
+    feature_flags: dict[str, bool]
+    secrets: tuple[str, ...]
+    mongo_db_name: str
+    database: DatabaseConfig
+    redis_node_type: str
+    redis_nodes: int
+    log_retention_days: int
+    single_nat_gateway: bool
+    deletion_protection: bool
+    stop_timeout: int
+    health_check_grace_period: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> str:
+        """The Terraform workspace of this client/env."""
+        return f"{self.client}-{self.env}"
+
+    @property
+    def target(self) -> str:
+        return f"{self.client}/{self.env}"
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["workspace"] = self.workspace
+        return d
+
+
+def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
+    """Resolve one client/env. Raises ValueError("field.path: message") when the layers clash."""
+    cfg = project.config
+    spec = m.environments.get(env)
+    if env not in m.environments:
+        raise ValueError(f"environments: the client has no environment {env!r}")
+    tier_name = (spec.tier if spec and spec.tier else None) or m.tier
+    tier = cfg.tiers[tier_name]
+
+    cpu = spec.cpu if spec and spec.cpu is not None else tier.cpu
+    memory = spec.memory if spec and spec.memory is not None else tier.memory
+    if spec and (spec.cpu is not None or spec.memory is not None):
+        try:
+            check_fargate(cpu, memory)
+        except ValueError as exc:
+            key = "memory" if spec.memory is not None else "cpu"
+            raise ValueError(f"{key}: {exc}") from None
+
+    min_tasks = tier.min_tasks
+    max_tasks = tier.max_tasks
+    if spec and spec.scaling:
+        min_tasks = spec.scaling.min if spec.scaling.min is not None else min_tasks
+        max_tasks = spec.scaling.max if spec.scaling.max is not None else max_tasks
+    if min_tasks > max_tasks:
+        raise ValueError(f"scaling: min {min_tasks} is greater than max {max_tasks}")
+    desired = spec.desired_count if spec and spec.desired_count is not None else min_tasks
+    if not min_tasks <= desired <= max_tasks:
+        raise ValueError(
+            f"desired_count: {desired} is outside the scaling bounds {min_tasks}-{max_tasks}"
+        )
+
+    aws_o = spec.aws if spec and spec.aws else None
+    account_id = (aws_o.account_id if aws_o and aws_o.account_id else None) or m.aws.account_id
+    region = (
+        (aws_o.region if aws_o and aws_o.region else None) or m.aws.region or cfg.default_region
+    )
+    role_arn = (aws_o.role_arn if aws_o and aws_o.role_arn else None) or m.aws.role_arn
+    profile = (aws_o.profile if aws_o and aws_o.profile else None) or m.aws.profile
+
+    zone = m.domain or cfg.zone_name
+    hostname = f"{m.client}.{zone}" if env == cfg.environments[-1] else f"{m.client}-{env}.{zone}"
+
+    environment = {"NODE_ENV": "development" if env == cfg.environments[0] else "production"}
+    environment.update(m.app.environment)
+    if spec:
+        environment.update(spec.environment)
+    flags = dict(m.app.feature_flags)
+    if spec:
+        flags.update(spec.feature_flags)
+
+    db = m.database
+    if isinstance(db, AtlasDb):
+        database = DatabaseConfig(
+            engine="atlas",
+            atlas_tier=db.tier or tier.database.atlas_tier or "M10",
+            uri_secret=db.uri_secret,
+        )
+    else:
+        database = DatabaseConfig(
+            engine="documentdb",
+            documentdb_instance_class=db.instance_class,
+            documentdb_instances=db.instances,
+            documentdb_backup_retention_days=db.backup_retention_days,
+        )
+    secrets = list(DEFAULT_SECRETS)
+    for s in m.app.secrets:
+        if s not in secrets:
+            secrets.append(s)
+    if database.uri_secret and database.uri_secret not in secrets:
+        secrets.append(database.uri_secret)
+
+    redis_o = spec.redis if spec and spec.redis else None
+    redis_node_type = (
+        (redis_o.node_type if redis_o else None) or m.redis.node_type or tier.redis.node_type
+    )
+    redis_nodes = (redis_o.num_nodes if redis_o else None) or m.redis.num_nodes or tier.redis.num_nodes
+
+    retention = cfg.log_retention_days.get(env) or DEFAULT_RETENTION.get(env, 30)
+    first_env = cfg.environments[0]
+    tags = {"Project": cfg.project, "Client": m.client, "Environment": env, "ManagedBy": "cosydeploy"}
+    tags.update(m.tags)
+
+    return ClientEnv(
+        project=cfg.project,
+        client=m.client,
+        name=m.name,
+        contact=m.contact,
+        env=env,
+        tier=tier_name,
+        account_id=account_id,
+        region=region,
+        role_arn=role_arn,
+        profile=profile,
+        zone_name=zone,
+        hostname=hostname,
+        cpu=cpu,
+        memory=memory,
+        desired_count=desired,
+        min_tasks=min_tasks,
+        max_tasks=max_tasks,
+        port=m.app.port,
+        health_path=m.app.health_path,
+        environment=dict(sorted(environment.items())),
+        feature_flags=dict(sorted(flags.items())),
+        secrets=tuple(sorted(secrets)),
+        mongo_db_name=m.app.mongo_db_name,
+        database=database,
+        redis_node_type=redis_node_type,
+        redis_nodes=redis_nodes,
+        log_retention_days=retention,
+        single_nat_gateway=env == first_env,
+        deletion_protection=env == cfg.environments[-1],
+        stop_timeout=cfg.release.stop_timeout,
+        health_check_grace_period=cfg.release.health_check_grace_period,
+        tags=dict(sorted(tags.items())),
+    )

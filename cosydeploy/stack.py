@@ -1,0 +1,59 @@
+"""The client stack's outputs: the contract between Terraform and the release pipeline.
+
+``terraform/stacks/client`` and ``terraform/stacks/sandbox`` declare exactly these
+outputs; the release pipeline reads nothing else about the infrastructure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+OUTPUT_NAMES = (
+    "cluster_name",
+    "service_name",
+    "container_name",
+    "task_family",
+    "execution_role_arn",
+    "task_role_arn",
+    "log_group_name",
+    "target_group_arn",
+    "alb_dns_name",
+    "app_url",
+    "secret_arns",
+    "parameter_names",
+)
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    cluster_name: str
+    service_name: str
+    container_name: str
+    task_family: str
+    execution_role_arn: str
+    task_role_arn: str
+    log_group_name: str
+    target_group_arn: str = ""
+    alb_dns_name: str = ""
+    app_url: str = ""
+    secret_arns: dict[str, str] = field(default_factory=dict)
+    parameter_names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:
+        """Build from ``terraform output -json`` (values wrapped in {"value": ...}) or plain values."""
+        values = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}
+        known = {f.name for f in fields(cls)}
+        missing = [n for n in OUTPUT_NAMES if n not in values and n in {"cluster_name", "service_name"}]
+        if missing:
+            from cosydeploy.errors import TerraformError
+
+            raise TerraformError(
+                f"the stack has no output {', '.join(missing)}",
+                hint="apply the client's stack first: cosydeploy apply CLIENT --env ENV",
+            )
+        return cls(**{k: (v if v is not None else "") for k, v in values.items() if k in known})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

