@@ -38,12 +38,16 @@ class InfraResult:
         }
 
 
-def plan(project: Project, c: ClientEnv, ws: Workspace, extra_vars: dict[str, str] | None = None) -> InfraResult:
+def plan(
+    project: Project, c: ClientEnv, ws: Workspace, extra_vars: dict[str, str] | None = None
+) -> InfraResult:
     """Render the tfvars, prepare the workspace (init once, select) and plan to a saved file."""
     tfvars = render_tfvars(project, c)
     ws.prepare(tfvars)
     summary = ws.plan(extra_vars)
-    return InfraResult(c.client, c.env, ws.name, plan=summary, tfvars_fingerprint=fingerprint(tfvars))
+    return InfraResult(
+        c.client, c.env, ws.name, plan=summary, tfvars_fingerprint=fingerprint(tfvars)
+    )
 
 
 def apply(

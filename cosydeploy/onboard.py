@@ -57,7 +57,10 @@ class ManifestAnswers:
                 return str(typer.prompt(label, default=default, err=True))
             if default is None:
                 flag = label.lower().replace(" ", "-")
-                raise UsageError(f"no manifest for {client!r} and no --{flag}", hint=f"pass --{flag} (or run on a terminal to be asked)")
+                raise UsageError(
+                    f"no manifest for {client!r} and no --{flag}",
+                    hint=f"pass --{flag} (or run on a terminal to be asked)",
+                )
             return default
 
         return cls(

@@ -45,9 +45,13 @@ def render_template(templates_dir: Path, name: str, **values: Any) -> str:
             hint="the templates path is set in cosydeploy.yaml (paths.templates)",
         ) from None
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"template {name}: {exc.message}", hint="a value the template needs is missing") from None
+        raise ConfigError(
+            f"template {name}: {exc.message}", hint="a value the template needs is missing"
+        ) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"template syntax: {exc.message}", file=exc.filename or name, line=exc.lineno) from None
+        raise ConfigError(
+            f"template syntax: {exc.message}", file=exc.filename or name, line=exc.lineno
+        ) from None
 
 
 def ecr_repository_url(project: Project, c: ClientEnv) -> str:
@@ -65,18 +69,27 @@ def state_key(project: Project, c: ClientEnv) -> str:
 def render_tfvars(project: Project, c: ClientEnv) -> str:
     """The client stack's ``terraform.tfvars.json`` (normalised: sorted keys, 2-space indent)."""
     text = render_template(
-        project.templates_dir, "tfvars.json.j2", c=c, ecr_repository_url=ecr_repository_url(project, c)
+        project.templates_dir,
+        "tfvars.json.j2",
+        c=c,
+        ecr_repository_url=ecr_repository_url(project, c),
     )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"tfvars.json.j2 rendered invalid JSON: {exc.msg}", line=exc.lineno) from None
+        raise ConfigError(
+            f"tfvars.json.j2 rendered invalid JSON: {exc.msg}", line=exc.lineno
+        ) from None
     return to_json(data, indent=2) + "\n"
 
 
 def render_backend(project: Project, c: ClientEnv) -> str:
     return render_template(
-        project.templates_dir, "backend.hcl.j2", c=c, state=project.config.state, key=state_key(project, c)
+        project.templates_dir,
+        "backend.hcl.j2",
+        c=c,
+        state=project.config.state,
+        key=state_key(project, c),
     )
 
 

@@ -43,9 +43,13 @@ class StackOutputs:
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:
         """Build from ``terraform output -json`` (values wrapped in {"value": ...}) or plain values."""
-        values = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}
+        values = {
+            k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()
+        }
         known = {f.name for f in fields(cls)}
-        missing = [n for n in OUTPUT_NAMES if n not in values and n in {"cluster_name", "service_name"}]
+        missing = [
+            n for n in OUTPUT_NAMES if n not in values and n in {"cluster_name", "service_name"}
+        ]
         if missing:
             from cosydeploy.errors import TerraformError
 

@@ -17,9 +17,17 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
     for var in (
-        "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CI",
-        "COSYDEPLOY_SANDBOX", "COSYDEPLOY_PROJECT_DIR", "COSYDEPLOY_ENV", "COSYDEPLOY_OUTPUT",
-        "COSYDEPLOY_TERRAFORM", "AWS_PROFILE", "AWS_ENDPOINT_URL",
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "CI",
+        "COSYDEPLOY_SANDBOX",
+        "COSYDEPLOY_PROJECT_DIR",
+        "COSYDEPLOY_ENV",
+        "COSYDEPLOY_OUTPUT",
+        "COSYDEPLOY_TERRAFORM",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
     ):
         monkeypatch.delenv(var, raising=False)
 
@@ -32,7 +40,9 @@ def project_copy(tmp_path: Path) -> Path:
     shutil.copy(REPO / "cosydeploy.yaml", dest / "cosydeploy.yaml")
     for d in ("clients", "templates", "terraform", "examples"):
         if (REPO / d).exists():
-            shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+            shutil.copytree(
+                REPO / d, dest / d, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*")
+            )
     return dest
 
 

@@ -124,7 +124,9 @@ def workspace(g: Globals, proj: Project, c: ClientEnv) -> Workspace:
     from cosydeploy.terraform.engine import Workspace, make_engine
 
     tf_root = proj.path("terraform")
-    stack_path = proj.path(proj.config.paths.sandbox_stack if g.sandbox else proj.config.paths.stack)
+    stack_path = proj.path(
+        proj.config.paths.sandbox_stack if g.sandbox else proj.config.paths.stack
+    )
     try:
         stack = str(stack_path.relative_to(tf_root))
     except ValueError:
@@ -179,3 +181,36 @@ def ensure_bucket(endpoint_url: str, bucket: str, region: str) -> None:
     except Exception:
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+# ------------------------------------------------------------------ cost and secrets
+
+
+def cost_inputs(ctx: Any, client: str | None, env: str | None) -> list[Any]:
+    """One CostInput per client/env, from exactly the tfvars that would be deployed."""
+    import json
+
+    from cosydeploy.cost import cost_input_from_tfvars
+    from cosydeploy.render import render_tfvars
+
+    g = globals_of(ctx)
+    proj, envs = all_client_envs(g, [client] if client else None, env)
+    return [cost_input_from_tfvars(json.loads(render_tfvars(proj, c)), tier=c.tier) for c in envs]
+
+
+def cost_explorer_client(ctx: Any) -> Any:
+    """Cost Explorer (a global service, in us-east-1) as the caller's identity."""
+    from cosydeploy.aws import open_session
+
+    g = globals_of(ctx)
+    if g.sandbox:
+        sandbox_info(g, project(g))
+    return open_session("us-east-1").client("ce")
+
+
+def secrets_target(ctx: Any, client: str, env: str) -> tuple[Any, str, list[str]]:
+    """Secrets Manager as the client's identity (account-guarded), the project and required names."""
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    return session.client("secretsmanager"), c.project, list(c.secrets)

@@ -11,9 +11,17 @@ import typer
 from cosydeploy.cli.context import globals_of
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
 
-clients_app = typer.Typer(help="List clients and show their resolved configuration.", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="List clients and show their resolved configuration.", no_args_is_help=True
+)
 
-ENV_OPT = typer.Option(None, "--env", "-e", envvar="COSYDEPLOY_ENV", help="Environment [env: COSYDEPLOY_ENV; default: the first one].")
+ENV_OPT = typer.Option(
+    None,
+    "--env",
+    "-e",
+    envvar="COSYDEPLOY_ENV",
+    help="Environment [env: COSYDEPLOY_ENV; default: the first one].",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +34,9 @@ def register(app: typer.Typer) -> None:
     app.command("onboard")(onboard)
 
 
-def validate(ctx: typer.Context, clients: list[str] = typer.Argument(None, help="Client ids (default: all).")) -> None:
+def validate(
+    ctx: typer.Context, clients: list[str] = typer.Argument(None, help="Client ids (default: all).")
+) -> None:
     """Validate cosydeploy.yaml and client manifests (exit 0 valid, 2 invalid)."""
     from cosydeploy.cli.main import report_error
     from cosydeploy.config.load import client_ids, load_manifest
@@ -48,7 +58,15 @@ def validate(ctx: typer.Context, clients: list[str] = typer.Argument(None, help=
                 console.info(f"ok    {proj.display(mpath(proj, cid))}")
         except CosydeployError as exc:
             failed += 1
-            results.append({"client": cid, "file": proj.display(mpath(proj, cid)), "valid": False, "error": exc.message, "hint": exc.hint})
+            results.append(
+                {
+                    "client": cid,
+                    "file": proj.display(mpath(proj, cid)),
+                    "valid": False,
+                    "error": exc.message,
+                    "hint": exc.hint,
+                }
+            )
             report_error(exc)
     if g.json:
         console.print_json(results)
@@ -69,22 +87,40 @@ def schema(ctx: typer.Context) -> None:
 
 
 @clients_app.command("list")
-def clients_list(ctx: typer.Context, env: str = typer.Option(None, "--env", "-e", help="Only this environment.")) -> None:
+def clients_list(
+    ctx: typer.Context, env: str = typer.Option(None, "--env", "-e", help="Only this environment.")
+) -> None:
     """One row per client/env (JSON: a matrix for CI)."""
     from cosydeploy.cli.context import all_client_envs
     from cosydeploy.ui import console
 
     g = globals_of(ctx)
     _, envs = all_client_envs(g, None, env)
-    rows = [{"client": c.client, "env": c.env, "tier": c.tier, "account_id": c.account_id, "region": c.region} for c in envs]
+    rows = [
+        {
+            "client": c.client,
+            "env": c.env,
+            "tier": c.tier,
+            "account_id": c.account_id,
+            "region": c.region,
+        }
+        for c in envs
+    ]
     if g.json:
         console.print_json(rows)
         return
-    console.table(None, ["CLIENT", "ENV", "TIER", "ACCOUNT", "REGION"], [list(r.values()) for r in rows], to_stdout=True)
+    console.table(
+        None,
+        ["CLIENT", "ENV", "TIER", "ACCOUNT", "REGION"],
+        [list(r.values()) for r in rows],
+        to_stdout=True,
+    )
 
 
 @clients_app.command("show")
-def clients_show(ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT) -> None:
+def clients_show(
+    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+) -> None:
     """The resolved configuration of one client/env (secrets by name only)."""
     from cosydeploy.cli.context import client_env
     from cosydeploy.ui import console
@@ -111,7 +147,9 @@ def render(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="Client id."),
     env: str = ENV_OPT,
-    out: Path = typer.Option(None, "--out", help="Write the files into this directory instead of printing."),
+    out: Path = typer.Option(
+        None, "--out", help="Write the files into this directory instead of printing."
+    ),
 ) -> None:
     """Render the Terraform variables and backend config (shows, never applies)."""
     from cosydeploy.cli.context import client_env
@@ -162,7 +200,9 @@ def _show_plan(summary: Any) -> None:
     )
 
 
-def plan(ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT) -> None:
+def plan(
+    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+) -> None:
     """Plan the client's workspace to a saved plan file and summarise it."""
     from cosydeploy.cli.context import client_env
     from cosydeploy.ui import console
@@ -179,7 +219,10 @@ def _confirm(yes: bool):
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError("refusing to apply without a terminal to confirm", hint="pass --yes to apply the plan shown")
+            raise UsageError(
+                "refusing to apply without a terminal to confirm",
+                hint="pass --yes to apply the plan shown",
+            )
         return typer.confirm("Apply this plan?", default=False, err=True)
 
     return ask
@@ -241,12 +284,13 @@ def apply(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="Client id."),
     env: str = ENV_OPT,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (needed without a terminal)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Apply without asking (needed without a terminal)."
+    ),
 ) -> None:
     """Plan, show the plan, ask, then apply exactly that saved plan."""
     from cosydeploy import infra
     from cosydeploy.cli.context import client_env
-    from cosydeploy.ui import console
 
     g = globals_of(ctx)
     proj, c = client_env(g, client, env)
@@ -262,7 +306,13 @@ def _report_outputs(g: Any, results: list[Any]) -> None:
         console.print_json([r.as_dict() for r in results])
         return
     for r in results:
-        state = "applied" if r.applied else "no changes" if r.plan and not r.plan.has_changes else "not applied"
+        state = (
+            "applied"
+            if r.applied
+            else "no changes"
+            if r.plan and not r.plan.has_changes
+            else "not applied"
+        )
         url = r.outputs.get("app_url") or "-"
         sys.stdout.write(f"{r.client}/{r.env}: {state}; app_url {url}\n")
 
@@ -270,15 +320,25 @@ def _report_outputs(g: Any, results: list[Any]) -> None:
 def onboard(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="New or existing client id (lowercase, DNS-safe)."),
-    envs: list[str] = typer.Option(None, "--env", "-e", help="Environments to set up (default: all of the manifest's)."),
-    tier: str = typer.Option(None, "--tier", help="Tier preset for a new manifest (dev, small, large)."),
-    account_id: str = typer.Option(None, "--account-id", help="12-digit AWS account id for a new manifest."),
+    envs: list[str] = typer.Option(
+        None, "--env", "-e", help="Environments to set up (default: all of the manifest's)."
+    ),
+    tier: str = typer.Option(
+        None, "--tier", help="Tier preset for a new manifest (dev, small, large)."
+    ),
+    account_id: str = typer.Option(
+        None, "--account-id", help="12-digit AWS account id for a new manifest."
+    ),
     region: str = typer.Option(None, "--region", help="AWS region for a new manifest."),
-    domain: str = typer.Option(None, "--domain", help="DNS zone for a new manifest (default: the project's)."),
+    domain: str = typer.Option(
+        None, "--domain", help="DNS zone for a new manifest (default: the project's)."
+    ),
     name: str = typer.Option(None, "--name", help="Display name for a new manifest."),
     contact: str = typer.Option(None, "--contact", help="Contact email for a new manifest."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Write nothing; show the manifest and the plans."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Write nothing; show the manifest and the plans."
+    ),
 ) -> None:
     """Manifest -> Terraform workspace -> infrastructure, per environment. Safe to run again."""
     from cosydeploy import infra
@@ -295,8 +355,16 @@ def onboard(
         console.info(f"manifest {proj.display(path)} exists; using it unchanged")
     else:
         answers = ManifestAnswers.gather(
-            proj, client, tier=tier, account_id=account_id, region=region, domain=domain,
-            name=name, contact=contact, envs=envs, interactive=sys.stdin.isatty() and not yes,
+            proj,
+            client,
+            tier=tier,
+            account_id=account_id,
+            region=region,
+            domain=domain,
+            name=name,
+            contact=contact,
+            envs=envs,
+            interactive=sys.stdin.isatty() and not yes,
         )
         text = write_manifest(proj, answers, dry_run=dry_run)
         if dry_run:
@@ -309,7 +377,10 @@ def onboard(
     results = []
     for env in chosen:
         if env not in manifest.environments:
-            raise UsageError(f"client {client!r} has no environment {env!r}", hint=f"its environments: {', '.join(manifest.environments)}")
+            raise UsageError(
+                f"client {client!r} has no environment {env!r}",
+                hint=f"its environments: {', '.join(manifest.environments)}",
+            )
         c = resolve(proj, manifest, env)
         result, ws = _plan_one(g, proj, c)
         if dry_run:

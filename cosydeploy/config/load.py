@@ -48,7 +48,9 @@ class Project:
             return str(p)
 
 
-def find_project_dir(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+def find_project_dir(
+    explicit: str | os.PathLike[str] | None = None, start: Path | None = None
+) -> Path:
     """The project root: ``--project-dir`` > ``COSYDEPLOY_PROJECT_DIR`` > walk up from cwd."""
     chosen = explicit or os.environ.get("COSYDEPLOY_PROJECT_DIR")
     if chosen:
@@ -94,18 +96,18 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(part, str) and (
-            part.startswith(("function-", "literal", "tagged-union", "constrained"))
-            or part in {"atlas", "documentdb", "[key]", "int", "str"}
+        if (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and part < len(cur)
         ):
-            continue
-        elif part == "[key]":
+            out.append(part)
+            cur = cur[part]
+        elif (
+            isinstance(part, str)
+            and (
+                part.startswith(("function-", "literal", "tagged-union", "constrained"))
+                or part in {"atlas", "documentdb", "[key]", "int", "str"}
+            )
+        ) or part == "[key]":
             continue
         else:
             out.append(part)

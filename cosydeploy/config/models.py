@@ -88,7 +88,9 @@ class TierPreset(Strict):
     def _sizes(self) -> TierPreset:
         check_fargate(self.cpu, self.memory)
         if self.min_tasks > self.max_tasks:
-            raise ValueError(f"min_tasks {self.min_tasks} is greater than max_tasks {self.max_tasks}")
+            raise ValueError(
+                f"min_tasks {self.min_tasks} is greater than max_tasks {self.max_tasks}"
+            )
         return self
 
 
@@ -165,7 +167,9 @@ class AwsSpec(Strict):
     @classmethod
     def _account_text(cls, v: object) -> object:
         if isinstance(v, int):
-            raise ValueError("write the account id as a quoted 12-digit string, e.g. '123456789012'")
+            raise ValueError(
+                "write the account id as a quoted 12-digit string, e.g. '123456789012'"
+            )
         return v
 
 
@@ -180,7 +184,9 @@ class AppSpec(Strict):
     environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
         default_factory=dict
     )
-    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(default_factory=dict)
+    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(
+        default_factory=dict
+    )
     secrets: list[Annotated[str, Field(pattern=SECRET_NAME)]] = Field(default_factory=list)
     mongo_db_name: str = "cosyworld"
 
@@ -222,7 +228,9 @@ class EnvironmentSpec(Strict):
     cpu: int | None = None
     memory: int | None = None
     aws: AwsOverride | None = None
-    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(default_factory=dict)
+    feature_flags: dict[Annotated[str, Field(pattern=FLAG_NAME)], bool] = Field(
+        default_factory=dict
+    )
     environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
         default_factory=dict
     )

@@ -152,11 +152,18 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
     redis_node_type = (
         (redis_o.node_type if redis_o else None) or m.redis.node_type or tier.redis.node_type
     )
-    redis_nodes = (redis_o.num_nodes if redis_o else None) or m.redis.num_nodes or tier.redis.num_nodes
+    redis_nodes = (
+        (redis_o.num_nodes if redis_o else None) or m.redis.num_nodes or tier.redis.num_nodes
+    )
 
     retention = cfg.log_retention_days.get(env) or DEFAULT_RETENTION.get(env, 30)
     first_env = cfg.environments[0]
-    tags = {"Project": cfg.project, "Client": m.client, "Environment": env, "ManagedBy": "cosydeploy"}
+    tags = {
+        "Project": cfg.project,
+        "Client": m.client,
+        "Environment": env,
+        "ManagedBy": "cosydeploy",
+    }
     tags.update(m.tags)
 
     return ClientEnv(

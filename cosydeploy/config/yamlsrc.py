@@ -60,9 +60,13 @@ def load_yaml(path: Path, display: str | None = None) -> Source:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=file) from None
     if len(raw) > _MAX_BYTES:
-        raise ConfigError("file is larger than 1 MB", file=file, hint="a manifest is a short YAML file")
+        raise ConfigError(
+            "file is larger than 1 MB", file=file, hint="a manifest is a short YAML file"
+        )
     if b"\x00" in raw:
-        raise ConfigError("binary data, not YAML text", file=file, hint="a manifest is UTF-8 YAML text")
+        raise ConfigError(
+            "binary data, not YAML text", file=file, hint="a manifest is UTF-8 YAML text"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,14 +98,18 @@ def load_yaml(path: Path, display: str | None = None) -> Source:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        hint = "YAML indentation uses spaces, not tabs" if "\\t" in problem or "tab" in problem else (
-            "check the YAML syntax near this line"
+        hint = (
+            "YAML indentation uses spaces, not tabs"
+            if "\\t" in problem or "tab" in problem
+            else ("check the YAML syntax near this line")
         )
         raise _fail(file, mark, f"YAML syntax error: {problem}", hint) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", file=file) from None
     if node is None:
-        raise ConfigError("file holds no YAML document", file=file, hint="start from clients/example.yaml")
+        raise ConfigError(
+            "file holds no YAML document", file=file, hint="start from clients/example.yaml"
+        )
 
     src = Source(file=file, data=None)
     src.data = _build(loader, node, (), src)

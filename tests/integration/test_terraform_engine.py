@@ -24,10 +24,15 @@ def moto_endpoint():
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
+    _host, port = server.get_host_and_port()
     url = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.create_bucket(Bucket=BUCKET)
     yield url
     server.stop()
@@ -41,9 +46,16 @@ def tf_root(tmp_path: Path) -> Path:
 
 
 def _ws(tf_root: Path, name: str, endpoint: str) -> Workspace:
-    backend = {"bucket": BUCKET, "key": "fixture/terraform.tfstate", "region": "us-east-1",
-               "use_lockfile": "true", **sandbox_backend(endpoint)}
-    return Workspace(make_engine(None), tf_root, "stacks/fixture", name, tf_root.parent / "work", backend)
+    backend = {
+        "bucket": BUCKET,
+        "key": "fixture/terraform.tfstate",
+        "region": "us-east-1",
+        "use_lockfile": "true",
+        **sandbox_backend(endpoint),
+    }
+    return Workspace(
+        make_engine(None), tf_root, "stacks/fixture", name, tf_root.parent / "work", backend
+    )
 
 
 def _vars(client: str, size: int) -> str:
@@ -53,8 +65,13 @@ def _vars(client: str, size: int) -> str:
 def _s3_keys(endpoint: str) -> list[str]:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
 
@@ -65,7 +82,9 @@ def test_plan_apply_outputs_and_second_plan_reuses_init(tf_root: Path, moto_endp
     ws.select()
     assert ws.current() == "alpha-dev"
     summary = ws.plan()
-    assert [(c.address, c.action) for c in summary.changes] == [("terraform_data.service", "create")]
+    assert [(c.address, c.action) for c in summary.changes] == [
+        ("terraform_data.service", "create")
+    ]
     assert summary.adds == 1 and summary.has_changes
     ws.apply(expected_workspace="alpha-dev")
     assert ws.outputs() == {"cluster_name": "fixture-alpha", "size": 2}
@@ -78,7 +97,9 @@ def test_plan_apply_outputs_and_second_plan_reuses_init(tf_root: Path, moto_endp
 
     ws.prepare(_vars("alpha", 3))
     changed = ws.plan()
-    assert [(c.address, c.action) for c in changed.changes] == [("terraform_data.service", "update")]
+    assert [(c.address, c.action) for c in changed.changes] == [
+        ("terraform_data.service", "update")
+    ]
 
 
 def test_apply_refuses_another_workspace(tf_root: Path, moto_endpoint: str) -> None:
@@ -101,7 +122,9 @@ def test_two_clients_in_parallel(tf_root: Path, moto_endpoint: str) -> None:
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(n, i)) for i, n in enumerate(["gamma-dev", "delta-dev"])]
+    threads = [
+        threading.Thread(target=run, args=(n, i)) for i, n in enumerate(["gamma-dev", "delta-dev"])
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -118,11 +141,24 @@ def test_lock_conflict_is_a_clear_error(tf_root: Path, moto_endpoint: str) -> No
 
     ws = _ws(tf_root, "eps-dev", moto_endpoint)
     ws.prepare(_vars("eps", 1))
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
-    lock = {"ID": "c0ffee", "Operation": "OperationTypeApply", "Who": "ci@runner", "Version": "1.15.5",
-            "Created": "2026-11-25T10:00:00Z", "Path": f"{BUCKET}/env:/eps-dev/fixture/terraform.tfstate"}
-    s3.put_object(Bucket=BUCKET, Key="env:/eps-dev/fixture/terraform.tfstate.tflock", Body=json.dumps(lock))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    lock = {
+        "ID": "c0ffee",
+        "Operation": "OperationTypeApply",
+        "Who": "ci@runner",
+        "Version": "1.15.5",
+        "Created": "2026-11-25T10:00:00Z",
+        "Path": f"{BUCKET}/env:/eps-dev/fixture/terraform.tfstate",
+    }
+    s3.put_object(
+        Bucket=BUCKET, Key="env:/eps-dev/fixture/terraform.tfstate.tflock", Body=json.dumps(lock)
+    )
     with pytest.raises(TerraformError) as exc:
         ws.plan()
     assert "locked by ci@runner" in str(exc.value)

@@ -31,33 +31,86 @@ BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
     ("tab indentation", GOOD.replace("  region: us-east-1", "\tregion: us-east-1"), 7, "tabs"),
     ("duplicate key", GOOD + "tier: dev\n", 16, "duplicate key"),
     ("unknown top key", GOOD + "colour: blue\n", 16, "unknown key 'colour'"),
-    ("unknown nested key", GOOD.replace("  region: us-east-1", "  regoin: us-east-1"), 7, "aws: unknown key 'regoin'"),
+    (
+        "unknown nested key",
+        GOOD.replace("  region: us-east-1", "  regoin: us-east-1"),
+        7,
+        "aws: unknown key 'regoin'",
+    ),
     ("missing client", GOOD.replace("client: acme\n", ""), 1, "client: required field is missing"),
-    ("missing aws", GOOD.replace('aws:\n  account_id: "123456789012"\n  region: us-east-1\n', ""), 1, "aws: required"),
+    (
+        "missing aws",
+        GOOD.replace('aws:\n  account_id: "123456789012"\n  region: us-east-1\n', ""),
+        1,
+        "aws: required",
+    ),
     ("bad account id", GOOD.replace('"123456789012"', '"12345"'), 6, "12-digit AWS account id"),
     ("account id as number", GOOD.replace('"123456789012"', "123456789012"), 6, "quoted 12-digit"),
     ("bad client id", GOOD.replace("client: acme", "client: Acme_Co"), 1, "lowercase"),
-    ("client id differs from file", GOOD.replace("client: acme", "client: other"), 1, "does not match the file name"),
+    (
+        "client id differs from file",
+        GOOD.replace("client: acme", "client: other"),
+        1,
+        "does not match the file name",
+    ),
     ("unknown tier", GOOD.replace("tier: small", "tier: huge"), 4, "unknown tier 'huge'"),
     ("unknown environment", GOOD.replace("  dev: {}", "  qa: {}"), 9, "unknown environment 'qa'"),
-    ("impossible cpu/memory", GOOD.replace("  dev: {}", "  dev: {cpu: 256, memory: 4096}"), 9, "not valid with cpu 256"),
+    (
+        "impossible cpu/memory",
+        GOOD.replace("  dev: {}", "  dev: {cpu: 256, memory: 4096}"),
+        9,
+        "not valid with cpu 256",
+    ),
     ("not a fargate cpu", GOOD.replace("  dev: {}", "  dev: {cpu: 300}"), 9, "not a Fargate size"),
-    ("min greater than max", GOOD.replace("{min: 2, max: 4}", "{min: 5, max: 3}"), 11, "greater than max"),
+    (
+        "min greater than max",
+        GOOD.replace("{min: 2, max: 4}", "{min: 5, max: 3}"),
+        11,
+        "greater than max",
+    ),
     ("wrong type port", GOOD.replace("app:\n", "app:\n  port: web\n"), 13, "port"),
     ("port out of range", GOOD.replace("app:\n", "app:\n  port: 70000\n"), 13, "port"),
-    ("bad secret name", GOOD.replace("[TELEGRAM_BOT_TOKEN]", "[telegram-token]"), 13, "UPPER_SNAKE_CASE"),
+    (
+        "bad secret name",
+        GOOD.replace("[TELEGRAM_BOT_TOKEN]", "[telegram-token]"),
+        13,
+        "UPPER_SNAKE_CASE",
+    ),
     ("bad email", GOOD.replace("ops@acme.test", "nobody"), 3, "email"),
     ("bad region", GOOD.replace("region: us-east-1", "region: mars"), 7, "AWS region"),
     ("unknown database engine", GOOD.replace("engine: atlas", "engine: postgres"), 15, "atlas"),
-    ("python object tag", GOOD.replace("name: Acme", "name: !!python/object:os.system ls"), 2, "not allowed"),
+    (
+        "python object tag",
+        GOOD.replace("name: Acme", "name: !!python/object:os.system ls"),
+        2,
+        "not allowed",
+    ),
     ("alias bomb", "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n" + GOOD, 1, "anchors and aliases"),
     ("empty file", "", None, "empty"),
     ("comments only", "# nothing here\n", None, "no YAML document"),
     ("binary file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "binary"),
     ("top level is a list", "- client: acme\n", 1, "top level must be a mapping"),
-    ("environments empty", GOOD.replace("environments:\n  dev: {}\n  prod:\n    scaling: {min: 2, max: 4}\n", "environments: {}\n"), None, "at least one environment"),
-    ("desired outside bounds", GOOD.replace("  dev: {}", "  dev: {desired_count: 9}"), 9, "outside the scaling bounds"),
-    ("env value not a string", GOOD.replace("app:\n", "app:\n  environment: {DEBUG: 1}\n"), 13, "quoted string"),
+    (
+        "environments empty",
+        GOOD.replace(
+            "environments:\n  dev: {}\n  prod:\n    scaling: {min: 2, max: 4}\n",
+            "environments: {}\n",
+        ),
+        None,
+        "at least one environment",
+    ),
+    (
+        "desired outside bounds",
+        GOOD.replace("  dev: {}", "  dev: {desired_count: 9}"),
+        9,
+        "outside the scaling bounds",
+    ),
+    (
+        "env value not a string",
+        GOOD.replace("app:\n", "app:\n  environment: {DEBUG: 1}\n"),
+        13,
+        "quoted string",
+    ),
 ]
 
 
@@ -93,7 +146,10 @@ def test_broken_manifest(cli, project_copy: Path, name: str, text, line, expecte
 def test_unknown_client_is_exit_2(cli) -> None:
     r = cli("validate", "nobody")
     assert r.exit_code == 2
-    assert r.stderr.splitlines()[0] == "error: unknown client 'nobody': clients/nobody.yaml does not exist"
+    assert (
+        r.stderr.splitlines()[0]
+        == "error: unknown client 'nobody': clients/nobody.yaml does not exist"
+    )
     assert "hint: known clients: example" in r.stderr
 
 
