@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed-stamp
 export CHECKPOINT_DISABLE := 1
 export NO_COLOR := 1
 
-.PHONY: install services test lint demo bench clean
+CHECKOV := .cache/checkov-venv/bin/checkov
+
+.PHONY: install services checkov test lint demo bench clean
 
 install: $(STAMP)
 
@@ -20,7 +22,14 @@ $(STAMP): pyproject.toml
 services:
 	scripts/services.sh up
 
-test: install services
+# checkov pins an older boto3, so it gets a virtualenv of its own.
+checkov: $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv .cache/checkov-venv
+	.cache/checkov-venv/bin/pip install -q 'checkov==3.3.30'
+
+test: install services checkov
 	$(BIN)/ruff check cosydeploy tests benchmarks
 	$(BIN)/pytest tests
 

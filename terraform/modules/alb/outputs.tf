@@ -1,0 +1,39 @@
+output "alb_arn" {
+  description = "ARN of the load balancer."
+  value       = aws_lb.this.arn
+}
+
+output "alb_arn_suffix" {
+  description = "ARN suffix of the load balancer (CloudWatch dimension LoadBalancer)."
+  value       = aws_lb.this.arn_suffix
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.this.dns_name
+}
+
+output "alb_zone_id" {
+  description = "Hosted zone of the load balancer, for alias records."
+  value       = aws_lb.this.zone_id
+}
+
+output "target_group_arn" {
+  description = "ARN of the `ip` target group the ECS service registers into."
+  value       = aws_lb_target_group.this.arn
+}
+
+output "target_group_arn_suffix" {
+  description = "ARN suffix of the target group (CloudWatch dimension TargetGroup)."
+  value       = aws_lb_target_group.this.arn_suffix
+}
+
+output "https_listener_arn" {
+  description = "ARN of the HTTPS listener."
+  value       = aws_lb_listener.https.arn
+}
+
+output "certificate_arn" {
+  description = "ARN of the validated ACM certificate."
+  value       = aws_acm_certificate_validation.this.certificate_arn
+}

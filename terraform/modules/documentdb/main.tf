@@ -1,0 +1,58 @@
+resource "aws_docdb_subnet_group" "this" {
+  name        = var.name
+  description = "Private subnets of ${var.name}"
+  subnet_ids  = var.subnet_ids
+
+  tags = var.tags
+}
+
+resource "aws_docdb_cluster_parameter_group" "this" {
+  name        = var.name
+  family      = "docdb5.0"
+  description = "TLS required and audit logs on for ${var.name}"
+
+  parameter {
+    name  = "tls"
+    value = "enabled"
+  }
+
+  parameter {
+    name  = "audit_logs"
+    value = "enabled"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_docdb_cluster" "this" {
+  cluster_identifier              = var.name
+  engine                          = "docdb"
+  engine_version                  = var.engine_version
+  master_username                 = var.master_username
+  manage_master_user_password     = true
+  db_subnet_group_name            = aws_docdb_subnet_group.this.name
+  db_cluster_parameter_group_name = aws_docdb_cluster_parameter_group.this.name
+  vpc_security_group_ids          = var.security_group_ids
+  storage_encrypted               = true
+  kms_key_id                      = var.kms_key_arn
+  backup_retention_period         = var.backup_retention_days
+  preferred_backup_window         = "02:00-03:00"
+  preferred_maintenance_window    = "sun:05:00-sun:06:00"
+  enabled_cloudwatch_logs_exports = ["audit", "profiler"]
+  deletion_protection             = var.deletion_protection
+  skip_final_snapshot             = false
+  final_snapshot_identifier       = "${var.name}-final"
+
+  tags = var.tags
+}
+
+resource "aws_docdb_cluster_instance" "this" {
+  count = var.instance_count
+
+  identifier                 = "${var.name}-${count.index + 1}"
+  cluster_identifier         = aws_docdb_cluster.this.id
+  instance_class             = var.instance_class
+  auto_minor_version_upgrade = true
+
+  tags = var.tags
+}

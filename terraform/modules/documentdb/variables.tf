@@ -1,0 +1,61 @@
+variable "name" {
+  description = "Cluster identifier, `<project>-<client>-<environment>`."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of the instances, one per AZ."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the cluster (27017 from the tasks only)."
+  type        = list(string)
+}
+
+variable "instance_class" {
+  description = "Instance class of every instance."
+  type        = string
+  default     = "db.r6g.large"
+}
+
+variable "instance_count" {
+  description = "Instances in the cluster (one writer, the rest readers in other AZs)."
+  type        = number
+  default     = 2
+}
+
+variable "engine_version" {
+  description = "DocumentDB engine version."
+  type        = string
+  default     = "5.0.0"
+}
+
+variable "backup_retention_days" {
+  description = "Days automated backups are kept."
+  type        = number
+  default     = 35
+}
+
+variable "master_username" {
+  description = "Master user name; its password is generated and kept in Secrets Manager by DocumentDB itself."
+  type        = string
+  default     = "cosyadmin"
+}
+
+variable "deletion_protection" {
+  description = "Refuse deletion of the cluster."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "KMS key that encrypts the storage."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,299 @@
+data "aws_region" "current" {}
+
+locals {
+  region     = data.aws_region.current.region
+  severities = toset(["critical", "warning", "info"])
+  alb_dimensions = {
+    LoadBalancer = var.alb_arn_suffix
+    TargetGroup  = var.target_group_arn_suffix
+  }
+  ecs_dimensions = {
+    ClusterName = var.cluster_name
+    ServiceName = var.service_name
+  }
+  # 5xx share of all requests, in percent; minutes without traffic count as 0 %.
+  error_rate_expression = "100 * FILL(e5, 0) / IF(FILL(req, 0) > 0, req, 1)"
+}
+
+resource "aws_sns_topic" "this" {
+  for_each = local.severities
+
+  name              = "${var.name}-${each.key}"
+  kms_master_key_id = var.kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = var.alert_email == null ? toset([]) : toset(["critical", "warning"])
+
+  topic_arn = aws_sns_topic.this[each.key].arn
+  protocol  = "email"
+  endpoint  = var.alert_email
+}
+
+# Critical: no target of the service passes the health check for a minute.
+resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
+  alarm_name          = "${var.name}-no-healthy-targets"
+  alarm_description   = "No healthy target in ${var.name} for 1 minute"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = local.alb_dimensions
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.this["critical"].arn]
+  ok_actions          = [aws_sns_topic.this["critical"].arn]
+
+  tags = var.tags
+}
+
+# Critical: every registered task is unhealthy for two minutes.
+resource "aws_cloudwatch_metric_alarm" "all_tasks_unhealthy" {
+  alarm_name          = "${var.name}-all-tasks-unhealthy"
+  alarm_description   = "All tasks of ${var.name} unhealthy for 2 minutes"
+  evaluation_periods  = 2
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["critical"].arn]
+  ok_actions          = [aws_sns_topic.this["critical"].arn]
+
+  metric_query {
+    id          = "all_unhealthy"
+    expression  = "IF(FILL(unhealthy, 0) > 0 AND FILL(healthy, 0) == 0, 1, 0)"
+    label       = "All tasks unhealthy"
+    return_data = true
+  }
+
+  metric_query {
+    id = "unhealthy"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "UnHealthyHostCount"
+      dimensions  = local.alb_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "healthy"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HealthyHostCount"
+      dimensions  = local.alb_dimensions
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+# Critical: a Redis node reports no metrics (it is down or unreachable) for two minutes.
+resource "aws_cloudwatch_metric_alarm" "redis_down" {
+  count = length(var.redis_cluster_ids)
+
+  alarm_name          = "${var.name}-redis-down-${count.index + 1}"
+  alarm_description   = "Redis node ${var.redis_cluster_ids[count.index]} silent for 2 minutes"
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "EngineCPUUtilization"
+  dimensions          = { CacheClusterId = var.redis_cluster_ids[count.index] }
+  statistic           = "SampleCount"
+  period              = 60
+  evaluation_periods  = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.this["critical"].arn]
+  ok_actions          = [aws_sns_topic.this["critical"].arn]
+
+  tags = var.tags
+}
+
+locals {
+  error_rate_alarms = {
+    critical = { threshold = var.thresholds.error_rate_critical, minutes = 5 }
+    warning  = { threshold = var.thresholds.error_rate_warning, minutes = 10 }
+  }
+}
+
+# 5xx rate: critical above 10 % for 5 minutes, warning above 5 % for 10 minutes.
+resource "aws_cloudwatch_metric_alarm" "error_rate" {
+  for_each = local.error_rate_alarms
+
+  alarm_name          = "${var.name}-5xx-rate-${each.key}"
+  alarm_description   = "5xx above ${each.value.threshold} % of requests for ${each.value.minutes} minutes in ${var.name}"
+  evaluation_periods  = each.value.minutes
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value.threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this[each.key].arn]
+  ok_actions          = [aws_sns_topic.this[each.key].arn]
+
+  metric_query {
+    id          = "rate"
+    expression  = local.error_rate_expression
+    label       = "5xx %"
+    return_data = true
+  }
+
+  metric_query {
+    id         = "e5"
+    expression = "FILL(target5xx, 0) + FILL(elb5xx, 0)"
+  }
+
+  metric_query {
+    id = "target5xx"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = local.alb_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "elb5xx"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "req"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = local.alb_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+locals {
+  utilisation_alarms = {
+    cpu    = { metric = "CPUUtilization", threshold = var.thresholds.cpu_percent }
+    memory = { metric = "MemoryUtilization", threshold = var.thresholds.memory_percent }
+  }
+}
+
+# Warning: the service's average CPU above 85 % or memory above 90 % for 10 minutes
+# (auto-scaling should have caught it: the ceiling is probably reached).
+resource "aws_cloudwatch_metric_alarm" "utilisation" {
+  for_each = local.utilisation_alarms
+
+  alarm_name          = "${var.name}-${each.key}-high"
+  alarm_description   = "${each.key} above ${each.value.threshold} % for 10 minutes in ${var.name}"
+  namespace           = "AWS/ECS"
+  metric_name         = each.value.metric
+  dimensions          = local.ecs_dimensions
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 10
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value.threshold
+  treat_missing_data  = "missing"
+  alarm_actions       = [aws_sns_topic.this["warning"].arn]
+  ok_actions          = [aws_sns_topic.this["warning"].arn]
+
+  tags = var.tags
+}
+
+locals {
+  lb_tg = ["LoadBalancer", var.alb_arn_suffix, "TargetGroup", var.target_group_arn_suffix]
+  svc   = ["ClusterName", var.cluster_name, "ServiceName", var.service_name]
+  redis_metric = {
+    for m in ["GetTypeCmds", "SetTypeCmds", "CacheHitRate", "Evictions"] : m => [
+      for id in var.redis_cluster_ids : ["AWS/ElastiCache", m, "CacheClusterId", id]
+    ]
+  }
+  widgets = [
+    {
+      title   = "Tasks (running, desired, pending)"
+      metrics = [for m in ["RunningTaskCount", "DesiredTaskCount", "PendingTaskCount"] : concat(["ECS/ContainerInsights", m], local.svc)]
+      stat    = "Average"
+    },
+    {
+      title   = "CPU and memory (%)"
+      metrics = [concat(["AWS/ECS", "CPUUtilization"], local.svc), concat(["AWS/ECS", "MemoryUtilization"], local.svc)]
+      stat    = "Average"
+    },
+    {
+      title   = "ALB requests"
+      metrics = [concat(["AWS/ApplicationELB", "RequestCount"], local.lb_tg)]
+      stat    = "Sum"
+    },
+    {
+      title = "5xx (target and ALB)"
+      metrics = [
+        concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.lb_tg),
+        ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
+      ]
+      stat = "Sum"
+    },
+    {
+      title = "Target response time (s)"
+      metrics = [
+        for p in ["p50", "p95", "p99"] : concat(["AWS/ApplicationELB", "TargetResponseTime"], local.lb_tg, [{ stat = p, label = p }])
+      ]
+      stat = "p50"
+    },
+    {
+      title   = "Healthy and unhealthy targets"
+      metrics = [for m in ["HealthyHostCount", "UnHealthyHostCount"] : concat(["AWS/ApplicationELB", m], local.lb_tg)]
+      stat    = "Minimum"
+    },
+    {
+      title   = "Redis commands"
+      metrics = concat(local.redis_metric["GetTypeCmds"], local.redis_metric["SetTypeCmds"])
+      stat    = "Sum"
+    },
+    {
+      title   = "Redis hit rate (%)"
+      metrics = local.redis_metric["CacheHitRate"]
+      stat    = "Average"
+    },
+    {
+      title   = "Redis evictions"
+      metrics = local.redis_metric["Evictions"]
+      stat    = "Sum"
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      for i, w in local.widgets : {
+        type   = "metric"
+        x      = (i % 3) * 8
+        y      = floor(i / 3) * 6
+        width  = 8
+        height = 6
+        properties = {
+          title   = w.title
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 60
+          stat    = w.stat
+          metrics = w.metrics
+        }
+      }
+    ]
+  })
+}

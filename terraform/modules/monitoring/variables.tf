@@ -1,0 +1,57 @@
+variable "name" {
+  description = "Name prefix of topics, alarms and the dashboard, `<project>-<client>-<environment>`."
+  type        = string
+}
+
+variable "alert_email" {
+  description = "Address subscribed to the critical and warning topics; null subscribes nobody."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the SNS topics (its policy must let CloudWatch use it)."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "ECS cluster of the service."
+  type        = string
+}
+
+variable "service_name" {
+  description = "ECS service watched."
+  type        = string
+}
+
+variable "alb_arn_suffix" {
+  description = "ARN suffix of the ALB (dimension LoadBalancer)."
+  type        = string
+}
+
+variable "target_group_arn_suffix" {
+  description = "ARN suffix of the target group (dimension TargetGroup)."
+  type        = string
+}
+
+variable "redis_cluster_ids" {
+  description = "Cache cluster ids of the Redis members (dimension CacheClusterId)."
+  type        = list(string)
+}
+
+variable "thresholds" {
+  description = "Alarm thresholds: 5xx rate % (critical and warning), CPU % and memory %."
+  type = object({
+    error_rate_critical = optional(number, 10)
+    error_rate_warning  = optional(number, 5)
+    cpu_percent         = optional(number, 85)
+    memory_percent      = optional(number, 90)
+  })
+  default = {}
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,64 @@
+# The contract the release pipeline reads (cosydeploy/stack.py OUTPUT_NAMES); the
+# sandbox stack declares exactly these outputs too.
+
+output "cluster_name" {
+  description = "ECS cluster of the client and environment."
+  value       = module.ecs_service.cluster_name
+}
+
+output "service_name" {
+  description = "ECS service cosydeploy updates."
+  value       = module.ecs_service.service_name
+}
+
+output "container_name" {
+  description = "Name of the app container in the task definition."
+  value       = module.ecs_service.container_name
+}
+
+output "task_family" {
+  description = "Task definition family cosydeploy registers revisions in."
+  value       = module.ecs_service.task_family
+}
+
+output "execution_role_arn" {
+  description = "Task execution role."
+  value       = module.iam.execution_role_arn
+}
+
+output "task_role_arn" {
+  description = "Task role."
+  value       = module.iam.task_role_arn
+}
+
+output "log_group_name" {
+  description = "Log group of the app container."
+  value       = module.ecs_service.log_group_name
+}
+
+output "target_group_arn" {
+  description = "ALB target group of the service."
+  value       = module.alb.target_group_arn
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the ALB."
+  value       = module.alb.alb_dns_name
+}
+
+output "app_url" {
+  description = "Public URL of the app."
+  value       = local.app_url
+
+  depends_on = [module.dns]
+}
+
+output "secret_arns" {
+  description = "Secrets Manager ARNs by NAME (the app's secrets and REDIS_AUTH_TOKEN)."
+  value       = local.secret_arns
+}
+
+output "parameter_names" {
+  description = "SSM parameter names by KEY."
+  value       = module.secrets.parameter_names
+}

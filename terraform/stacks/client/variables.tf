@@ -1,0 +1,160 @@
+# These variables are exactly the keys of the terraform.tfvars.json that cosydeploy
+# renders for each client and environment (docs/CONTRACTS.md). The sandbox stack
+# uses this same file through a symbolic link, so the two cannot drift.
+
+variable "project" {
+  description = "Project name, the first part of every name (`cosyworld`)."
+  type        = string
+}
+
+variable "client" {
+  description = "Client id: lowercase, DNS-safe, at most 20 characters."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.client))
+    error_message = "client must be lowercase letters, digits and dashes, at most 20 characters."
+  }
+}
+
+variable "environment" {
+  description = "Environment: dev, staging or prod."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the client's stack."
+  type        = string
+}
+
+variable "account_id" {
+  description = "The client's AWS account; the provider refuses any other."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
+variable "assume_role_arn" {
+  description = "Role to assume in the client's account, or null to use the caller's credentials."
+  type        = string
+}
+
+variable "zone_name" {
+  description = "Public Route 53 hosted zone (`cosyworld.ai`)."
+  type        = string
+}
+
+variable "hostname" {
+  description = "Host name of the app in the zone (`<client>.<zone>`)."
+  type        = string
+}
+
+variable "alert_email" {
+  description = "Address that gets critical and warning alarms, or null."
+  type        = string
+}
+
+variable "tags" {
+  description = "Extra tags on every resource (cost allocation: Project, Client, Environment and ManagedBy are always added)."
+  type        = map(string)
+}
+
+variable "ecr_repository_url" {
+  description = "ECR repository of the app image (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`)."
+  type        = string
+}
+
+variable "network" {
+  description = "VPC and subnets (one public and one private subnet per AZ), NAT layout and flow logs."
+  type = object({
+    vpc_cidr             = optional(string, "10.0.0.0/16")
+    public_subnet_cidrs  = optional(list(string), ["10.0.1.0/24", "10.0.2.0/24"])
+    private_subnet_cidrs = optional(list(string), ["10.0.10.0/24", "10.0.11.0/24"])
+    single_nat_gateway   = optional(bool, false)
+    flow_logs            = optional(bool, false)
+  })
+}
+
+variable "service" {
+  description = "The ECS service: task size, counts, port, health check, shutdown, logs, first image."
+  type = object({
+    cpu                       = number
+    memory                    = number
+    desired_count             = number
+    min_count                 = number
+    max_count                 = number
+    container_port            = optional(number, 3000)
+    health_path               = optional(string, "/health/ready")
+    health_check_grace_period = optional(number, 60)
+    stop_timeout              = optional(number, 30)
+    log_retention_days        = optional(number)
+    deletion_protection       = optional(bool, false)
+    initial_image             = string
+  })
+
+  validation {
+    condition     = var.service.min_count <= var.service.desired_count && var.service.desired_count <= var.service.max_count
+    error_message = "service counts must satisfy min_count <= desired_count <= max_count."
+  }
+}
+
+variable "autoscaling" {
+  description = "Target tracking: CPU %, memory %, ALB requests per task, cooldowns in seconds."
+  type = object({
+    cpu_target          = optional(number, 70)
+    memory_target       = optional(number, 80)
+    requests_per_target = optional(number, 1000)
+    scale_out_cooldown  = optional(number, 60)
+    scale_in_cooldown   = optional(number, 300)
+  })
+}
+
+variable "app" {
+  description = "The app's plain environment, feature flags, the names of its secrets, and its database name."
+  type = object({
+    environment   = optional(map(string), {})
+    feature_flags = optional(map(bool), {})
+    secret_names  = list(string)
+    mongo_db_name = string
+  })
+}
+
+variable "redis" {
+  description = "ElastiCache Redis: node type, node count (more than one: multi-AZ with failover), snapshot retention."
+  type = object({
+    node_type               = string
+    num_nodes               = number
+    snapshot_retention_days = optional(number, 7)
+  })
+}
+
+variable "database" {
+  description = "MongoDB Atlas (by connection string in the MONGO_URI secret) or DocumentDB in the VPC."
+  type = object({
+    engine     = string
+    atlas_tier = optional(string)
+    documentdb = optional(object({
+      instance_class        = optional(string, "db.r6g.large")
+      instance_count        = optional(number, 2)
+      backup_retention_days = optional(number, 35)
+    }))
+  })
+
+  validation {
+    condition     = contains(["atlas", "documentdb"], var.database.engine)
+    error_message = "database.engine must be atlas or documentdb."
+  }
+
+  validation {
+    condition     = var.database.engine != "documentdb" || var.database.documentdb != null
+    error_message = "database.documentdb must be set when database.engine is documentdb."
+  }
+}

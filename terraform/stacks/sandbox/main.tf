@@ -1,0 +1,37 @@
+# A provider-free stand-in for the client stack: the same variables, the same
+# output names, values computed from the same naming rules (docs/CONTRACTS.md).
+# The sandbox creates the matching resources in its local AWS endpoint.
+
+locals {
+  name         = "${var.project}-${var.client}-${var.environment}"
+  short_name   = "${var.client}-${var.environment}"
+  secrets_path = "${var.project}/${var.client}/${var.environment}"
+
+  secret_names = concat(var.app.secret_names, ["REDIS_AUTH_TOKEN"])
+  parameter_keys = concat(
+    ["WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS"],
+    [for flag in keys(var.app.feature_flags) : "FEATURE_${upper(replace(flag, "-", "_"))}"],
+  )
+
+  outputs = {
+    cluster_name       = local.name
+    service_name       = "app"
+    container_name     = "app"
+    task_family        = local.name
+    execution_role_arn = "arn:aws:iam::${var.account_id}:role/${local.name}-exec"
+    task_role_arn      = "arn:aws:iam::${var.account_id}:role/${local.name}-task"
+    log_group_name     = "/ecs/${local.name}"
+    target_group_arn   = "arn:aws:elasticloadbalancing:${var.region}:${var.account_id}:targetgroup/${local.short_name}/0000000000000000"
+    alb_dns_name       = ""
+    app_url            = var.sandbox_alb_url == "" ? "" : "${var.sandbox_alb_url}/${local.short_name}"
+    secret_arns = {
+      for n in local.secret_names : n => "arn:aws:secretsmanager:${var.region}:${var.account_id}:secret:${local.secrets_path}/${n}"
+    }
+    parameter_names = { for k in local.parameter_keys : k => "/${local.secrets_path}/${k}" }
+  }
+}
+
+# Holding the values in a resource gives the workspace real state, as the client stack's would.
+resource "terraform_data" "stack" {
+  input = local.outputs
+}
