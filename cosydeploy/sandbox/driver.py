@@ -1,0 +1,807 @@
+"""The rollout driver: makes ECS deployments in moto real on the local Docker engine.
+
+moto's ECS stores a service's task definition on ``update_service`` and stops there.
+This driver runs in the moto server's process, watches every service of the
+sandbox's account/region and, as ECS does:
+
+- on a new task definition (or ``forceNewDeployment``) starts a PRIMARY deployment
+  (IN_PROGRESS) beside the old one (ACTIVE), runs its tasks as containers
+  (``--network host``, a free PORT per task, environment and secrets resolved),
+  probes the target group's health path, registers healthy tasks as targets,
+  completes the deployment and then stops the old tasks;
+- counts tasks that exit or stay unhealthy past the grace period as failed, trips the
+  circuit breaker at ``min(200, max(3, ceil(desired / 2)))`` failures and, with
+  rollback on, starts a deployment back to the last COMPLETED task definition;
+- keeps the desired count (scaling in and out) once a deployment completed;
+- writes the counts, deployments and events back into moto, and copies container
+  output into CloudWatch Logs.
+
+The service's first task definition (made by provisioning, with a placeholder image)
+is never run: its deployment counts as COMPLETED with no tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger("cosydeploy.sandbox.driver")
+
+IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
+EXITED = "Essential container in task exited"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def circuit_breaker_threshold(desired: int) -> int:
+    """ECS's failed-task threshold: half the desired count, at least 3, at most 200."""
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def map_image(image: str, ecr_host: str, registry: str) -> str:
+    """Point an ECR image reference (``<ecr_host>/<repo>@sha256:..`` or ``:tag``) at the registry."""
+    if image.startswith(ecr_host + "/"):
+        return registry + image[len(ecr_host) :]
+    return image
+
+
+def split_image(ref: str) -> tuple[str, str]:
+    """``host:5000/repo@sha256:x`` -> (``host:5000/repo``, ``sha256:x``); tags likewise."""
+    if "@" in ref:
+        repo, digest = ref.split("@", 1)
+        return repo, digest
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+@dataclass
+class Deployment:
+    id: str
+    task_definition: str
+    desired: int
+    status: str = "PRIMARY"
+    rollout_state: str = IN_PROGRESS
+    reason: str = ""
+    failed: int = 0
+    placeholder: bool = False
+    rollback: bool = False
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    runs: list[TaskRun] = field(default_factory=list)
+
+    def live(self) -> list[TaskRun]:
+        return [r for r in self.runs if not r.done]
+
+    def touch(self) -> None:
+        self.updated_at = _now()
+
+
+@dataclass
+class TaskRun:
+    task: Any
+    deployment: Deployment
+    port: int
+    ip: str
+    container_id: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    healthy: bool = False
+    registered_in: str | None = None
+    done: bool = False
+    log_thread: threading.Thread | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.task.id
+
+
+@dataclass
+class ServiceState:
+    key: str
+    initial_td: str | None
+    desired: int
+    deployments: list[Deployment] = field(default_factory=list)
+    last_completed: Deployment | None = None
+    steady: bool = True
+
+
+class RolloutDriver:
+    """A thread that advances the sandbox's ECS deployments (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        sandbox_id: str,
+        account_id: str,
+        region: str,
+        endpoint_url: str,
+        ecr_host: str,
+        registry: str,
+        registry_auth: dict[str, str],
+        docker_client: Any,
+        interval: float = 0.3,
+    ) -> None:
+        self.sandbox_id = sandbox_id
+        self.account_id = account_id
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.ecr_host = ecr_host
+        self.registry = registry
+        self.registry_auth = registry_auth
+        self.docker = docker_client
+        self.interval = interval
+        self.states: dict[str, ServiceState] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ip_counter = 0
+        self._backoff: dict[str, float] = {}
+        self._pulled: set[str] = set()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the driver thread."""
+        self._thread = threading.Thread(target=self._loop, name="sandbox-driver", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, then every container it started."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for state in self.states.values():
+            for dep in state.deployments:
+                for run in dep.live():
+                    self._remove_container(run, kill=True)
+                    run.done = True
+        self.remove_all_containers()
+
+    def remove_all_containers(self) -> None:
+        """Remove every container labelled with this sandbox's id (a backstop for stop())."""
+        try:
+            for c in self.docker.containers.list(
+                all=True, filters={"label": f"cosydeploy.sandbox={self.sandbox_id}"}
+            ):
+                c.remove(force=True)
+        except Exception:  # the engine may be gone at exit
+            log.debug("could not list sandbox containers", exc_info=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("driver tick failed")
+            self._stop.wait(self.interval)
+
+    # -- moto state --------------------------------------------------------------------------
+
+    def _backend(self):
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends[self.account_id][self.region]
+
+    def _elb(self):
+        from moto.elbv2.models import elbv2_backends
+
+        return elbv2_backends[self.account_id][self.region]
+
+    def _client(self, name: str):
+        with self._clients_lock:
+            if name not in self._clients:
+                import boto3
+
+                self._clients[name] = boto3.client(  # type: ignore[call-overload]
+                    name,
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                )
+            return self._clients[name]
+
+    def tick(self) -> None:
+        """One pass over every service: observe tasks, advance deployments, publish."""
+        backend = self._backend()
+        containers = None
+        for key, svc in list(backend.services.items()):
+            if self._stop.is_set():
+                return
+            state = self.states.get(key)
+            if svc.status != "ACTIVE":
+                if state is not None:
+                    for dep in state.deployments:
+                        for run in dep.live():
+                            self._stop_run(
+                                svc, run, "Service deleted", stop_code="ServiceSchedulerInitiated"
+                            )
+                    del self.states[key]
+                continue
+            if state is None:
+                state = self._adopt(key, svc)
+            self._rekey_target_groups(svc)
+            if containers is None:
+                containers = self._container_states()
+            try:
+                self._tick_service(backend, svc, state, containers)
+            finally:
+                self._publish(svc, state)
+
+    def _adopt(self, key: str, svc) -> ServiceState:
+        """Take over a service: its current deployment counts as COMPLETED with no tasks."""
+        dep_id = svc.deployments[0]["id"] if svc.deployments else self._new_id()
+        dep = Deployment(
+            id=dep_id,
+            task_definition=svc.task_definition,
+            desired=svc.desired_count,
+            rollout_state=COMPLETED,
+            reason=f"ECS deployment {dep_id} completed.",
+            placeholder=True,
+        )
+        state = ServiceState(key=key, initial_td=svc.task_definition, desired=svc.desired_count)
+        state.deployments = [dep]
+        state.last_completed = dep
+        self.states[key] = state
+        return state
+
+    def _rekey_target_groups(self, svc) -> None:
+        """Give a target group the exact ARN the service names (moto picks random suffixes)."""
+        elb = self._elb()
+        for lb in svc.load_balancers or []:
+            arn = lb.get("targetGroupArn")
+            if not arn or arn in elb.target_groups or "targetgroup/" not in arn:
+                continue
+            name = arn.split("targetgroup/", 1)[1].split("/")[0]
+            for old_arn, tg in list(elb.target_groups.items()):
+                if tg.name == name:
+                    tg.arn = arn
+                    elb.target_groups[arn] = tg
+                    del elb.target_groups[old_arn]
+                    break
+
+    def _container_states(self) -> dict[str, tuple[str, int | None]]:
+        result: dict[str, tuple[str, int | None]] = {}
+        for c in self.docker.containers.list(
+            all=True, filters={"label": f"cosydeploy.sandbox={self.sandbox_id}"}
+        ):
+            st = c.attrs.get("State", {})
+            result[c.id] = (c.status, st.get("ExitCode"))
+        return result
+
+    # -- one service -------------------------------------------------------------------------
+
+    def _tick_service(self, backend, svc, state: ServiceState, containers) -> None:
+        td = svc.task_definition
+        if td and not td.startswith("arn:"):
+            # update_service stores the string as given ("family:3"); ECS reports the ARN.
+            svc.task_definition = backend.describe_task_definition(td).arn
+        primary = state.deployments[0]
+        moto_id = svc.deployments[0].get("id") if svc.deployments else None
+        known = {d.id for d in state.deployments}
+        if svc.task_definition != primary.task_definition or (moto_id and moto_id not in known):
+            primary = self._new_deployment(svc, state, svc.task_definition)
+        if svc.desired_count != state.desired:
+            state.desired = svc.desired_count
+            primary.desired = svc.desired_count
+            primary.touch()
+            state.steady = False
+
+        self._observe(svc, state, containers)
+        self._advance(backend, svc, state)
+
+    def _new_deployment(self, svc, state: ServiceState, td: str, *, rollback: bool = False):
+        for dep in state.deployments:
+            if dep.status == "PRIMARY":
+                dep.status = "ACTIVE"
+                dep.touch()
+                # A superseded deployment's unready tasks will never be needed.
+                for run in dep.live():
+                    if not run.healthy:
+                        self._stop_run(
+                            svc,
+                            run,
+                            "Scaling activity initiated by deployment",
+                            stop_code="ServiceSchedulerInitiated",
+                        )
+        dep_id = self._new_id()
+        dep = Deployment(
+            id=dep_id,
+            task_definition=td,
+            desired=svc.desired_count,
+            reason=f"ECS deployment {dep_id} in progress.",
+            placeholder=(td == state.initial_td),
+            rollback=rollback,
+        )
+        state.deployments.insert(0, dep)
+        state.steady = False
+        return dep
+
+    @staticmethod
+    def _new_id() -> str:
+        return f"ecs-svc/{random.randint(10**18, 10**19 - 1)}"
+
+    def _grace(self, svc) -> float:
+        grace = getattr(svc, "health_check_grace_period_seconds", None)
+        return float(grace) if grace else 30.0
+
+    def _target_group(self, svc):
+        elb = self._elb()
+        for lb in svc.load_balancers or []:
+            tg = elb.target_groups.get(lb.get("targetGroupArn", ""))
+            if tg is not None:
+                return tg
+        return None
+
+    def _observe(self, svc, state: ServiceState, containers) -> None:
+        tg = self._target_group(svc)
+        grace = self._grace(svc)
+        for dep in state.deployments:
+            for run in dep.live():
+                if run.container_id is None:
+                    continue
+                status, code = containers.get(run.container_id, ("removed", None))
+                if status in ("exited", "dead", "removed"):
+                    self._stop_run(
+                        svc,
+                        run,
+                        EXITED,
+                        exit_code=code,
+                        failed=True,
+                        stop_code="EssentialContainerExited",
+                    )
+                    continue
+                if run.healthy:
+                    continue
+                if self._probe(run, tg):
+                    run.healthy = True
+                    run.task.health_status = "HEALTHY"
+                    run.task.containers[0].health_status = "HEALTHY"
+                    if tg is not None:
+                        self._register(svc, run, tg)
+                elif time.monotonic() - run.started > grace:
+                    what = f"(target-group {tg.arn})" if tg is not None else "its health check"
+                    self._event(
+                        svc,
+                        f"(service {svc.name}) (task {run.short_id}) failed ELB health "
+                        f"checks in {what}.",
+                    )
+                    self._stop_run(
+                        svc,
+                        run,
+                        f"Task failed ELB health checks in {what}",
+                        failed=True,
+                        stop_code="ServiceSchedulerInitiated",
+                    )
+
+    def _probe(self, run: TaskRun, tg) -> bool:
+        path = (getattr(tg, "health_check_path", None) or "/") if tg is not None else "/"
+        try:
+            with urllib.request.urlopen(f"http://{run.ip}:{run.port}{path}", timeout=1) as resp:
+                return 200 <= resp.status < 400
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def _advance(self, backend, svc, state: ServiceState) -> None:
+        dep = state.deployments[0]
+        config = getattr(svc, "deployment_configuration", None) or {}
+        breaker = config.get("deploymentCircuitBreaker") or {}
+        if dep.rollout_state == IN_PROGRESS:
+            if dep.placeholder:
+                self._complete(svc, state, dep)
+                return
+            if breaker.get("enable") and dep.failed >= circuit_breaker_threshold(dep.desired):
+                self._fail(svc, state, dep, rollback=bool(breaker.get("rollback")))
+                return
+            self._converge(backend, svc, state, dep)
+            live = dep.live()
+            if len(live) == dep.desired and all(r.healthy for r in live):
+                self._complete(svc, state, dep)
+        elif dep.rollout_state == COMPLETED and not dep.placeholder:
+            self._converge(backend, svc, state, dep)
+            live = dep.live()
+            if len(live) == dep.desired and all(r.healthy for r in live) and not state.steady:
+                state.steady = True
+                self._event(svc, f"(service {svc.name}) has reached a steady state.")
+        elif dep.rollout_state == COMPLETED and dep.placeholder and not state.steady:
+            state.steady = True
+            self._event(svc, f"(service {svc.name}) has reached a steady state.")
+
+    def _converge(self, backend, svc, state: ServiceState, dep: Deployment) -> None:
+        live = dep.live()
+        backoff = self._backoff.get(state.key, 0.0)
+        if len(live) < dep.desired and time.monotonic() >= backoff:
+            started = []
+            for _ in range(dep.desired - len(live)):
+                run = self._launch(backend, svc, state, dep)
+                if run is not None:
+                    started.append(run)
+            if started:
+                ids = " ".join(f"(task {r.short_id})" for r in started)
+                self._event(svc, f"(service {svc.name}) has started {len(started)} tasks: {ids}.")
+        elif len(live) > dep.desired:
+            extra = sorted(live, key=lambda r: r.healthy)[: len(live) - dep.desired]
+            for run in extra:
+                self._stop_run(
+                    svc,
+                    run,
+                    f"Scaling activity initiated by (deployment {dep.id})",
+                    stop_code="ServiceSchedulerInitiated",
+                )
+            ids = " ".join(f"(task {r.short_id})" for r in extra)
+            self._event(svc, f"(service {svc.name}) has stopped {len(extra)} running tasks: {ids}.")
+
+    def _complete(self, svc, state: ServiceState, dep: Deployment) -> None:
+        dep.rollout_state = COMPLETED
+        dep.reason = f"ECS deployment {dep.id} completed."
+        dep.touch()
+        old = state.deployments[1:]
+        stopped = []
+        for other in old:
+            for run in other.live():
+                self._stop_run(
+                    svc,
+                    run,
+                    f"Scaling activity initiated by (deployment {dep.id})",
+                    stop_code="ServiceSchedulerInitiated",
+                )
+                stopped.append(run)
+        if stopped:
+            ids = " ".join(f"(task {r.short_id})" for r in stopped)
+            self._event(
+                svc, f"(service {svc.name}) has stopped {len(stopped)} running tasks: {ids}."
+            )
+        state.deployments = [dep]
+        state.last_completed = dep
+        self._event(svc, f"(service {svc.name}) (deployment {dep.id}) deployment completed.")
+        state.steady = True
+        self._event(svc, f"(service {svc.name}) has reached a steady state.")
+
+    def _fail(self, svc, state: ServiceState, dep: Deployment, *, rollback: bool) -> None:
+        dep.rollout_state = FAILED
+        dep.reason = "ECS deployment circuit breaker: tasks failed to start."
+        dep.touch()
+        for run in dep.live():
+            self._stop_run(
+                svc, run, f"Deployment {dep.id} failed", stop_code="ServiceSchedulerInitiated"
+            )
+        self._event(
+            svc,
+            f"(service {svc.name}) (deployment {dep.id}) deployment failed: tasks failed to start.",
+        )
+        target = state.last_completed
+        if rollback and not dep.rollback and target is not None and target is not dep:
+            self._event(svc, f"(service {svc.name}) rolling back to deployment {target.id}.")
+            svc.task_definition = target.task_definition
+            self._new_deployment(svc, state, target.task_definition, rollback=True)
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def _next_ip(self) -> str:
+        # moto keys targets by IP alone; each task gets its own loopback address (127/8).
+        self._ip_counter = self._ip_counter % 250 + 1
+        return f"127.0.0.{self._ip_counter}"
+
+    def _launch(self, backend, svc, state: ServiceState, dep: Deployment) -> TaskRun | None:
+        from moto.ecs.models import Task
+
+        td = backend.describe_task_definition(dep.task_definition)
+        shim = copy.copy(td)
+        shim.network_mode = "host"  # moto's awsvpc branch needs ENIs it cannot describe
+        task: Any = Task(
+            cluster=backend.clusters[svc.cluster_name],
+            task_definition=shim,
+            container_instance_arn=None,
+            resource_requirements=None,
+            backend=backend,
+            group=f"service:{svc.name}",
+            launch_type="FARGATE",
+            started_by=dep.id,
+        )
+        task._transitions = []  # the driver owns the lifecycle, not moto's state manager
+        task.last_status = "PENDING"
+        task.desired_status = "RUNNING"
+        task.health_status = "UNKNOWN"
+        task.created_at = _now()
+        task.cpu = td.cpu
+        task.memory = td.memory
+        task.containers[0].task_arn = task.task_arn
+        task.containers[0].health_status = "UNKNOWN"
+        backend.tasks.setdefault(svc.cluster_name, {})[task.task_arn] = task
+        run = TaskRun(task=task, deployment=dep, port=free_port(), ip=self._next_ip())
+        dep.runs.append(run)
+        container_def = td.container_definitions[0]
+        try:
+            image = self._pull(container_def["image"])
+        except Exception as exc:
+            self._stop_run(
+                svc,
+                run,
+                f"CannotPullContainerError: {exc}",
+                failed=True,
+                stop_code="TaskFailedToStart",
+            )
+            return run
+        try:
+            env = self._environment(container_def, run.port)
+        except Exception as exc:
+            self._stop_run(
+                svc,
+                run,
+                f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}",
+                failed=True,
+                stop_code="TaskFailedToStart",
+            )
+            return run
+        try:
+            container = self.docker.containers.run(
+                image,
+                command=container_def.get("command") or None,
+                entrypoint=container_def.get("entryPoint") or None,
+                environment=env,
+                network_mode="host",
+                init=True,
+                detach=True,
+                name=f"cosydeploy-sbx-{self.sandbox_id}-{task.id[:12]}",
+                labels={
+                    "cosydeploy.sandbox": self.sandbox_id,
+                    "cosydeploy.task": task.task_arn,
+                    "cosydeploy.service": svc.name,
+                },
+            )
+        except Exception as exc:
+            self._stop_run(
+                svc,
+                run,
+                f"CannotStartContainerError: {exc}",
+                failed=True,
+                stop_code="TaskFailedToStart",
+            )
+            return run
+        run.container_id = container.id
+        run.started = time.monotonic()
+        task.last_status = "RUNNING"
+        task.started_at = _now()
+        task.containers[0].last_status = "RUNNING"
+        run.log_thread = self._follow_logs(container, container_def, task)
+        return run
+
+    def _pull(self, image: str) -> str:
+        ref = map_image(image, self.ecr_host, self.registry)
+        if ref in self._pulled:
+            return ref
+        repo, tag = split_image(ref)
+        auth = self.registry_auth if ref.startswith(self.registry + "/") else None
+        if "@" not in ref or not self._has_image(ref):
+            for chunk in self.docker.api.pull(
+                repo, tag=tag, auth_config=auth, stream=True, decode=True
+            ):
+                if "error" in chunk:
+                    raise RuntimeError(f"pull {image}: {chunk['error']}")
+        if "@" in ref:
+            self._pulled.add(ref)
+        return ref
+
+    def _has_image(self, ref: str) -> bool:
+        try:
+            self.docker.images.get(ref)
+            return True
+        except Exception:
+            return False
+
+    def _environment(self, container_def: dict, port: int) -> dict[str, str]:
+        env = {e["name"]: str(e.get("value", "")) for e in container_def.get("environment") or []}
+        for secret in container_def.get("secrets") or []:
+            env[secret["name"]] = self._secret_value(secret["valueFrom"])
+        env["PORT"] = str(port)
+        env["WEB_PORT"] = str(port)
+        return env
+
+    def _secret_value(self, value_from: str) -> str:
+        """Resolve a secret's valueFrom (Secrets Manager name/ARN, optional JSON key; or SSM)."""
+        import json
+
+        if value_from.startswith("arn:") and ":ssm:" in value_from:
+            name = "/" + value_from.split(":parameter/", 1)[1]
+            ssm = self._client("ssm")
+            return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        if value_from.startswith("/") and not value_from.startswith("arn:"):
+            ssm = self._client("ssm")
+            return ssm.get_parameter(Name=value_from, WithDecryption=True)["Parameter"]["Value"]
+        secret_id, json_key = value_from, None
+        if value_from.startswith("arn:"):
+            parts = value_from.split(":")
+            # arn:aws:secretsmanager:region:account:secret:name[:json-key:version-stage:version-id]
+            secret_id = ":".join(parts[:7])
+            if len(parts) > 7 and parts[7]:
+                json_key = parts[7]
+        sm = self._client("secretsmanager")
+        try:
+            value = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+        except sm.exceptions.ResourceNotFoundException:
+            if not secret_id.startswith("arn:"):
+                raise
+            # A partial ARN (no random suffix): look it up by its name.
+            value = sm.get_secret_value(SecretId=secret_id.split(":secret:", 1)[1])["SecretString"]
+        if json_key:
+            return str(json.loads(value)[json_key])
+        return value
+
+    def _follow_logs(self, container, container_def: dict, task) -> threading.Thread | None:
+        conf = container_def.get("logConfiguration") or {}
+        options = conf.get("options") or {}
+        group = options.get("awslogs-group")
+        if conf.get("logDriver") != "awslogs" or not group:
+            return None
+        prefix = options.get("awslogs-stream-prefix", "ecs")
+        stream = f"{prefix}/{container_def.get('name', 'app')}/{task.id}"
+
+        def follow() -> None:
+            logs = self._client("logs")
+            try:
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_group(logGroupName=group)
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+                buffer = b""
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    self._put_lines(logs, group, stream, lines)
+                if buffer:
+                    self._put_lines(logs, group, stream, [buffer])
+            except Exception:
+                log.debug("log copy for %s ended", stream, exc_info=True)
+
+        thread = threading.Thread(target=follow, name=f"sandbox-logs-{task.id[:8]}", daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _put_lines(logs, group: str, stream: str, lines: list[bytes]) -> None:
+        events = [
+            {"timestamp": int(time.time() * 1000), "message": line.decode(errors="replace")}
+            for line in lines
+            if line.strip()
+        ]
+        if events:
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+    def _register(self, svc, run: TaskRun, tg) -> None:
+        self._client("elbv2").register_targets(
+            TargetGroupArn=tg.arn, Targets=[{"Id": run.ip, "Port": run.port}]
+        )
+        run.registered_in = tg.arn
+        self._event(svc, f"(service {svc.name}) registered 1 targets in (target-group {tg.arn})")
+
+    def _remove_container(self, run: TaskRun, *, kill: bool = False) -> int | None:
+        """Stop and remove the task's container; return its exit code when known."""
+        if run.container_id is None:
+            return None
+        code = None
+        try:
+            container = self.docker.containers.get(run.container_id)
+            if container.status == "running":
+                if kill:
+                    container.kill()
+                else:
+                    container.stop(timeout=2)
+            container.reload()
+            code = container.attrs.get("State", {}).get("ExitCode")
+            if run.log_thread is not None:
+                run.log_thread.join(timeout=2)
+            container.remove(force=True)
+        except Exception:
+            log.debug("container %s already gone", run.container_id, exc_info=True)
+        return code
+
+    def _stop_run(
+        self,
+        svc,
+        run: TaskRun,
+        reason: str,
+        *,
+        exit_code: int | None = None,
+        failed: bool = False,
+        stop_code: str = "ServiceSchedulerInitiated",
+    ) -> None:
+        if run.done:
+            return
+        run.done = True
+        if run.registered_in:
+            try:
+                self._client("elbv2").deregister_targets(
+                    TargetGroupArn=run.registered_in, Targets=[{"Id": run.ip, "Port": run.port}]
+                )
+                self._event(
+                    svc,
+                    f"(service {svc.name}) deregistered 1 targets in "
+                    f"(target-group {run.registered_in})",
+                )
+            except Exception:
+                log.debug("deregister failed", exc_info=True)
+            run.registered_in = None
+        code = self._remove_container(run)
+        if exit_code is None:
+            exit_code = code
+        task = run.task
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stopped_reason = reason
+        task.stop_code = stop_code
+        task.stopped_at = _now()
+        task.stopping_at = task.stopped_at
+        container = task.containers[0]
+        container.last_status = "STOPPED"
+        container.exitCode = exit_code
+        if failed and exit_code is not None and stop_code == "EssentialContainerExited":
+            container.reason = f"Essential container exited with code {exit_code}"
+        dep = run.deployment
+        if failed and dep.rollout_state == IN_PROGRESS and dep.status == "PRIMARY":
+            dep.failed += 1
+            dep.touch()
+        if failed:
+            # Like ECS, wait a moment before replacing a failed task.
+            self._backoff[f"{svc.cluster_name}:{svc.name}"] = time.monotonic() + 0.5
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def _event(self, svc, message: str) -> None:
+        svc.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message})
+        del svc.events[100:]
+        log.info("%s", message)
+
+    def _publish(self, svc, state: ServiceState) -> None:
+        running_total = pending_total = 0
+        deployments = []
+        for dep in state.deployments:
+            live = dep.live()
+            running = sum(1 for r in live if r.task.last_status == "RUNNING")
+            pending = len(live) - running
+            running_total += running
+            pending_total += pending
+            item = {
+                "id": dep.id,
+                "status": dep.status,
+                "taskDefinition": dep.task_definition,
+                "desiredCount": dep.desired,
+                "pendingCount": pending,
+                "runningCount": running,
+                "failedTasks": dep.failed,
+                "createdAt": dep.created_at,
+                "updatedAt": dep.updated_at,
+                "launchType": "FARGATE",
+                "platformVersion": "1.4.0",
+                "platformFamily": "Linux",
+                "rolloutState": dep.rollout_state,
+                "rolloutStateReason": dep.reason,
+            }
+            if getattr(svc, "network_configuration", None):
+                item["networkConfiguration"] = svc.network_configuration
+            deployments.append(item)
+        svc.deployments = deployments
+        svc.running_count = running_total
+        svc.pending_count = pending_total

@@ -1,0 +1,283 @@
+"""Create in the sandbox (moto) what the client stack would have made, named as its outputs say.
+
+Idempotent: running it again leaves existing resources as they are (the service's
+settings are re-applied, its task definition is not touched).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosydeploy.errors import SandboxError
+from cosydeploy.stack import StackOutputs
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    """What the client stack's variables say about one client/env."""
+
+    project: str
+    client: str
+    environment: str
+    region: str
+    cpu: int
+    memory: int
+    desired_count: int
+    container_port: int
+    health_path: str
+    health_check_grace_period: int
+    secret_names: list[str] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+    ecr_repository: str = "cosyworld"
+    lock_table: str = "cosyworld-deploy-locks"
+    ledger_table: str = "cosyworld-releases"
+    initial_image: str = ""
+    circuit_breaker_rollback: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.project}-{self.client}-{self.environment}"
+
+
+def _exists(call, *errors: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in errors:
+            return False
+        raise
+
+
+def _ignore_exists(call) -> Any:
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in (
+            "ResourceAlreadyExistsException",
+            "ResourceInUseException",
+            "RepositoryAlreadyExistsException",
+            "ResourceExistsException",
+            "ParameterAlreadyExists",
+            "DuplicateTargetGroupName",
+        ):
+            return None
+        raise
+
+
+def _network(ec2, name: str) -> tuple[str, list[str], str]:
+    """A VPC with two private subnets and a task security group, tagged with ``name``."""
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+    if found:
+        vpc = found[0]["VpcId"]
+    else:
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": name}])
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    ]
+    if not subnets:
+        for cidr in ("10.0.10.0/24", "10.0.11.0/24"):
+            subnets.append(ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"])
+    groups = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc]},
+            {"Name": "group-name", "Values": [f"{name}-tasks"]},
+        ]
+    )["SecurityGroups"]
+    if groups:
+        sg = groups[0]["GroupId"]
+    else:
+        sg = ec2.create_security_group(
+            GroupName=f"{name}-tasks", Description="cosydeploy sandbox tasks", VpcId=vpc
+        )["GroupId"]
+    return vpc, subnets, sg
+
+
+def _target_group(elb, outputs: StackOutputs, spec: ProvisionSpec, vpc: str) -> None:
+    """The target group, under exactly ``outputs.target_group_arn``.
+
+    moto picks its own ARN suffix; the sandbox's driver re-keys the group to the ARN the
+    service names (within a tick), so after creating the service we wait for that.
+    """
+    arn = outputs.target_group_arn
+    name = (
+        arn.split("targetgroup/", 1)[1].split("/")[0]
+        if "targetgroup/" in arn
+        else (f"{spec.client}-{spec.environment}")
+    )
+    exists = _exists(lambda: elb.describe_target_groups(Names=[name]), "TargetGroupNotFound")
+    if not exists:
+        elb.create_target_group(
+            Name=name,
+            Protocol="HTTP",
+            Port=spec.container_port,
+            VpcId=vpc,
+            TargetType="ip",
+            HealthCheckPath=spec.health_path,
+            HealthCheckIntervalSeconds=5,
+            HealthyThresholdCount=2,
+        )
+
+
+def _wait_target_group_arn(elb, arn: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _exists(
+            lambda: elb.describe_target_groups(TargetGroupArns=[arn]), "TargetGroupNotFound"
+        ):
+            return
+        time.sleep(0.2)
+    raise SandboxError(
+        f"the target group {arn} did not appear in the sandbox",
+        hint="is this endpoint a running sandbox (cosydeploy sandbox status)?",
+    )
+
+
+def task_definition(outputs: StackOutputs, spec: ProvisionSpec, image: str) -> dict[str, Any]:
+    """The first task definition, as the client stack registers it (placeholder image)."""
+    return {
+        "family": outputs.task_family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": str(spec.cpu),
+        "memory": str(spec.memory),
+        "executionRoleArn": outputs.execution_role_arn,
+        "taskRoleArn": outputs.task_role_arn,
+        "containerDefinitions": [
+            {
+                "name": outputs.container_name,
+                "image": image,
+                "essential": True,
+                "portMappings": [{"containerPort": spec.container_port, "protocol": "tcp"}],
+                "environment": [],
+                "secrets": [
+                    {"name": key, "valueFrom": arn}
+                    for key, arn in sorted(outputs.secret_arns.items())
+                ],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": outputs.log_group_name,
+                        "awslogs-region": spec.region,
+                        "awslogs-stream-prefix": "ecs",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def provision(session, outputs: StackOutputs, spec: ProvisionSpec) -> None:
+    """Create (idempotently) the client stack's resources in the sandbox, named by ``outputs``."""
+    region = spec.region
+    ecs = session.client("ecs", region_name=region)
+    ec2 = session.client("ec2", region_name=region)
+    elb = session.client("elbv2", region_name=region)
+    logs = session.client("logs", region_name=region)
+    sm = session.client("secretsmanager", region_name=region)
+    ssm = session.client("ssm", region_name=region)
+    ecr = session.client("ecr", region_name=region)
+    ddb = session.client("dynamodb", region_name=region)
+
+    _ignore_exists(lambda: ecr.create_repository(repositoryName=spec.ecr_repository))
+    repo_uri = ecr.describe_repositories(repositoryNames=[spec.ecr_repository])["repositories"][0][
+        "repositoryUri"
+    ]
+    _tables(ddb, spec)
+
+    _ignore_exists(lambda: logs.create_log_group(logGroupName=outputs.log_group_name))
+    for key in spec.secret_names:
+        secret_name = f"{spec.project}/{spec.client}/{spec.environment}/{key}"
+        # The stack creates the secret resource, never its value (moto allows that).
+        _ignore_exists(lambda n=secret_name: sm.create_secret(Name=n))
+    for key, param_name in outputs.parameter_names.items():
+        value = str(spec.parameters.get(key, ""))
+        ssm.put_parameter(Name=param_name, Value=value or " ", Type="String", Overwrite=True)
+
+    vpc, subnets, sg = _network(ec2, spec.name)
+    _target_group(elb, outputs, spec, vpc)
+
+    clusters = ecs.describe_clusters(clusters=[outputs.cluster_name])["clusters"]
+    if not [c for c in clusters if c.get("status") == "ACTIVE"]:
+        ecs.create_cluster(clusterName=outputs.cluster_name)
+
+    services = ecs.describe_services(cluster=outputs.cluster_name, services=[outputs.service_name])
+    live = [s for s in services["services"] if s.get("status") == "ACTIVE"]
+    if not live:
+        image = spec.initial_image or f"{repo_uri}:bootstrap"
+        td = ecs.register_task_definition(**task_definition(outputs, spec, image))
+        ecs.create_service(
+            cluster=outputs.cluster_name,
+            serviceName=outputs.service_name,
+            taskDefinition=td["taskDefinition"]["taskDefinitionArn"],
+            desiredCount=spec.desired_count,
+            launchType="FARGATE",
+            loadBalancers=[
+                {
+                    "targetGroupArn": outputs.target_group_arn,
+                    "containerName": outputs.container_name,
+                    "containerPort": spec.container_port,
+                }
+            ],
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg]}
+            },
+        )
+    # moto's create_service drops these; update_service keeps them.
+    ecs.update_service(
+        cluster=outputs.cluster_name,
+        service=outputs.service_name,
+        healthCheckGracePeriodSeconds=spec.health_check_grace_period,
+        deploymentConfiguration={
+            "deploymentCircuitBreaker": {"enable": True, "rollback": spec.circuit_breaker_rollback},
+            "minimumHealthyPercent": 100,
+            "maximumPercent": 200,
+        },
+    )
+    if outputs.target_group_arn:
+        _wait_target_group_arn(elb, outputs.target_group_arn)
+
+
+def _tables(ddb, spec: ProvisionSpec) -> None:
+    existing = set(ddb.list_tables()["TableNames"])
+    if spec.lock_table not in existing:
+        ddb.create_table(
+            TableName=spec.lock_table,
+            AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.update_time_to_live(
+            TableName=spec.lock_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+    if spec.ledger_table not in existing:
+        ddb.create_table(
+            TableName=spec.ledger_table,
+            AttributeDefinitions=[
+                {"AttributeName": "target", "AttributeType": "S"},
+                {"AttributeName": "release_id", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "target", "KeyType": "HASH"},
+                {"AttributeName": "release_id", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def spec_json(spec: ProvisionSpec) -> str:
+    """The spec as JSON (for logs and --output json)."""
+    from dataclasses import asdict
+
+    return json.dumps(asdict(spec), sort_keys=True)

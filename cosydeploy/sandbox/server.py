@@ -1,0 +1,200 @@
+"""The sandbox: moto, a registry standing in for ECR, the rollout driver and an "ALB".
+
+Everything runs on loopback in this process (the registry as a child process), so
+the driver can edit moto's state directly. ``Sandbox.stop()`` (also run at exit)
+stops it all: containers, registry, threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cosydeploy.errors import SandboxError
+from cosydeploy.sandbox.state import (
+    ACCOUNT_ID,
+    SandboxInfo,
+    default_state_file,
+    read_info,
+    write_info,
+)
+
+log = logging.getLogger("cosydeploy.sandbox")
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SandboxError(
+                f"port {port} on 127.0.0.1 is taken ({exc.strerror})",
+                hint="choose another with --port, or stop what listens there",
+            ) from exc
+
+
+def _docker_client():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        client.ping()
+        return client
+    except Exception as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise SandboxError(
+            f"the Docker engine is not reachable at {where} ({type(exc).__name__})",
+            hint="start it (scripts/services.sh up, or make services) and check `docker info`",
+        ) from exc
+
+
+class Sandbox:
+    """An offline stand-in for AWS where a whole release runs for real."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        region: str = "us-east-1",
+        state_dir: Path | None = None,
+        *,
+        state_file: Path | None = None,
+        driver_interval: float = 0.3,
+    ) -> None:
+        self.port = port
+        self.region = region
+        if state_dir is None:
+            state_dir = Path(state_file or default_state_file()).parent
+        self.state_dir = Path(state_dir)
+        self.state_file: Path = Path(state_file) if state_file else self.state_dir / "state.json"
+        self.driver_interval = driver_interval
+        self.id = uuid.uuid4().hex[:10]
+        self.info: SandboxInfo | None = None
+        self._moto: Any = None
+        self._listener: Any = None
+        self._registry: Any = None
+        self._alb: Any = None
+        self.driver: Any = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> SandboxInfo:
+        """Start everything and write the state file; on any failure nothing is left running."""
+        from cosydeploy.sandbox.registry import registry_program
+
+        docker_client = _docker_client()
+        if registry_program() is None:
+            raise SandboxError(
+                "the registry program `docker-registry` is not installed "
+                "(and no registry:2 image can be pulled here)",
+                hint="install it: apt-get install docker-registry (or run scripts/services.sh up)",
+            )
+        if self.port:
+            _check_port_free(self.port)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._start(docker_client)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, docker_client) -> SandboxInfo:
+        from moto.server import ThreadedMotoServer
+
+        from cosydeploy.sandbox.alb import AlbProxy
+        from cosydeploy.sandbox.driver import RolloutDriver, free_port
+        from cosydeploy.sandbox.registry import PASSWORD, USERNAME, PushListener, RegistryProcess
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+
+        def ecr_client():
+            import boto3
+
+            return boto3.client(
+                "ecr",
+                endpoint_url=endpoint,
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+
+        # The hostname moto's ECR puts in repository URIs.
+        ecr_host = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com"
+        self._listener = PushListener(lambda: self._registry.url, ecr_client)
+        self._listener.start()
+        self._registry = RegistryProcess(self.state_dir, free_port(), self._listener.url)
+        self._registry.start()
+        self._alb = AlbProxy(ACCOUNT_ID, self.region)
+        self._alb.start()
+        self.driver = RolloutDriver(
+            sandbox_id=self.id,
+            account_id=ACCOUNT_ID,
+            region=self.region,
+            endpoint_url=endpoint,
+            ecr_host=ecr_host,
+            registry=self._registry.address,
+            registry_auth={"username": USERNAME, "password": PASSWORD},
+            docker_client=docker_client,
+            interval=self.driver_interval,
+        )
+        self.driver.start()
+        self.info = SandboxInfo(
+            endpoint_url=endpoint,
+            region=self.region,
+            account_id=ACCOUNT_ID,
+            registry=self._registry.address,
+            ecr_host=ecr_host,
+            alb_url=self._alb.url,
+            pid=os.getpid(),
+            state_dir=str(self.state_dir),
+            state_file=str(self.state_file),
+            sandbox_id=self.id,
+        )
+        write_info(self.info, self.state_file)
+        atexit.register(self.stop)
+        log.info("sandbox %s up at %s", self.id, endpoint)
+        return self.info
+
+    def env(self) -> dict[str, str]:
+        """The environment variables pointing SDKs and cosydeploy at this sandbox."""
+        if self.info is None:
+            raise SandboxError("the sandbox is not started", hint="call start() first")
+        return self.info.env()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until ``stop()`` ran (True) or the timeout passed (False)."""
+        return self._stopped.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the driver (and its containers), the ALB, the registry and moto. Idempotent."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            if self.driver is not None:
+                with contextlib.suppress(Exception):
+                    self.driver.stop()
+            for part in (self._alb, self._registry, self._listener):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.stop()
+            if self._moto is not None:
+                with contextlib.suppress(Exception):
+                    self._moto.stop()
+            if self.info is not None and self.state_file is not None:
+                with contextlib.suppress(Exception):
+                    recorded = read_info(self.state_file)
+                    if recorded is not None and recorded.sandbox_id == self.id:
+                        self.state_file.unlink()
+            self._stopped.set()
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.stop)
