@@ -1,0 +1,1 @@
+"""ECS: task definitions (render, diff), the rollout watcher, and failure diagnosis."""

@@ -1,0 +1,193 @@
+"""The release ledger: every release and rollback attempt, kept in DynamoDB.
+
+Table ``cosyworld-releases``: hash key ``target`` ("client/env"), range key
+``release_id`` ("<UTC compact ISO>-<8 hex>", so a query sorts by time).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from cosydeploy.errors import AwsError
+
+DEFAULT_TABLE = "cosyworld-releases"
+OUTCOMES = ("in_progress", "succeeded", "rolled_back", "failed", "interrupted", "noop")
+GOOD = ("succeeded",)
+
+
+def new_release_id(now: float | None = None) -> str:
+    """``20250101T120000.123456Z-1a2b3c4d``: sorts by time, unique by the random suffix."""
+    dt = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
+    return f"{dt.strftime('%Y%m%dT%H%M%S.%fZ')}-{secrets.token_hex(4)}"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def current_actor(env: Mapping[str, str] | None = None) -> str:
+    """GITHUB_ACTOR, else git user.name, else $USER."""
+    env = os.environ if env is None else env
+    if env.get("GITHUB_ACTOR"):
+        return env["GITHUB_ACTOR"]
+    try:
+        name = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+        if name:
+            return name
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return env.get("USER") or env.get("USERNAME") or "unknown"
+
+
+def ci_run_url(env: Mapping[str, str] | None = None) -> str:
+    """The GitHub Actions run URL, or "" outside CI."""
+    env = os.environ if env is None else env
+    server, repo, run = (env.get(k, "") for k in
+                         ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if server and repo and run:
+        return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"
+    return ""
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """One attempt. ``kind`` is ``release`` or ``rollback``."""
+
+    target: str
+    release_id: str
+    client: str
+    env: str
+    version: str
+    digest: str
+    image: str
+    outcome: str = "in_progress"
+    kind: str = "release"
+    task_definition_arn: str = ""
+    previous_task_definition_arn: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    actor: str = ""
+    run_url: str = ""
+    git_sha: str = ""
+    diagnosis: list[str] = field(default_factory=list)
+    rollback_of: str = ""
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Ledger:
+    """Reads and writes release records; the dynamodb client is passed in."""
+
+    def __init__(self, dynamodb: Any, table: str = DEFAULT_TABLE, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = dynamodb
+        self.table = table
+        self.clock = clock
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.db, name)(TableName=self.table, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            hint = ("create it with the bootstrap stack (or start the sandbox)"
+                    if code == "ResourceNotFoundException" else None)
+            raise AwsError(f"release ledger {self.table}: {exc}", hint=hint) from exc
+        except BotoCoreError as exc:
+            raise AwsError(f"release ledger {self.table}: {exc}") from exc
+
+    def put(self, record: ReleaseRecord) -> ReleaseRecord:
+        """Write (or overwrite) one record."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        ser = TypeSerializer()
+        item = {k: ser.serialize(v) for k, v in record.as_dict().items()
+                if v not in ("", None, [])}
+        self._call("put_item", Item=item)
+        return record
+
+    def start(self, *, client: str, env: str, version: str, digest: str, image: str,
+              previous_task_definition_arn: str = "", kind: str = "release",
+              rollback_of: str = "", git_sha: str = "", actor: str | None = None,
+              run_url: str | None = None) -> ReleaseRecord:
+        """Record a new attempt as in_progress and return it."""
+        now = self.clock()
+        rec = ReleaseRecord(
+            target=f"{client}/{env}", release_id=new_release_id(now), client=client, env=env,
+            version=version, digest=digest, image=image, kind=kind,
+            previous_task_definition_arn=previous_task_definition_arn,
+            started_at=iso(now), actor=actor if actor is not None else current_actor(),
+            run_url=run_url if run_url is not None else ci_run_url(), rollback_of=rollback_of,
+            git_sha=git_sha,
+        )
+        return self.put(rec)
+
+    def finish(self, record: ReleaseRecord, outcome: str, **changes: Any) -> ReleaseRecord:
+        """Record the outcome (and any other fields, e.g. diagnosis) with the end time."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        rec = replace(record, outcome=outcome, ended_at=iso(self.clock()), **changes)
+        return self.put(rec)
+
+    def update(self, record: ReleaseRecord, **changes: Any) -> ReleaseRecord:
+        return self.put(replace(record, **changes))
+
+    @staticmethod
+    def _from_item(item: Mapping[str, Any]) -> ReleaseRecord:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        raw = {k: de.deserialize(v) for k, v in item.items()}
+        known = {f.name for f in fields(ReleaseRecord)}
+        data = {k: v for k, v in raw.items() if k in known}
+        for k in ("client", "env", "version", "digest", "image"):
+            data.setdefault(k, "")  # empty strings are not stored
+        data["diagnosis"] = [str(x) for x in data.get("diagnosis") or []]
+        return ReleaseRecord(**data)
+
+    def history(self, client: str, env: str, limit: int | None = 20) -> list[ReleaseRecord]:
+        """Records of one client/env, newest first."""
+        out: list[ReleaseRecord] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": "target"},
+            "ExpressionAttributeValues": {":t": {"S": f"{client}/{env}"}},
+            "ScanIndexForward": False,
+        }
+        while True:
+            resp = self._call("query", **kwargs)
+            out.extend(self._from_item(i) for i in resp.get("Items", []))
+            if (limit is not None and len(out) >= limit) or "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return out[:limit] if limit is not None else out
+
+    def get(self, client: str, env: str, release_id: str) -> ReleaseRecord | None:
+        resp = self._call("get_item", Key={"target": {"S": f"{client}/{env}"},
+                                           "release_id": {"S": release_id}})
+        return self._from_item(resp["Item"]) if resp.get("Item") else None
+
+    def last_good(self, client: str, env: str, *, version: str | None = None,
+                  exclude_digest: str | None = None) -> ReleaseRecord | None:
+        """The newest succeeded attempt with a task definition (optionally of ``version``;
+        optionally skipping records of ``exclude_digest``)."""
+        for rec in self.history(client, env, limit=None):
+            if rec.outcome not in GOOD or not rec.task_definition_arn:
+                continue
+            if version is not None and rec.version != version:
+                continue
+            if exclude_digest and rec.digest == exclude_digest:
+                continue
+            return rec
+        return None

@@ -1,0 +1,236 @@
+"""release() and rollback() over moto (HTTP), with a tiny in-process rollout stand-in.
+
+moto never runs a deployment; ``FakeRollout`` edits moto's ECS backend the way the
+sandbox driver does (new PRIMARY deployment, then COMPLETED or FAILED with the old
+revision back as PRIMARY). The full end-to-end run through the sandbox is the lead's.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from cosydeploy.errors import EXIT_NOT_RECOVERED, EXIT_ROLLED_BACK, CosydeployError, ReleaseFailed
+from cosydeploy.image import ResolvedImage
+from cosydeploy.ledger import Ledger
+from cosydeploy.lock import read_holder
+from cosydeploy.release import ReleaseOptions, ReleaseTarget, ReleaseUI, release, rollback
+from cosydeploy.stack import StackOutputs
+
+# Not us-east-1: the sandbox driver of other tests (same process, shared moto state) drives it.
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+NAME = "cosyworld-acme-dev"
+ECR = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/cosyworld"
+SECRETS = ("MONGO_URI", "DISCORD_BOT_TOKEN")
+CANARY = f"canary-{uuid.uuid4().hex}"
+
+
+def image(version: str, ch: str) -> ResolvedImage:
+    digest = "sha256:" + ch * 64
+    return ResolvedImage(version, ch * 40, digest, f"{ECR}@{digest}")
+
+
+GOOD1, GOOD2, BAD = image("v1", "1"), image("v2", "2"), image("v3", "b")
+
+
+class FakeRollout:
+    """Watches moto's service; when its task definition changes, rolls it out: images
+    whose digest is all ``b`` fail (circuit breaker), others complete."""
+
+    def __init__(self, hang: bool = False) -> None:
+        from moto.ecs.models import ecs_backends
+
+        self.backend = ecs_backends[ACCOUNT][REGION]
+        self.hang = hang
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def service(self):
+        return self.backend.services[f"{NAME}:app"]
+
+    def run(self) -> None:
+        seen = self.service().task_definition
+        while not self.stop.wait(0.05):
+            svc = self.service()
+            td = svc.task_definition
+            if td == seen:
+                continue
+            old, seen = seen, td
+            now = datetime.now(UTC)
+            dep = {"id": f"ecs-svc/{uuid.uuid4().int % 10**12}", "status": "PRIMARY",
+                   "taskDefinition": td, "desiredCount": 2, "runningCount": 0,
+                   "pendingCount": 2, "failedTasks": 0, "rolloutState": "IN_PROGRESS",
+                   "createdAt": now, "updatedAt": now, "launchType": "FARGATE"}
+            svc.deployments = [dep] + [dict(d, status="ACTIVE") for d in svc.deployments[:1]]
+            if self.hang:
+                continue
+            if self.stop.wait(0.3):
+                return
+            image_ = self.backend.describe_task_definition(td).container_definitions[0]["image"]
+            if image_.endswith("b" * 64):
+                dep.update(rolloutState="FAILED", failedTasks=2, status="ACTIVE",
+                           rolloutStateReason="ECS deployment circuit breaker: tasks failed")
+                back = dict(dep, id="ecs-svc/rollback", status="PRIMARY", taskDefinition=old,
+                            rolloutState="COMPLETED", runningCount=2, pendingCount=0,
+                            failedTasks=0)
+                svc.deployments = [back, dep]
+                seen = old
+                svc.task_definition = old
+            else:
+                dep.update(rolloutState="COMPLETED", runningCount=2, pendingCount=0)
+                svc.deployments = [dep]
+            svc.events.insert(0, {"id": uuid.uuid4().hex, "createdAt": datetime.now(UTC),
+                                  "message": f"(service app) rolled out {td.rsplit('/', 1)[-1]}"})
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def target(aws_session):
+    s = aws_session
+    db = s.client("dynamodb")
+    db.create_table(TableName="cosyworld-deploy-locks", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}])
+    db.create_table(TableName="cosyworld-releases", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"},
+                                          {"AttributeName": "release_id", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "target", "KeyType": "HASH"},
+                               {"AttributeName": "release_id", "KeyType": "RANGE"}])
+    sm = s.client("secretsmanager")
+    arns = {n: sm.create_secret(Name=f"cosyworld/acme/dev/{n}", SecretString=CANARY)["ARN"]
+            for n in SECRETS}
+    ecs = s.client("ecs")
+    ecs.create_cluster(clusterName=NAME)
+    td = ecs.register_task_definition(
+        family=NAME, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
+        memory="512", containerDefinitions=[{"name": "app", "image": f"{ECR}:bootstrap"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster=NAME, serviceName="app", taskDefinition=td, desiredCount=2,
+                       launchType="FARGATE")
+    s.client("logs").create_log_group(logGroupName=f"/ecs/{NAME}")
+    outputs = StackOutputs(
+        cluster_name=NAME, service_name="app", container_name="app", task_family=NAME,
+        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{NAME}-exec",
+        task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{NAME}-task",
+        log_group_name=f"/ecs/{NAME}", secret_arns=arns)
+    return ReleaseTarget(project="cosyworld", client="acme", env="dev", region=REGION,
+                         account_id=ACCOUNT, session=s, outputs=outputs,
+                         environment={"NODE_ENV": "production"}, secret_names=SECRETS,
+                         timeout=20)
+
+
+FAST = ReleaseOptions(poll_initial=0.1, poll_max=0.2)
+
+
+@pytest.fixture
+def said():
+    lines: list[str] = []
+    ui = ReleaseUI(step=lines.append, info=lines.append)
+    return lines, ui
+
+
+def running_image(target):
+    ecs = target.session.client("ecs")
+    td = ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["taskDefinition"]
+    return ecs.describe_task_definition(taskDefinition=td)["taskDefinition"][
+        "containerDefinitions"][0]["image"]
+
+
+def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
+    lines, ui = said
+    ledger = Ledger(target.session.client("dynamodb"))
+    with FakeRollout():
+        dry = release(target, GOOD1, ReleaseOptions(dry_run=True), ui)
+        assert dry.outcome == "dry_run" and dry.diff.first_release is False
+        assert any("image" in c.path for c in dry.diff.changes)
+        assert running_image(target).endswith(":bootstrap")
+
+        r1 = release(target, GOOD1, FAST, ui)
+        assert r1.outcome == "succeeded" and running_image(target) == GOOD1.uri
+        assert any("verify: SKIP" in line for line in lines)
+        r2 = release(target, GOOD2, FAST, ui)
+        assert r2.outcome == "succeeded"
+
+        again = release(target, GOOD2, FAST, ui)
+        assert again.outcome == "noop" and again.task_definition_arn == r2.task_definition_arn
+
+        with pytest.raises(ReleaseFailed) as err:
+            release(target, BAD, FAST, ui)
+        assert err.value.recovered and err.value.exit_code == EXIT_ROLLED_BACK
+        assert err.value.result.outcome == "rolled_back"
+        assert "circuit breaker" in str(err.value)
+        assert running_image(target) == GOOD2.uri
+
+        back = rollback(target, None, FAST, ui)
+        assert back.outcome == "succeeded" and back.version == "v1"
+        assert running_image(target) == GOOD1.uri
+        to_v2 = rollback(target, "v2", FAST, ui)
+        assert to_v2.version == "v2" and running_image(target) == GOOD2.uri
+
+    hist = ledger.history("acme", "dev")
+    assert [(r.kind, r.version, r.outcome) for r in reversed(hist)] == [
+        ("release", "v1", "succeeded"), ("release", "v2", "succeeded"),
+        ("release", "v2", "noop"), ("release", "v3", "rolled_back"),
+        ("rollback", "v2", "succeeded"), ("rollback", "v1", "succeeded"),
+        ("rollback", "v2", "succeeded")]
+    failed = hist[3]
+    assert failed.diagnosis and failed.previous_task_definition_arn == r2.task_definition_arn
+    assert hist[2].rollback_of == failed.release_id
+    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+    assert CANARY not in "\n".join(lines)
+    assert all(CANARY not in str(r.as_dict()) for r in hist)
+
+
+def test_deadline_rolls_back_and_reports_not_recovered(target, said):
+    _lines, ui = said
+    with FakeRollout(hang=True), pytest.raises(ReleaseFailed) as err:
+        release(target, GOOD1, ReleaseOptions(timeout=1.0, poll_initial=0.1, poll_max=0.2),
+                ui)
+    # No good release in the ledger: back to the previous revision, which also hangs.
+    assert err.value.recovered is False and err.value.exit_code == EXIT_NOT_RECOVERED
+    assert "timed out" in str(err.value)
+    hist = Ledger(target.session.client("dynamodb")).history("acme", "dev")
+    assert [(r.kind, r.outcome) for r in hist] == [("rollback", "failed"), ("release", "failed")]
+    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+
+
+def test_interrupt_mid_watch_records_interrupted_and_unlocks(target, said):
+    _, ui = said
+    calls = [0]
+
+    def sleep(_s):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+
+    with FakeRollout(hang=True), pytest.raises(KeyboardInterrupt):
+        release(target, GOOD1, FAST, ui, sleep=sleep)
+    hist = Ledger(target.session.client("dynamodb")).history("acme", "dev")
+    assert [r.outcome for r in hist] == ["interrupted"]
+    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+
+
+def test_secret_without_value_is_refused_before_any_change(target, said):
+    _, ui = said
+    sm = target.session.client("secretsmanager")
+    sm.create_secret(Name="cosyworld/acme/dev/ENCRYPTION_KEY")  # no value
+    import dataclasses
+
+    t = dataclasses.replace(target, secret_names=(*SECRETS, "ENCRYPTION_KEY"),
+                            outputs=dataclasses.replace(target.outputs, secret_arns={
+                                **target.outputs.secret_arns, "ENCRYPTION_KEY": "arn:x"}))
+    with pytest.raises(CosydeployError, match="ENCRYPTION_KEY") as err:
+        release(t, GOOD1, FAST, ui)
+    assert err.value.exit_code == 2
+    assert running_image(target).endswith(":bootstrap")
+    assert Ledger(target.session.client("dynamodb")).history("acme", "dev") == []
