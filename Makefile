@@ -31,7 +31,12 @@ $(CHECKOV):
 
 test: install services checkov
 	$(BIN)/ruff check cosydeploy tests benchmarks
-	$(BIN)/pytest tests
+	# One process per tier: moto keeps its state per process, and the sandbox's
+	# rollout driver must not see the other tiers' services.
+	$(BIN)/pytest tests/unit tests/ci
+	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/sandbox
+	$(BIN)/pytest tests/e2e
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks

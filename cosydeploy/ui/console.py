@@ -32,6 +32,7 @@ def err():
             file=sys.stderr,
             no_color=bool(os.environ.get("NO_COLOR")),
             force_terminal=False if not is_interactive() else None,
+            width=None if sys.stderr.isatty() else int(os.environ.get("COLUMNS") or 200),
             highlight=False,
             soft_wrap=True,
         )
@@ -44,10 +45,13 @@ def out():
     from rich.console import Console
 
     if _out is None or _out.file is not sys.stdout:
+        tty = sys.stdout.isatty()
         _out = Console(
             file=sys.stdout,
             no_color=bool(os.environ.get("NO_COLOR")),
-            force_terminal=False if not sys.stdout.isatty() else None,
+            force_terminal=False if not tty else None,
+            # Piped results are read by people and scripts alike: do not wrap at 80.
+            width=None if tty else int(os.environ.get("COLUMNS") or 200),
             highlight=False,
             soft_wrap=True,
         )

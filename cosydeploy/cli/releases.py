@@ -1,0 +1,370 @@
+"""Release commands: build, release, rollback, status, history, unlock. Thin: parse, build, call, show."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cosydeploy.cli.context import globals_of
+
+ENV_OPT = typer.Option(
+    None,
+    "--env",
+    "-e",
+    envvar="COSYDEPLOY_ENV",
+    help="Environment [env: COSYDEPLOY_ENV; default: the first one].",
+)
+TIMEOUT_OPT = typer.Option(
+    None,
+    "--timeout",
+    envvar="COSYDEPLOY_TIMEOUT",
+    help="Seconds the rollout may take before cosydeploy rolls back itself [env: COSYDEPLOY_TIMEOUT; default: release.timeout].",
+)
+LOCK_WAIT_OPT = typer.Option(
+    0.0, "--lock-wait", help="Seconds to wait for another release's lock (then exit 4)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build)
+    app.command("release")(release)
+    app.command("rollback")(rollback)
+    app.command("status")(status)
+    app.command("history")(history)
+    app.command("unlock")(unlock)
+
+
+# ------------------------------------------------------------------ shared plumbing
+
+
+def git_sha(root: Path) -> str:
+    sha = os.environ.get("GITHUB_SHA")
+    if sha:
+        return sha[:12]
+    proc = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
+
+
+def _build_args(pairs: list[str] | None) -> dict[str, str]:
+    from cosydeploy.errors import UsageError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--build-arg {pair!r} is not KEY=VALUE", hint="e.g. --build-arg NODE_ENV=production")
+        out[key] = value
+    return out
+
+
+def _context_dir(proj: Any, context: Path | None) -> Path:
+    """The build context; the sandbox's sample app gets its static busybox copied in."""
+    chosen = context or proj.path(proj.config.image.context)
+    dockerfile = chosen / proj.config.image.dockerfile
+    if dockerfile.is_file() and "COPY busybox" in dockerfile.read_text() and not (chosen / "busybox").exists():
+        from cosydeploy.sandbox.appcontext import prepare_app_context
+
+        return prepare_app_context(proj.root / ".cosydeploy" / "build" / chosen.name)
+    return chosen
+
+
+def resolve_image(
+    g: Any, proj: Any, c: Any, session: Any, version: str, *, build_args: dict[str, str], context: Path | None
+) -> Any:
+    """Build once and push, or reuse the digest already in ECR for this version."""
+    from cosydeploy.image import ensure_image
+    from cosydeploy.render import ecr_repository_url
+    from cosydeploy.ui import console
+
+    registry = None
+    if g.sandbox:
+        from cosydeploy.cli.context import sandbox_info
+
+        registry = sandbox_info(g, proj).registry
+    img = proj.config.image
+    args = {"VERSION": version, **img.build_args, **build_args}
+
+    def docker_client() -> Any:
+        from cosydeploy.engine import docker_client as make_client
+
+        return make_client()
+
+    layers: dict[str, str] = {}
+
+    def on_push(p: Any) -> None:
+        if layers.get(p.layer) != p.status and p.status in {"Pushed", "Layer already exists", "Mounted from"}:
+            console.info(f"  push {p.layer[:12]}: {p.status}")
+        layers[p.layer] = p.status
+
+    console.step(f"image {img.repository}:{version}")
+    resolved = ensure_image(
+        ecr_client=session.client("ecr"),
+        repository_uri=ecr_repository_url(proj, c),
+        version=version,
+        git_sha=git_sha(proj.root),
+        docker_client=docker_client,
+        context=str(_context_dir(proj, context)),
+        dockerfile=img.dockerfile,
+        build_args=args,
+        platform=img.platform,
+        registry_override=registry,
+        on_build_output=lambda line: console.info(f"  build: {line}") if line.startswith("Step") else None,
+        on_push_progress=on_push,
+    )
+    console.info(f"  {'built and pushed' if resolved.built else 'already in ECR, reused'}: {resolved.uri}")
+    return resolved
+
+
+def release_target(g: Any, proj: Any, c: Any, session: Any) -> Any:
+    """The client stack's outputs (from its Terraform state) plus the resolved config."""
+    from cosydeploy.cli.context import workspace
+    from cosydeploy.errors import UsageError
+    from cosydeploy.release import ReleaseTarget
+    from cosydeploy.render import render_tfvars
+    from cosydeploy.stack import StackOutputs
+
+    ws = workspace(g, proj, c)
+    ws.prepare(render_tfvars(proj, c))
+    raw = ws.outputs()
+    if not raw.get("cluster_name"):
+        raise UsageError(
+            f"{c.target} has no infrastructure yet (workspace {c.workspace} has no outputs)",
+            hint=f"onboard it first: cosydeploy onboard {c.client} --env {c.env}",
+        )
+    return ReleaseTarget(
+        project=c.project,
+        client=c.client,
+        env=c.env,
+        region=c.region,
+        account_id=c.account_id,
+        session=session.session,
+        outputs=StackOutputs.from_terraform(raw),
+        cpu=c.cpu,
+        memory=c.memory,
+        container_port=c.port,
+        health_path=c.health_path,
+        environment=c.environment,
+        secret_names=c.secrets,
+        stop_timeout=c.stop_timeout,
+        tags=c.tags,
+        lock_table=proj.config.release.lock_table,
+        ledger_table=proj.config.release.ledger_table,
+        timeout=float(proj.config.release.timeout),
+    )
+
+
+def _show_result(g: Any, result: Any) -> None:
+    from cosydeploy.ui import console, github
+
+    d = result.as_dict()
+    github.set_outputs({"version": result.version, "digest": result.digest, "outcome": result.outcome})
+    github.write_summary(
+        [
+            {
+                "client": result.client,
+                "env": result.env,
+                "version": result.version,
+                "outcome": result.outcome,
+                "duration": result.elapsed,
+                "diagnosis": github.run_url() or "",
+            }
+        ]
+    )
+    if g.json:
+        console.print_json(d)
+        return
+    line = f"{result.client}/{result.env}: {result.kind} {result.version} {result.outcome}"
+    if result.digest:
+        line += f" ({result.digest[:19]})"
+    if result.message:
+        line += f": {result.message}"
+    sys.stdout.write(line + "\n")
+
+
+def _run_reporting(g: Any, fn: Any) -> Any:
+    """Run a release/rollback; show its result even when it failed, then fail with its code."""
+    from cosydeploy.errors import ReleaseFailed
+
+    try:
+        result = fn()
+    except ReleaseFailed as exc:
+        result = getattr(exc, "result", None)
+        if result is not None:
+            _show_result(g, result)
+        raise
+    _show_result(g, result)
+    return result
+
+
+# ------------------------------------------------------------------ commands
+
+
+def build(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="Version tag, e.g. v1.4.0."),
+    client: str = typer.Option("example", "--client", "-c", help="Client whose account/region holds ECR (default: example)."),
+    env: str = ENV_OPT,
+    build_arg: list[str] = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable)."),
+    context: Path = typer.Option(None, "--context", help="Build context directory (default: image.context)."),
+    push: bool = typer.Option(True, "--push/--no-push", help="Push to ECR (a build is only useful pushed)."),
+) -> None:
+    """Build the app image once per version and push it to ECR (an existing tag is reused, never moved)."""
+    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.ui import console
+
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    if not push:
+        from cosydeploy.engine import docker_client as docker_client_or_error
+        from cosydeploy.image import build as build_image
+
+        tags = [f"{proj.config.image.repository}:{version}"]
+        build_image(
+            docker_client_or_error(),
+            str(_context_dir(proj, context)),
+            proj.config.image.dockerfile,
+            tags,
+            build_args={"VERSION": version, **_build_args(build_arg)},
+            platform=proj.config.image.platform,
+        )
+        console.info(f"built {tags[0]} (not pushed)")
+        return
+    img = resolve_image(g, proj, c, session, version, build_args=_build_args(build_arg), context=context)
+    from cosydeploy.ui import github
+
+    github.set_outputs({"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"})
+    if g.json:
+        console.print_json({"version": version, "digest": img.digest, "uri": img.uri, "built": img.built})
+    else:
+        sys.stdout.write(f"{img.uri}\n")
+
+
+def release(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="Version to release, e.g. v1.4.0."),
+    client: str = typer.Option(..., "--client", "-c", help="Client id."),
+    env: str = ENV_OPT,
+    timeout: float = TIMEOUT_OPT,
+    lock_wait: float = LOCK_WAIT_OPT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the task definition diff and stop."),
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure, do not roll back (exit 3)."),
+    build_arg: list[str] = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable)."),
+    context: Path = typer.Option(None, "--context", help="Build context directory (default: image.context)."),
+) -> None:
+    """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure."""
+    from cosydeploy import release as pipeline
+    from cosydeploy.cli.context import aws_session, client_env
+
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    target = release_target(g, proj, c, session)
+    pipeline.preflight_secrets(session.client("secretsmanager"), target)
+    img = resolve_image(g, proj, c, session, version, build_args=_build_args(build_arg), context=context)
+    options = pipeline.ReleaseOptions(dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
+    _run_reporting(g, lambda: pipeline.release(target, img, options))
+
+
+def rollback(
+    ctx: typer.Context,
+    client: str = typer.Argument(..., help="Client id."),
+    env: str = ENV_OPT,
+    to: str = typer.Option(None, "--to", help="Version to go back to (default: the previous good release)."),
+    timeout: float = TIMEOUT_OPT,
+    lock_wait: float = LOCK_WAIT_OPT,
+) -> None:
+    """Go back to the previous good release (or --to VERSION, by its digest), watched and verified."""
+    from cosydeploy import release as pipeline
+    from cosydeploy.cli.context import aws_session, client_env
+
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    target = release_target(g, proj, c, session)
+    options = pipeline.ReleaseOptions(timeout=timeout, lock_wait=lock_wait)
+    _run_reporting(g, lambda: pipeline.rollback(target, to, options))
+
+
+def status(
+    ctx: typer.Context,
+    client: str = typer.Argument(None, help="Client id (default: all)."),
+    env: str = typer.Option(None, "--env", "-e", help="Only this environment."),
+) -> None:
+    """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
+    from cosydeploy.cli.context import all_client_envs, aws_session
+    from cosydeploy.status import service_status
+    from cosydeploy.ui import console
+
+    g = globals_of(ctx)
+    proj, envs = all_client_envs(g, [client] if client else None, env)
+    rows = []
+    for c in envs:
+        session = aws_session(g, proj, c)
+        try:
+            target = release_target(g, proj, c, session)
+        except Exception as exc:
+            from cosydeploy.errors import CosydeployError
+
+            if not isinstance(exc, CosydeployError):
+                raise
+            rows.append({"client": c.client, "env": c.env, "state": "not onboarded"})
+            continue
+        rows.append(service_status(session, target))
+    if g.json:
+        console.print_json(rows)
+        return
+    cols = ["client", "env", "version", "digest", "revision", "running", "desired", "rollout", "last", "outcome"]
+    console.table(None, [c.upper() for c in cols], [[r.get(k, "") for k in cols] for r in rows], to_stdout=True)
+
+
+def history(
+    ctx: typer.Context,
+    client: str = typer.Argument(..., help="Client id."),
+    env: str = ENV_OPT,
+    limit: int = typer.Option(20, "--limit", "-n", help="How many attempts to show."),
+) -> None:
+    """The release ledger of one client/env, newest first."""
+    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.ledger import Ledger
+    from cosydeploy.ui import console
+
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    records = Ledger(session.client("dynamodb"), proj.config.release.ledger_table).history(c.client, c.env, limit)
+    if g.json:
+        console.print_json([r.as_dict() for r in records])
+        return
+    rows = [
+        [r.started_at, r.kind, r.version, r.digest[7:19], r.outcome, r.actor, r.task_definition_arn.rsplit("/", 1)[-1]]
+        for r in records
+    ]
+    console.table(f"{c.client}/{c.env}", ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"], rows, to_stdout=True)
+
+
+def unlock(ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT) -> None:
+    """Force the deploy lock of a client/env open (after a crashed run)."""
+    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.lock import force_unlock
+    from cosydeploy.ui import console
+
+    g = globals_of(ctx)
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
+    holder = force_unlock(session.client("dynamodb"), c.client, c.env, table=proj.config.release.lock_table)
+    msg = f"{c.target}: lock removed (was held by {holder.describe()})" if holder else f"{c.target}: no lock was held"
+    if g.json:
+        console.print_json({"client": c.client, "env": c.env, "was_held": bool(holder)})
+    else:
+        sys.stdout.write(msg + "\n")
