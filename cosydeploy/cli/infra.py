@@ -256,6 +256,10 @@ def provision_spec(proj: Any, c: Any) -> Any:
         "MONGO_DB_NAME": c.mongo_db_name,
         "NODE_ENV": c.environment.get("NODE_ENV", "production"),
         "PUBLIC_URL": f"https://{c.hostname}",
+        # The sandbox has no Redis of its own; these are what the stack's parameters hold.
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "6379",
+        "REDIS_TLS": "false",
     }
     for flag, on in c.feature_flags.items():
         params[f"FEATURE_{flag.upper()}"] = "true" if on else "false"
@@ -296,7 +300,27 @@ def apply(
     proj, c = client_env(g, client, env)
     result, ws = _plan_one(g, proj, c)
     result = infra.apply(result, ws, _confirm(yes), _after_apply(g, proj, c))
+    _record_applied(g, proj, c, result)
     _report_outputs(g, [result])
+
+
+def _record_applied(g: Any, proj: Any, c: Any, result: Any) -> None:
+    """Keep the applied tfvars' fingerprint in the ledger (releases skip the plan while
+    it matches); a ledger that cannot be written only warns: the apply itself succeeded."""
+    if not (result.applied or (result.plan and not result.plan.has_changes)):
+        return
+    from cosydeploy.cli.context import aws_session
+    from cosydeploy.fleet import record_applied
+    from cosydeploy.ledger import Ledger
+    from cosydeploy.render import render_tfvars
+    from cosydeploy.ui import console
+
+    try:
+        session = aws_session(g, proj, c, guard=False)
+        ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
+        record_applied(ledger, c.client, c.env, render_tfvars(proj, c))
+    except CosydeployError as exc:
+        console.warn(f"{c.target}: applied, but the tfvars fingerprint was not recorded: {exc}")
 
 
 def _report_outputs(g: Any, results: list[Any]) -> None:
@@ -387,6 +411,7 @@ def onboard(
             results.append(result)
             continue
         results.append(infra.apply(result, ws, _confirm(yes), _after_apply(g, proj, c)))
+        _record_applied(g, proj, c, results[-1])
     if not g.json and results and all(r.plan and not r.plan.has_changes for r in results):
         console.info(f"{client}: already onboarded; nothing to change")
     _report_outputs(g, results)

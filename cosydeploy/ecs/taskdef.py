@@ -56,7 +56,11 @@ def render_task_definition(
     """Render the task definition (a dict ready for ``register_task_definition``).
 
     The image must be pinned by digest. Secrets become ``valueFrom`` ARNs taken from
-    ``outputs.secret_arns``; a required secret with no ARN is a ConfigError.
+    ``outputs.secret_arns``; a required secret with no ARN is a ConfigError. Like the
+    stack's first task definition, the container also gets every other secret the stack
+    made (``REDIS_AUTH_TOKEN``) and every SSM parameter it keeps (``WEB_PORT``,
+    ``REDIS_HOST``, feature flags ...) as ``valueFrom``; a plain environment variable of
+    the same name wins over a parameter.
     """
     import jinja2
 
@@ -96,7 +100,7 @@ def render_task_definition(
             cpu=cpu,
             memory=memory,
             environment=dict(environment),
-            secrets={n: outputs.secret_arns[n] for n in secret_names},
+            secrets=container_secrets(outputs, region, secret_names, environment),
             stop_timeout=stop_timeout,
             health_check_path=health_check_path,
             health_start_period=health_start_period,
@@ -105,6 +109,28 @@ def render_task_definition(
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"{TEMPLATE_NAME}: {exc}", hint="a template value is missing") from exc
     return json.loads(text)
+
+
+def parameter_arn(region: str, execution_role_arn: str, name: str) -> str:
+    """The ARN of an SSM parameter in the task's account (taken from its execution role)."""
+    account = execution_role_arn.split(":")[4] if execution_role_arn.count(":") >= 5 else ""
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def container_secrets(
+    outputs: StackOutputs,
+    region: str,
+    secret_names: list[str] | tuple[str, ...],
+    environment: Mapping[str, Any],
+) -> dict[str, str]:
+    """Name -> valueFrom for the container: the stack's secrets and parameters."""
+    out = {n: outputs.secret_arns[n] for n in secret_names}
+    for name, arn in outputs.secret_arns.items():
+        out.setdefault(name, arn)
+    for key, param in outputs.parameter_names.items():
+        if key not in environment and key not in out:
+            out[key] = parameter_arn(region, outputs.execution_role_arn, param)
+    return out
 
 
 def to_json(taskdef: Mapping[str, Any]) -> str:

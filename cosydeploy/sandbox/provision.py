@@ -31,6 +31,7 @@ class ProvisionSpec:
     health_check_grace_period: int
     secret_names: list[str] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
+    generated_secrets: tuple[str, ...] = ("REDIS_AUTH_TOKEN",)
     ecr_repository: str = "cosyworld"
     lock_table: str = "cosyworld-deploy-locks"
     ledger_table: str = "cosyworld-releases"
@@ -196,8 +197,16 @@ def provision(session, outputs: StackOutputs, spec: ProvisionSpec) -> None:
     _tables(ddb, spec)
 
     _ignore_exists(lambda: logs.create_log_group(logGroupName=outputs.log_group_name))
-    for key in spec.secret_names:
+    for key in sorted(set(spec.secret_names) | set(outputs.secret_arns)):
         secret_name = f"{spec.project}/{spec.client}/{spec.environment}/{key}"
+        if key in spec.generated_secrets:
+            # Terraform makes these values itself (random_password): so does the sandbox.
+            if not _exists(lambda n=secret_name: sm.describe_secret(SecretId=n),
+                           "ResourceNotFoundException"):
+                import secrets as pysecrets
+
+                sm.create_secret(Name=secret_name, SecretString=pysecrets.token_urlsafe(32))
+            continue
         # The stack creates the secret resource, never its value (moto allows that).
         _ignore_exists(lambda n=secret_name: sm.create_secret(Name=n))
     for key, param_name in outputs.parameter_names.items():

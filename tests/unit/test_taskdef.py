@@ -1,6 +1,7 @@
 """Task definition rendering and the diff against the running revision."""
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -119,7 +120,8 @@ CASES = [
      [Change("containerDefinitions.app.environment.A", "-", "1", None)]),
     ("cpu and memory", {"cpu": 512, "memory": 1024},
      [Change("cpu", "~", "256", "512"), Change("memory", "~", "512", "1024")]),
-    ("secret dropped", {"secret_names": ["MONGO_URI"]},
+    ("secret dropped from the stack", {"secret_names": ["MONGO_URI"], "outputs": dataclasses.replace(
+        OUT, secret_arns={k: v for k, v in OUT.secret_arns.items() if k != "DISCORD_BOT_TOKEN"})},
      [Change("containerDefinitions.app.secrets.DISCORD_BOT_TOKEN", "-",
              OUT.secret_arns["DISCORD_BOT_TOKEN"], None)]),
     ("stop timeout", {"stop_timeout": 60},
@@ -162,3 +164,17 @@ def test_registrable_drops_read_only_keys():
     d = registrable(as_described(render()), tags=[{"key": "k", "value": "v"}])
     assert "taskDefinitionArn" not in d and "revision" not in d and "status" not in d
     assert d["tags"] == [{"key": "k", "value": "v"}]
+
+
+def test_stack_secrets_and_parameters_reach_the_container():
+    out = dataclasses.replace(
+        OUT,
+        secret_arns={**OUT.secret_arns, "REDIS_AUTH_TOKEN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x/REDIS_AUTH_TOKEN"},
+        parameter_names={"REDIS_HOST": "/cosyworld/example/dev/REDIS_HOST", "NODE_ENV": "/cosyworld/example/dev/NODE_ENV"},
+    )
+    td = render(outputs=out, secret_names=["MONGO_URI"])
+    secrets = {s["name"]: s["valueFrom"] for s in td["containerDefinitions"][0]["secrets"]}
+    assert secrets["REDIS_AUTH_TOKEN"].endswith("REDIS_AUTH_TOKEN")
+    assert secrets["DISCORD_BOT_TOKEN"] == OUT.secret_arns["DISCORD_BOT_TOKEN"]
+    assert secrets["REDIS_HOST"] == "arn:aws:ssm:us-east-1:123456789012:parameter/cosyworld/example/dev/REDIS_HOST"
+    assert "NODE_ENV" not in secrets  # the plain environment variable wins
