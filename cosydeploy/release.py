@@ -246,6 +246,16 @@ def _service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
     return services[0]
 
 
+def _settled(service: Mapping[str, Any]) -> bool:
+    """The PRIMARY deployment finished (COMPLETED) with every desired task running."""
+    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+    if primary is None:
+        return False
+    return (primary.get("rolloutState") in (None, "COMPLETED")
+            and primary.get("runningCount", 0) == primary.get("desiredCount", -1)
+            and len(service.get("deployments") or []) == 1)
+
+
 def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     resp = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     return resp["taskDefinition"], resp.get("tags") or []
@@ -290,7 +300,8 @@ def _deployment_of(update_resp: Mapping[str, Any], taskdef_arn: str) -> str | No
 
 def _roll_out(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: ReleaseUI,
               taskdef_arn: str, clock: Callable[[], float], sleep: Callable[[float], None],
-              *, timeout: float | None = None) -> tuple[Verdict, bool | None, str]:
+              *, timeout: float | None = None,
+              watch_fn: Callable[..., Verdict] | None = None) -> tuple[Verdict, bool | None, str]:
     """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
     (verdict, verified, message); verified is None when skipped.
 
@@ -314,9 +325,10 @@ def _roll_out(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: Re
         ignore_events_before=started - 1, started_at=started,
         label=taskdef_arn.rsplit("/", 1)[-1],
     )
-    verdict = watch_one(watch, clock=clock, sleep=sleep, initial_interval=options.poll_initial,
-                        max_interval=options.poll_max, on_update=ui._update,
-                        on_events=ui._events)
+    verdict = (watch_fn or watch_one)(watch, clock=clock, sleep=sleep,
+                                      initial_interval=options.poll_initial,
+                                      max_interval=options.poll_max, on_update=ui._update,
+                                      on_events=ui._events)
     if verdict.phase is not Phase.SUCCEEDED:
         return verdict, None, verdict.reason
     if not o.app_url:
@@ -340,7 +352,8 @@ def _diagnose(c: Clients, target: ReleaseTarget, taskdef_arn: str) -> Diagnosis:
 def _rollback_to(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: ReleaseUI,
                  ledger: Ledger, *, to: ReleaseRecord | None, taskdef_arn: str, version: str,
                  digest: str, image: str, previous: str, rollback_of: str,
-                 clock: Callable[[], float], sleep: Callable[[float], None]) -> ReleaseRecord:
+                 clock: Callable[[], float], sleep: Callable[[float], None],
+                 watch_fn: Callable[..., Verdict] | None = None) -> ReleaseRecord:
     """Roll out a known-good revision, watched and verified; record it as kind=rollback."""
     rec = ledger.start(client=target.client, env=target.env, version=version, digest=digest,
                        image=image, previous_task_definition_arn=previous, kind="rollback",
@@ -349,7 +362,7 @@ def _rollback_to(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui:
     rec = ledger.update(rec, task_definition_arn=taskdef_arn)
     try:
         verdict, verified, why = _roll_out(c, target, options, ui, taskdef_arn, clock, sleep,
-                                           timeout=target.timeout)
+                                           timeout=target.timeout, watch_fn=watch_fn)
     except KeyboardInterrupt:
         ledger.finish(rec, "interrupted", message="interrupted during rollback")
         raise
@@ -375,8 +388,12 @@ def release(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     raise_on_failure: bool = True,
+    watch_fn: Callable[..., Verdict] | None = None,
 ) -> ReleaseResult:
     """Release ``image`` (by digest) to one client/env and tell the truth about it.
+
+    ``watch_fn`` follows a deployment to its verdict (default ``watch_one``); the Fleet
+    layer passes a shared poller's ``watch`` so one poller follows every deployment.
 
     Returns a ReleaseResult with outcome dry_run, noop or succeeded. On failure the
     result has outcome rolled_back (ReleaseFailed recovered=True, exit 1) or failed
@@ -421,7 +438,8 @@ def release(
 
         ledger = Ledger(c.dynamodb, target.ledger_table, clock=clock)
         same_image = container_image(running, o.container_name) == image.uri
-        if same_image and diff.without("tags").empty:
+        # "Already serving" is a claim too: only when that revision's deployment settled.
+        if same_image and diff.without("tags").empty and _settled(service):
             rec = ledger.start(client=target.client, env=target.env, version=image.version,
                                digest=image.digest, image=image.uri, git_sha=image.git_sha,
                                previous_task_definition_arn=previous_arn, actor=actor)
@@ -456,7 +474,8 @@ def release(
         rec = box[0] = ledger.update(box[0], task_definition_arn=arn)
         result.task_definition_arn = arn
         ui._step(f"{target.key}: registered {arn.rsplit('/', 1)[-1]}; rolling out")
-        verdict, verified, why = _roll_out(c, target, options, ui, arn, clock, sleep)
+        verdict, verified, why = _roll_out(c, target, options, ui, arn, clock, sleep,
+                                           watch_fn=watch_fn)
         if verdict.phase is Phase.SUCCEEDED and verified is not False:
             result.verified = verified
             rec = ledger.finish(rec, "succeeded", message=why)
@@ -491,7 +510,8 @@ def release(
                     c, target, options, ui, ledger, to=good, taskdef_arn=to_arn,
                     version=good.version if good else "previous",
                     digest=good.digest if good else "", image=good.image if good else "",
-                    previous=arn, rollback_of=rec.release_id, clock=clock, sleep=sleep)
+                    previous=arn, rollback_of=rec.release_id, clock=clock, sleep=sleep,
+                    watch_fn=watch_fn)
                 recovered = rb.outcome == "succeeded"
                 back = rb.version
                 result.rolled_back_to = to_arn

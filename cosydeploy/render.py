@@ -33,24 +33,24 @@ def _environment(templates_dir: str) -> Any:
     return env
 
 
-def render_template(templates_dir: Path, name: str, **values: Any) -> str:
+def render_template(templates_dir: Path, template: str, **values: Any) -> str:
     """Render one template; an undefined name is an error naming the template."""
     import jinja2
 
     try:
-        return str(_environment(str(templates_dir)).get_template(name).render(**values))
+        return str(_environment(str(templates_dir)).get_template(template).render(**values))
     except jinja2.TemplateNotFound:
         raise ConfigError(
-            f"template {name} not found in {templates_dir}",
+            f"template {template} not found in {templates_dir}",
             hint="the templates path is set in cosydeploy.yaml (paths.templates)",
         ) from None
     except jinja2.UndefinedError as exc:
         raise ConfigError(
-            f"template {name}: {exc.message}", hint="a value the template needs is missing"
+            f"template {template}: {exc.message}", hint="a value the template needs is missing"
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(
-            f"template syntax: {exc.message}", file=exc.filename or name, line=exc.lineno
+            f"template syntax: {exc.message}", file=exc.filename or template, line=exc.lineno
         ) from None
 
 
