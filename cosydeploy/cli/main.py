@@ -125,11 +125,13 @@ def root(
 
 def _register() -> None:
     from cosydeploy.cli import cost, infra, releases, sandbox_cmd, secrets
+    from cosydeploy.cli import doctor as doctor_cmd
 
     infra.register(app)
     releases.register(app)
     app.add_typer(secrets.app, name="secrets")
     app.command("cost")(cost.cost_command)
+    app.command("doctor")(doctor_cmd.doctor)
     sandbox_cmd.register(app)
 
 
