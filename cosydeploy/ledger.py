@@ -191,3 +191,32 @@ class Ledger:
                 continue
             return rec
         return None
+
+    # -------------------------------------------------------------- Terraform in step
+
+    @staticmethod
+    def infra_target(client: str, env: str) -> str:
+        """Hash key of the Terraform record of a client/env (apart from its releases)."""
+        return f"{client}/{env}#infra"
+
+    def infra_state(self, client: str, env: str) -> dict[str, Any]:
+        """What the ledger knows about the client/env's Terraform: ``fingerprint`` of the
+        tfvars last applied, ``applied`` (the drift check's view of them), ``applied_at``,
+        ``planned_at``... ({} when nothing was recorded)."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        resp = self._call("get_item", Key={"target": {"S": self.infra_target(client, env)},
+                                           "release_id": {"S": "tfvars"}})
+        de = TypeDeserializer()
+        return {k: de.deserialize(v) for k, v in (resp.get("Item") or {}).items()}
+
+    def record_infra(self, client: str, env: str, **values: Any) -> dict[str, Any]:
+        """Merge ``values`` (e.g. fingerprint, applied, applied_at) into that record."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        item = {**self.infra_state(client, env), **values,
+                "target": self.infra_target(client, env), "release_id": "tfvars"}
+        ser = TypeSerializer()
+        self._call("put_item", Item={k: ser.serialize(v) for k, v in item.items()
+                                     if v not in ("", None, [])})
+        return item

@@ -33,6 +33,7 @@ LOCK_WAIT_OPT = typer.Option(
 def register(app: typer.Typer) -> None:
     app.command("build")(build)
     app.command("release")(release)
+    app.command("promote")(promote)
     app.command("rollback")(rollback)
     app.command("status")(status)
     app.command("history")(history)
@@ -250,10 +251,30 @@ def build(
         sys.stdout.write(f"{img.uri}\n")
 
 
+CLIENTS_OPT = typer.Option(None, "--client", "-c", help="Client id (repeatable).")
+ALL_OPT = typer.Option(False, "--all", help="Every client that has the environment.")
+PARALLEL_OPT = typer.Option(
+    None, "--parallel", "-p", min=1, help="Clients released at a time within a wave (default 4)."
+)
+WAVES_OPT = typer.Option(
+    None,
+    "--waves",
+    help="Waves: a spec like canary,rest (canary:N, canary:CLIENT, N, a+b, rest) or a "
+    "YAML/JSON file of waves. A failed wave stops the later ones.",
+)
+INFRA_OPT = typer.Option(
+    None,
+    "--infra/--skip-infra",
+    help="Plan each client's workspace first (default: only when its tfvars changed since "
+    "the last apply) / never.",
+)
+
+
 def release(
     ctx: typer.Context,
     version: str = typer.Argument(..., help="Version to release, e.g. v1.4.0."),
-    client: str = typer.Option(..., "--client", "-c", help="Client id."),
+    client: list[str] = CLIENTS_OPT,
+    all_clients: bool = ALL_OPT,
     env: str = ENV_OPT,
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
@@ -261,19 +282,77 @@ def release(
     no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure, do not roll back (exit 3)."),
     build_arg: list[str] = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable)."),
     context: Path = typer.Option(None, "--context", help="Build context directory (default: image.context)."),
+    parallel: int = PARALLEL_OPT,
+    waves: str = WAVES_OPT,
+    infra: bool = INFRA_OPT,
 ) -> None:
-    """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure."""
+    """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
+
+    One --client (and no fleet option) is the single-client release; --all, several
+    --client, --waves or --parallel make it a fleet release. Either way a client's
+    workspace is planned first only when its tfvars changed since the last apply.
+    """
     from cosydeploy import release as pipeline
-    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.cli.context import client_env
+    from cosydeploy.errors import UsageError
 
     g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
-    target = release_target(g, proj, c, session)
-    pipeline.preflight_secrets(session.client("secretsmanager"), target)
-    img = resolve_image(g, proj, c, session, version, build_args=_build_args(build_arg), context=context)
+    clients = list(client or [])
+    if all_clients and clients:
+        raise UsageError("give --all or --client, not both")
+    if not all_clients and not clients:
+        raise UsageError("which clients?", hint="--client C (repeatable) or --all")
+    if all_clients or len(clients) > 1 or parallel or waves:
+        options = pipeline.ReleaseOptions(dry_run=dry_run, timeout=timeout, lock_wait=lock_wait,
+                                          rollback=not no_rollback)
+        _fleet(g, version, clients, env, options, parallel=parallel, waves=waves, infra=infra,
+               image=_build_images(g, version, _build_args(build_arg), context))
+        return
+    from cosydeploy.ui import console
+
+    proj, c = client_env(g, clients[0], env)
+    # The same preparation as every fleet member: account guard, outputs, secrets, Terraform in step.
+    member = _prepare_member(g, proj, c, "auto" if infra is None else ("force" if infra else "skip"))
+    console.info(f"{c.target}: infra: {member.infra}")
+    for warning in member.warnings:
+        console.warn(f"{c.target}: {warning}")
+    img = resolve_image(g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context)
     options = pipeline.ReleaseOptions(dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
-    _run_reporting(g, lambda: pipeline.release(target, img, options))
+    _run_reporting(g, lambda: pipeline.release(member.target, img, options))
+
+
+def promote(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="Version to promote (it must have succeeded in --from)."),
+    from_env: str = typer.Option(..., "--from", help="Environment the version succeeded in."),
+    to_env: str = typer.Option(..., "--to", help="Environment to release it to."),
+    client: list[str] = CLIENTS_OPT,
+    all_clients: bool = ALL_OPT,
+    timeout: float = TIMEOUT_OPT,
+    lock_wait: float = LOCK_WAIT_OPT,
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure, do not roll back (exit 3)."),
+    parallel: int = PARALLEL_OPT,
+    waves: str = WAVES_OPT,
+    infra: bool = INFRA_OPT,
+) -> None:
+    """Release to --to the exact digest that succeeded in --from, per client; builds nothing.
+
+    Refuses (exit 2, naming the client) when the version never succeeded there.
+    """
+    from cosydeploy import release as pipeline
+    from cosydeploy.cli.context import project, resolve_env
+    from cosydeploy.errors import UsageError
+
+    g = globals_of(ctx)
+    clients = list(client or [])
+    if all_clients == bool(clients):
+        raise UsageError("give --all or --client C (repeatable)")
+    proj = project(g)
+    if resolve_env(proj, from_env) == resolve_env(proj, to_env):
+        raise UsageError("--from and --to name the same environment")
+    options = pipeline.ReleaseOptions(timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
+    _fleet(g, version, clients, to_env, options, parallel=parallel, waves=waves, infra=infra,
+           image=_promoted_images(g, version, from_env))
 
 
 def rollback(
@@ -368,3 +447,165 @@ def unlock(ctx: typer.Context, client: str = typer.Argument(..., help="Client id
         console.print_json({"client": c.client, "env": c.env, "was_held": bool(holder)})
     else:
         sys.stdout.write(msg + "\n")
+
+
+# ------------------------------------------------------------------ fleet plumbing
+
+
+def _fleet_envs(g: Any, clients: list[str], env: str | None) -> tuple[Any, list[Any]]:
+    """The ClientEnvs of a fleet run: named clients (each must have the env) or --all."""
+    from cosydeploy.cli.context import all_client_envs, client_env, project
+    from cosydeploy.errors import UsageError
+
+    if clients:
+        pairs = [client_env(g, c, env) for c in dict.fromkeys(clients)]
+        return pairs[0][0], [c for _, c in pairs]
+    proj, envs = all_client_envs(g, None, env or None)
+    if env is None:
+        from cosydeploy.cli.context import resolve_env
+
+        first = resolve_env(proj, None)
+        envs = [c for c in envs if c.env == first]
+    if not envs:
+        raise UsageError("no client has this environment", hint="see cosydeploy clients list")
+    return proj or project(g), envs
+
+
+def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
+    """Session (account guard), stack outputs, secrets preflight, Terraform in step, drift."""
+    from cosydeploy import fleet, infra
+    from cosydeploy import release as pipeline
+    from cosydeploy.cli.context import aws_session, sandbox_info, workspace
+    from cosydeploy.ledger import Ledger
+    from cosydeploy.render import render_tfvars
+
+    session = aws_session(g, proj, c)
+    target = release_target(g, proj, c, session)
+    pipeline.preflight_secrets(session.client("secretsmanager"), target)
+    ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
+    tfvars = render_tfvars(proj, c)
+    extra = {"sandbox_alb_url": sandbox_info(g, proj).alb_url} if g.sandbox else None
+
+    def plan() -> Any:
+        return infra.plan(proj, c, workspace(g, proj, c), extra).plan
+
+    check = fleet.check_infra(
+        mode=infra_mode, tfvars=tfvars, recorded=ledger.infra_state(c.client, c.env), plan=plan,
+        record=lambda **f: ledger.record_infra(c.client, c.env, **f),
+        apply_hint=f"cosydeploy apply {c.client} --env {c.env}")
+    o = target.outputs
+    svc = (session.client("ecs").describe_services(cluster=o.cluster_name,
+                                                   services=[o.service_name])
+           .get("services") or [{}])[0]
+    cidrs = fleet.service_subnet_cidrs(session.client("ec2"), svc)
+    applied = fleet.applied_view(ledger.infra_state(c.client, c.env), tfvars)
+    warnings = fleet.terraform_drift(applied, o, svc, cidrs)
+    if check.warning:
+        warnings.insert(0, check.warning)
+    member = fleet.Member(c.client, c.env, target, infra=check.reason, warnings=warnings)
+    member.session = session  # type: ignore[attr-defined]
+    member.config = c  # type: ignore[attr-defined]
+    return member
+
+
+def _build_images(g: Any, version: str, build_args: dict[str, str], context: Path | None):
+    """image_for: build and push once per ECR repository (one per account/region)."""
+    import threading
+
+    from cosydeploy.cli.context import project
+    from cosydeploy.render import ecr_repository_url
+
+    made: dict[str, Any] = {}
+    guard = threading.Lock()
+
+    def image_for(m: Any) -> Any:
+        proj = project(g)
+        repo = ecr_repository_url(proj, m.config)
+        with guard:
+            if repo not in made:
+                made[repo] = resolve_image(g, proj, m.config, m.session, version,
+                                           build_args=build_args, context=context)
+            return made[repo]
+
+    return image_for
+
+
+def _promoted_images(g: Any, version: str, from_env: str):
+    """image_for: the exact image (by digest) of ``version``'s good release in ``from_env``."""
+    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.errors import UsageError
+    from cosydeploy.image import ResolvedImage
+    from cosydeploy.ledger import Ledger
+    from cosydeploy.ui import console
+
+    def image_for(m: Any) -> Any:
+        proj, src = client_env(g, m.client, from_env)
+        session = aws_session(g, proj, src)
+        ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
+        good = ledger.last_good(m.client, src.env, version=version)
+        if good is None or not good.digest or "@" not in good.image:
+            raise UsageError(
+                f"{m.client}: {version} never succeeded in {src.env}; refusing to promote it",
+                hint=f"release it there first: cosydeploy release {version} --client {m.client} "
+                f"--env {src.env}",
+            )
+        console.info(f"  {m.client}: promoting {version} from {src.env} by digest {good.digest[:19]}")
+        return ResolvedImage(version=version, git_sha=good.git_sha, digest=good.digest,
+                             uri=good.image, built=False)
+
+    return image_for
+
+
+def _fleet(g: Any, version: str, clients: list[str], env: str | None, options: Any, *,
+           parallel: int | None, waves: str | None, infra: bool | None, image: Any) -> None:
+    """Run a fleet release (cosydeploy.fleet) and show it; exit with the worst outcome."""
+    from cosydeploy import fleet
+    from cosydeploy.ui import console
+
+    proj, envs = _fleet_envs(g, clients, env)
+    by_client = {c.client: c for c in envs}
+    plan = fleet.waves_from_option(waves, list(by_client), base=proj.root)
+    mode = "auto" if infra is None else ("force" if infra else "skip")
+    env_name = envs[0].env
+    console.step(f"fleet release {version} to {env_name}: "
+                 + " then ".join("[" + ", ".join(w) + "]" for w in plan))
+    ui = fleet.FleetUI(
+        on_wave=lambda i, w: console.step(f"wave {i}: {', '.join(w)}"),
+        on_result=lambda r: console.info(f"  [{r.client}/{r.env}] {r.outcome}"
+                                         + (f": {r.message}" if r.message else "")),
+        on_warning=lambda client, msg: console.warn(f"{client}/{env_name}: {msg}"),
+    )
+    result = fleet.release_fleet(
+        plan, env=env_name, version=version,
+        prepare=lambda cid: _prepare_member(g, proj, by_client[cid], mode),
+        image_for=image, options=fleet.FleetOptions(parallel=parallel or 4, release=options),
+        ui=ui)
+    _show_fleet(g, result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _show_fleet(g: Any, result: Any) -> None:
+    from cosydeploy.ui import console, github
+
+    for r in result.results:
+        with github.group(f"{r.client}/{r.env}: {r.outcome}"):
+            for line in [f"infra: {r.infra}"] * bool(r.infra) + r.warnings + r.diagnosis:
+                console.info(f"  [{r.client}/{r.env}] {line}")
+    link = github.run_url() or ""
+    rows = [{"client": r.client, "env": r.env, "version": r.version, "outcome": r.outcome,
+             "duration": r.duration, "diagnosis": link if r.diagnosis else ""}
+            for r in result.results]
+    github.write_summary(rows)
+    worst = next((r.outcome for r in result.results if r.exit_code == result.exit_code),
+                 "succeeded")
+    github.set_outputs({"version": result.results[0].version if result.results else "",
+                        "outcome": worst if result.exit_code else "succeeded",
+                        "exit_code": result.exit_code})
+    if g.json:
+        console.print_json([r.as_dict() for r in result.results])
+        return
+    table = [[r.client, r.env, r.version, r.outcome, f"{r.duration:.0f}s",
+              (r.diagnosis[0] if r.diagnosis else r.message)[:120]] for r in result.results]
+    console.table(None, ["CLIENT", "ENV", "VERSION", "OUTCOME", "DURATION", "DIAGNOSIS"], table,
+                  to_stdout=True)

@@ -239,17 +239,21 @@ class RolloutPoller:
         """One round: one describe_services per batch, then verdicts and callbacks."""
         pending = [w for w in self.watches if not w.verdict.phase.done]
         for batch in self._batches(pending):
-            first = batch[0]
-            names = list(dict.fromkeys(w.service for w in batch))
-            self.describe_calls += 1
-            resp = first.ecs.describe_services(cluster=first.cluster, services=names)
-            by_name: dict[str, Mapping[str, Any]] = {}
-            for s in resp.get("services") or []:
-                by_name[s.get("serviceName", "")] = s
-                by_name[s.get("serviceArn", "")] = s
-            now = self.clock()
-            for w in batch:
-                self._judge(w, by_name.get(w.service), now)
+            self.poll_batch(batch)
+
+    def poll_batch(self, batch: list[Watch]) -> None:
+        """One describe_services call for one batch (same group, client and cluster)."""
+        first = batch[0]
+        names = list(dict.fromkeys(w.service for w in batch))
+        self.describe_calls += 1
+        resp = first.ecs.describe_services(cluster=first.cluster, services=names)
+        by_name: dict[str, Mapping[str, Any]] = {}
+        for s in resp.get("services") or []:
+            by_name[s.get("serviceName", "")] = s
+            by_name[s.get("serviceArn", "")] = s
+        now = self.clock()
+        for w in batch:
+            self._judge(w, by_name.get(w.service), now)
 
     def _judge(self, w: Watch, service: Mapping[str, Any] | None, now: float) -> None:
         w.polls += 1

@@ -9,6 +9,11 @@ if [ "$mode" = "crash" ]; then
   echo "error: app ${version} failed to start (break=crash)" >&2
   exit 3
 fi
+if [ "${CRASH_ON_START:-0}" = "1" ]; then
+  # Per-client breakage (a manifest's app.environment), with the same image as everyone.
+  echo "error: app ${version} failed to start (CRASH_ON_START=1)" >&2
+  exit 3
+fi
 if [ "$mode" = "slow" ]; then
   echo "app ${version} warming up for ${SLOW_SECONDS:-8}s"
   $bb sleep "${SLOW_SECONDS:-8}"
