@@ -21,8 +21,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECRETS = ("DISCORD_BOT_TOKEN", "ENCRYPTION_KEY", "GOOGLE_AI_API_KEY", "MONGO_URI",
-           "OPENROUTER_API_KEY", "TELEGRAM_BOT_TOKEN")
+SECRETS = (
+    "DISCORD_BOT_TOKEN",
+    "ENCRYPTION_KEY",
+    "GOOGLE_AI_API_KEY",
+    "MONGO_URI",
+    "OPENROUTER_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+)
 N = 8
 
 
@@ -33,14 +39,19 @@ def _project(root: Path) -> Path:
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("templates", "terraform", "examples"):
-        shutil.copytree(REPO / d, dest / d, symlinks=True,
-                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "busybox"))
+        shutil.copytree(
+            REPO / d,
+            dest / d,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "busybox"),
+        )
     (dest / "clients").mkdir()
     example = (REPO / "clients" / "example.yaml").read_text()
     for i in range(N + 1):
         cid = f"bench{i}"
         (dest / "clients" / f"{cid}.yaml").write_text(
-            example.replace("client: example", f"client: {cid}"))
+            example.replace("client: example", f"client: {cid}")
+        )
     return dest
 
 
@@ -97,13 +108,17 @@ def bench_fleet_wall_and_polls() -> None:
 
             one = timed(clients[:1])
             eight = timed(clients[1:])
-            print(f"fleet wall: {N} clients {eight:.1f} s vs 1 client {one:.1f} s -> "
-                  f"{eight / one:.2f}x (target <= 1.5x)")
+            print(
+                f"fleet wall: {N} clients {eight:.1f} s vs 1 client {one:.1f} s -> "
+                f"{eight / one:.2f}x (target <= 1.5x)"
+            )
             stats = pollers[-1].calls_per_round()
-            print(f"describe_services with {N} clients in flight ({N} clusters, one per "
-                  f"client): {stats['per_round']:.2f} calls per round, "
-                  f"{stats['per_round_per_cluster']:.2f} per round per cluster "
-                  f"over {stats.get('rounds', 0):.0f} rounds (target 1 per cluster)")
+            print(
+                f"describe_services with {N} clients in flight ({N} clusters, one per "
+                f"client): {stats['per_round']:.2f} calls per round, "
+                f"{stats['per_round_per_cluster']:.2f} per round per cluster "
+                f"over {stats.get('rounds', 0):.0f} rounds (target 1 per cluster)"
+            )
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -124,21 +139,40 @@ def bench_one_cluster_polls() -> None:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        ecs = boto3.client("ecs", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        ecs = boto3.client(
+            "ecs",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         ecs.create_cluster(clusterName="one")
-        td = ecs.register_task_definition(family="bench", containerDefinitions=[
-            {"name": "app", "image": "busybox", "memory": 128}])["taskDefinition"]
+        td = ecs.register_task_definition(
+            family="bench",
+            containerDefinitions=[{"name": "app", "image": "busybox", "memory": 128}],
+        )["taskDefinition"]
         for i in range(N):
-            ecs.create_service(cluster="one", serviceName=f"svc{i}", desiredCount=1,
-                               taskDefinition=td["taskDefinitionArn"])
+            ecs.create_service(
+                cluster="one",
+                serviceName=f"svc{i}",
+                desiredCount=1,
+                taskDefinition=td["taskDefinitionArn"],
+            )
         poller = SharedPoller(initial_interval=0.2, max_interval=0.5)
         deadline = time.time() + 3
         # Deployments that never show up: each stays in flight until the deadline.
-        watches = [Watch(key=f"svc{i}", ecs=ecs, cluster="one", service=f"svc{i}",
-                         deployment_id=None, deadline=deadline,
-                         task_definition_arn=td["taskDefinitionArn"] + "-never")
-                   for i in range(N)]
+        watches = [
+            Watch(
+                key=f"svc{i}",
+                ecs=ecs,
+                cluster="one",
+                service=f"svc{i}",
+                deployment_id=None,
+                deadline=deadline,
+                task_definition_arn=td["taskDefinitionArn"] + "-never",
+            )
+            for i in range(N)
+        ]
         threads = [threading.Thread(target=poller.watch, args=(w,)) for w in watches]
         for t in threads:
             t.start()
@@ -147,9 +181,11 @@ def bench_one_cluster_polls() -> None:
         poller.close()
         # Rounds before every watch had joined poll fewer services; count full rounds.
         stats = poller.calls_per_round()
-        print(f"describe_services with {N} deployments in flight in ONE cluster: "
-              f"{stats['per_round']:.2f} calls per round over {stats.get('rounds', 0):.0f} "
-              f"rounds (target 1)")
+        print(
+            f"describe_services with {N} deployments in flight in ONE cluster: "
+            f"{stats['per_round']:.2f} calls per round over {stats.get('rounds', 0):.0f} "
+            f"rounds (target 1)"
+        )
     finally:
         server.stop()
 

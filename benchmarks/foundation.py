@@ -36,11 +36,29 @@ def _wall(cmd: list[str], runs: int = 7) -> float:
 
 
 def bench_help() -> None:
-    names = ["validate", "schema", "clients", "render", "plan", "apply", "onboard", "build",
-             "release", "rollback", "status", "history", "unlock", "secrets", "cost", "sandbox"]
+    names = [
+        "validate",
+        "schema",
+        "clients",
+        "render",
+        "plan",
+        "apply",
+        "onboard",
+        "build",
+        "release",
+        "rollback",
+        "status",
+        "history",
+        "unlock",
+        "secrets",
+        "cost",
+        "sandbox",
+    ]
     bare = _wall([sys.executable, "-c", BARE_APP.format(names=names), "--help"])
     ours = _wall([sys.executable, "-m", "cosydeploy", "--help"])
-    print(f"help: cosydeploy {ours * 1000:.0f} ms vs bare Typer {bare * 1000:.0f} ms -> {ours / bare:.2f}x (target <= 1.2x)")
+    print(
+        f"help: cosydeploy {ours * 1000:.0f} ms vs bare Typer {bare * 1000:.0f} ms -> {ours / bare:.2f}x (target <= 1.2x)"
+    )
 
 
 def bench_validate_render() -> None:
@@ -57,7 +75,9 @@ def bench_validate_render() -> None:
         example = (REPO / "clients" / "example.yaml").read_text()
         ids = [f"client{i:03d}" for i in range(500)]
         for cid in ids:
-            (root / "clients" / f"{cid}.yaml").write_text(example.replace("client: example", f"client: {cid}"))
+            (root / "clients" / f"{cid}.yaml").write_text(
+                example.replace("client: example", f"client: {cid}")
+            )
         project = load_project(root)
         t0 = time.perf_counter()
         one = 0.0
@@ -68,8 +88,10 @@ def bench_validate_render() -> None:
             if i == 0:
                 one = time.perf_counter() - t0
         total = time.perf_counter() - t0
-    print(f"validate+render 500 manifests (x3 envs): {total:.2f} s -> {total / 2.0:.2f}x of the 2 s target "
-          f"(first manifest {one * 1000:.0f} ms, includes template compile)")
+    print(
+        f"validate+render 500 manifests (x3 envs): {total:.2f} s -> {total / 2.0:.2f}x of the 2 s target "
+        f"(first manifest {one * 1000:.0f} ms, includes template compile)"
+    )
 
 
 def bench_second_plan() -> None:
@@ -90,9 +112,16 @@ def bench_second_plan() -> None:
         with tempfile.TemporaryDirectory() as d:
             tf = Path(d) / "terraform"
             shutil.copytree(REPO / "tests" / "fixtures" / "terraform", tf)
-            backend = {"bucket": "bench-state", "key": "b/terraform.tfstate", "region": "us-east-1",
-                       "use_lockfile": "true", **sandbox_backend(url)}
-            ws = Workspace(make_engine(None), tf, "stacks/fixture", "bench-dev", Path(d) / "work", backend)
+            backend = {
+                "bucket": "bench-state",
+                "key": "b/terraform.tfstate",
+                "region": "us-east-1",
+                "use_lockfile": "true",
+                **sandbox_backend(url),
+            }
+            ws = Workspace(
+                make_engine(None), tf, "stacks/fixture", "bench-dev", Path(d) / "work", backend
+            )
             tfvars = '{"client": "bench", "size": 1}'
             t0 = time.perf_counter()
             ws.prepare(tfvars)
@@ -102,7 +131,9 @@ def bench_second_plan() -> None:
             ws.prepare(tfvars)
             ws.plan()
             second = time.perf_counter() - t0
-        print(f"plan: first {first:.2f} s (with init), second {second:.2f} s -> {second / first:.2f}x (target <= 0.5x)")
+        print(
+            f"plan: first {first:.2f} s (with init), second {second:.2f} s -> {second / first:.2f}x (target <= 0.5x)"
+        )
     finally:
         server.stop()
 

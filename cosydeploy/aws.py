@@ -19,7 +19,8 @@ def botocore_config() -> Any:
     mode = os.environ.get("AWS_RETRY_MODE", "standard")
     if mode not in {"standard", "adaptive", "legacy"}:
         mode = "standard"
-    return Config(retries={"mode": mode, "max_attempts": 6}, connect_timeout=5, read_timeout=30)
+    retries: Any = {"mode": mode, "max_attempts": 6}
+    return Config(retries=retries, connect_timeout=5, read_timeout=30)
 
 
 @dataclass

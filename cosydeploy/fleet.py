@@ -70,15 +70,22 @@ EXIT_BY_OUTCOME = {
 }
 # Worst last: a client NOT back on a good release needs a person more than a held
 # lock or a bad input does; an interruption trumps everything (the run did not end).
-SEVERITY = (EXIT_OK, EXIT_ROLLED_BACK, EXIT_USAGE, EXIT_LOCKED, EXIT_NOT_RECOVERED,
-            EXIT_INTERRUPTED)
+SEVERITY = (
+    EXIT_OK,
+    EXIT_ROLLED_BACK,
+    EXIT_USAGE,
+    EXIT_LOCKED,
+    EXIT_NOT_RECOVERED,
+    EXIT_INTERRUPTED,
+)
 
 
 # ------------------------------------------------------------------------------ waves
 
 
-def waves_from_option(value: str | None, clients: Sequence[str], base: Path | None = None
-                      ) -> list[list[str]]:
+def waves_from_option(
+    value: str | None, clients: Sequence[str], base: Path | None = None
+) -> list[list[str]]:
     """``--waves``: a spec (``canary,rest``) or a YAML/JSON file of waves; None = one wave."""
     if value is None:
         return parse_waves(None, clients)
@@ -97,14 +104,17 @@ def waves_from_option(value: str | None, clients: Sequence[str], base: Path | No
         if isinstance(data, Mapping):
             data = data.get("waves")
         if not isinstance(data, list):
-            raise UsageError(f"{value}: waves: expected a list of waves",
-                             hint="e.g. waves: [[acme], rest] or [{canary: 2}, rest]")
+            raise UsageError(
+                f"{value}: waves: expected a list of waves",
+                hint="e.g. waves: [[acme], rest] or [{canary: 2}, rest]",
+            )
         return parse_waves(data, clients, source=value)
     return parse_waves(value, clients)
 
 
-def parse_waves(spec: str | Sequence[Any] | None, clients: Sequence[str], *,
-                source: str = "--waves") -> list[list[str]]:
+def parse_waves(
+    spec: str | Sequence[Any] | None, clients: Sequence[str], *, source: str = "--waves"
+) -> list[list[str]]:
     """Resolve a wave spec into lists of client ids (pure).
 
     Items (comma separated in a string, or list items in a file): ``rest`` (every
@@ -125,8 +135,10 @@ def parse_waves(spec: str | Sequence[Any] | None, clients: Sequence[str], *,
         if kind == "names":
             for name in value:
                 if name not in known:
-                    raise UsageError(f"{source}: client {name!r} is not one of this release's "
-                                     f"clients", hint=f"clients: {', '.join(order)}")
+                    raise UsageError(
+                        f"{source}: client {name!r} is not one of this release's clients",
+                        hint=f"clients: {', '.join(order)}",
+                    )
                 if name in explicit:
                     raise UsageError(f"{source}: client {name!r} is in two waves")
                 explicit.add(name)
@@ -150,8 +162,10 @@ def parse_waves(spec: str | Sequence[Any] | None, clients: Sequence[str], *,
         waves[idx] = pool
         pool = []
     if pool:
-        raise UsageError(f"{source}: client(s) in no wave: {', '.join(pool)}",
-                         hint="end the spec with 'rest', e.g. --waves canary,rest")
+        raise UsageError(
+            f"{source}: client(s) in no wave: {', '.join(pool)}",
+            hint="end the spec with 'rest', e.g. --waves canary,rest",
+        )
     return [w for w in waves if w]
 
 
@@ -161,8 +175,10 @@ def _wave_item(raw: Any, source: str) -> tuple[str, Any]:
         return "names", [n for n in names if n]
     if isinstance(raw, Mapping):
         if set(raw) != {"canary"}:
-            raise UsageError(f"{source}: unknown wave {dict(raw)!r}",
-                             hint="a wave is a list of clients, rest, or {canary: N|CLIENT}")
+            raise UsageError(
+                f"{source}: unknown wave {dict(raw)!r}",
+                hint="a wave is a list of clients, rest, or {canary: N|CLIENT}",
+            )
         raw = f"canary:{raw['canary']}"
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
@@ -211,8 +227,14 @@ class SharedPoller:
     and starts a fresh round soon after a new deployment joins.
     """
 
-    def __init__(self, *, initial_interval: float = 1.0, max_interval: float = 3.0,
-                 backoff: float = 1.5, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        initial_interval: float = 1.0,
+        max_interval: float = 3.0,
+        backoff: float = 1.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.initial_interval = initial_interval
         self.max_interval = max_interval
         self.backoff = backoff
@@ -222,8 +244,9 @@ class SharedPoller:
         self._joined = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._poller = RolloutPoller([], clock=clock, on_update=self._on_update,
-                                     on_events=self._on_events)
+        self._poller = RolloutPoller(
+            [], clock=clock, on_update=self._on_update, on_events=self._on_events
+        )
         # Per round: {"account|region|cluster": describe_services calls}.
         self.rounds: list[dict[str, int]] = []
 
@@ -244,9 +267,14 @@ class SharedPoller:
         if e and e.on_events:
             e.on_events(w, events)
 
-    def watch(self, watch: Watch, *, on_update: Callable[[Watch], None] | None = None,
-              on_events: Callable[[Watch, list[dict[str, Any]]], None] | None = None,
-              **_ignored: Any) -> Verdict:
+    def watch(
+        self,
+        watch: Watch,
+        *,
+        on_update: Callable[[Watch], None] | None = None,
+        on_events: Callable[[Watch, list[dict[str, Any]]], None] | None = None,
+        **_ignored: Any,
+    ) -> Verdict:
         """Follow ``watch`` to its verdict with the shared poller (blocks this thread)."""
         entry = _Entry(watch, on_update, on_events)
         with self._cond:
@@ -255,8 +283,9 @@ class SharedPoller:
             self._entries[id(watch)] = entry
             self._joined = True
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="cosydeploy-poller",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="cosydeploy-poller", daemon=True
+                )
                 self._thread.start()
             self._cond.notify_all()
         try:
@@ -296,7 +325,8 @@ class SharedPoller:
         while True:
             with self._cond:
                 while not self._closed and not any(
-                        not e.done.is_set() for e in self._entries.values()):
+                    not e.done.is_set() for e in self._entries.values()
+                ):
                     self._cond.wait()
                 if self._closed:
                     return
@@ -332,9 +362,11 @@ class SharedPoller:
         if not rounds:
             return {"per_round": 0.0, "per_round_per_cluster": 0.0}
         per_cluster = [n for r in rounds for n in r.values()]
-        return {"per_round": sum(sum(r.values()) for r in rounds) / len(rounds),
-                "per_round_per_cluster": sum(per_cluster) / len(per_cluster),
-                "rounds": float(len(rounds))}
+        return {
+            "per_round": sum(sum(r.values()) for r in rounds) / len(rounds),
+            "per_round_per_cluster": sum(per_cluster) / len(per_cluster),
+            "rounds": float(len(rounds)),
+        }
 
 
 # ------------------------------------------------------------------ Terraform in step
@@ -350,9 +382,16 @@ class InfraCheck:
     warning: str = ""
 
 
-def check_infra(*, mode: str, tfvars: str, recorded: Mapping[str, Any] | None,
-                plan: Callable[[], Any], record: Callable[..., None],
-                now: Callable[[], float] = time.time, apply_hint: str = "") -> InfraCheck:
+def check_infra(
+    *,
+    mode: str,
+    tfvars: str,
+    recorded: Mapping[str, Any] | None,
+    plan: Callable[[], Any],
+    record: Callable[..., object],
+    now: Callable[[], float] = time.time,
+    apply_hint: str = "",
+) -> InfraCheck:
     """Plan the workspace only when the rendered tfvars changed since the last
     successful apply (``recorded["fingerprint"]``) or ``mode == "force"``; ``skip`` skips.
 
@@ -369,22 +408,37 @@ def check_infra(*, mode: str, tfvars: str, recorded: Mapping[str, Any] | None,
         return InfraCheck(False, "skipped (--skip-infra)")
     if mode != "force" and recorded and recorded.get("fingerprint") == fp:
         return InfraCheck(False, "tfvars unchanged since the last apply: no plan")
-    why = ("--infra" if mode == "force" else
-           "tfvars changed since the last apply" if recorded and recorded.get("fingerprint")
-           else "no apply recorded yet")
+    why = (
+        "--infra"
+        if mode == "force"
+        else "tfvars changed since the last apply"
+        if recorded and recorded.get("fingerprint")
+        else "no apply recorded yet"
+    )
     summary = plan()
     n = int(summary.adds + summary.updates + summary.destroys)
-    fields: dict[str, Any] = {"planned_at": iso(now()), "planned_fingerprint": fp,
-                              "plan_changes": n}
+    fields: dict[str, Any] = {
+        "planned_at": iso(now()),
+        "planned_fingerprint": fp,
+        "plan_changes": n,
+    }
     if not summary.has_changes:
-        fields.update(fingerprint=fp, applied=_applied_view(tfvars), applied_at=iso(now()),
-                      applied_by="plan without changes")
+        fields.update(
+            fingerprint=fp,
+            applied=_applied_view(tfvars),
+            applied_at=iso(now()),
+            applied_by="plan without changes",
+        )
     record(**fields)
     if summary.has_changes:
-        return InfraCheck(True, f"planned ({why}): {summary.adds} to add, {summary.updates} "
-                                f"to change, {summary.destroys} to destroy", n,
-                          warning=f"Terraform has {n} pending change(s) for this workspace: "
-                                  f"{apply_hint or 'run cosydeploy apply'}")
+        return InfraCheck(
+            True,
+            f"planned ({why}): {summary.adds} to add, {summary.updates} "
+            f"to change, {summary.destroys} to destroy",
+            n,
+            warning=f"Terraform has {n} pending change(s) for this workspace: "
+            f"{apply_hint or 'run cosydeploy apply'}",
+        )
     return InfraCheck(True, f"planned ({why}): no changes")
 
 
@@ -404,8 +458,12 @@ def applied_view(recorded: Mapping[str, Any] | None, tfvars: str) -> dict[str, A
     return json.loads(raw)
 
 
-def terraform_drift(applied: Mapping[str, Any], outputs: Any, service: Mapping[str, Any],
-                    subnet_cidrs: Sequence[str] | None = None) -> list[str]:
+def terraform_drift(
+    applied: Mapping[str, Any],
+    outputs: Any,
+    service: Mapping[str, Any],
+    subnet_cidrs: Sequence[str] | None = None,
+) -> list[str]:
     """Differences between what Terraform last applied and the running service (pure).
 
     Each one names what differs and what the next ``apply`` (or the autoscaling target
@@ -414,38 +472,57 @@ def terraform_drift(applied: Mapping[str, Any], outputs: Any, service: Mapping[s
     out: list[str] = []
     desired = service.get("desiredCount")
     lo, hi = applied.get("min_count"), applied.get("max_count")
-    if isinstance(desired, int) and isinstance(lo, int) and isinstance(hi, int) \
-            and not lo <= desired <= hi:
-        out.append(f"desired count: the service wants {desired} tasks, Terraform's bounds are "
-                   f"{lo}-{hi}: the autoscaling target it applies will pull it back")
+    if (
+        isinstance(desired, int)
+        and isinstance(lo, int)
+        and isinstance(hi, int)
+        and not lo <= desired <= hi
+    ):
+        out.append(
+            f"desired count: the service wants {desired} tasks, Terraform's bounds are "
+            f"{lo}-{hi}: the autoscaling target it applies will pull it back"
+        )
     td = str(service.get("taskDefinition") or "")
     family = td.rsplit("/", 1)[-1].rsplit(":", 1)[0] if td else ""
     if family and outputs.task_family and family != outputs.task_family:
-        out.append(f"task definition family: the service runs {family}, Terraform's family is "
-                   f"{outputs.task_family}: the release registers in {outputs.task_family}")
+        out.append(
+            f"task definition family: the service runs {family}, Terraform's family is "
+            f"{outputs.task_family}: the release registers in {outputs.task_family}"
+        )
     lbs = list(service.get("loadBalancers") or [])
     if outputs.target_group_arn and lbs:
         ours = [lb for lb in lbs if lb.get("targetGroupArn") == outputs.target_group_arn]
         if not ours:
-            found = ", ".join(str(lb.get("targetGroupArn", "?")).split("/")[-2] for lb in lbs
-                              if "/" in str(lb.get("targetGroupArn", "")))
-            out.append(f"load balancer: the service is attached to target group "
-                       f"{found or '?'}, Terraform to {outputs.target_group_arn}: "
-                       f"the next apply will attach it back")
+            found = ", ".join(
+                str(lb.get("targetGroupArn", "?")).split("/")[-2]
+                for lb in lbs
+                if "/" in str(lb.get("targetGroupArn", ""))
+            )
+            out.append(
+                f"load balancer: the service is attached to target group "
+                f"{found or '?'}, Terraform to {outputs.target_group_arn}: "
+                f"the next apply will attach it back"
+            )
         for lb in ours:
             name, port = lb.get("containerName"), lb.get("containerPort")
             want_port = applied.get("container_port")
             if name and outputs.container_name and name != outputs.container_name:
-                out.append(f"load balancer: container {name} is attached, Terraform attaches "
-                           f"{outputs.container_name}: the next apply will change it back")
+                out.append(
+                    f"load balancer: container {name} is attached, Terraform attaches "
+                    f"{outputs.container_name}: the next apply will change it back"
+                )
             if port is not None and want_port is not None and int(port) != int(want_port):
-                out.append(f"load balancer: container port {port} is attached, Terraform's "
-                           f"is {want_port}: the next apply will change it back")
+                out.append(
+                    f"load balancer: container port {port} is attached, Terraform's "
+                    f"is {want_port}: the next apply will change it back"
+                )
     want_cidrs = sorted(applied.get("private_subnet_cidrs") or [])
     if subnet_cidrs is not None and want_cidrs and sorted(subnet_cidrs) != want_cidrs:
-        out.append(f"network: the service runs in subnets {', '.join(sorted(subnet_cidrs))}, "
-                   f"Terraform's private subnets are {', '.join(want_cidrs)}: the next apply "
-                   f"will move it back")
+        out.append(
+            f"network: the service runs in subnets {', '.join(sorted(subnet_cidrs))}, "
+            f"Terraform's private subnets are {', '.join(want_cidrs)}: the next apply "
+            f"will move it back"
+        )
     return out
 
 
@@ -538,15 +615,32 @@ def exit_code_of(codes: Iterable[int]) -> int:
 
 
 def _from_release(res: ReleaseResult, wave: int, m: Member) -> ClientResult:
-    return ClientResult(client=res.client, env=res.env, version=res.version,
-                        outcome=res.outcome, duration=res.elapsed,
-                        diagnosis=list(res.diagnosis), message=res.message, digest=res.digest,
-                        wave=wave, exit_code=EXIT_BY_OUTCOME.get(res.outcome, EXIT_NOT_RECOVERED),
-                        infra=m.infra, warnings=list(m.warnings), release=res)
+    return ClientResult(
+        client=res.client,
+        env=res.env,
+        version=res.version,
+        outcome=res.outcome,
+        duration=res.elapsed,
+        diagnosis=list(res.diagnosis),
+        message=res.message,
+        digest=res.digest,
+        wave=wave,
+        exit_code=EXIT_BY_OUTCOME.get(res.outcome, EXIT_NOT_RECOVERED),
+        infra=m.infra,
+        warnings=list(m.warnings),
+        release=res,
+    )
 
 
-def _from_error(client: str, env: str, version: str, exc: BaseException, wave: int,
-                started: float, m: Member | None = None) -> ClientResult:
+def _from_error(
+    client: str,
+    env: str,
+    version: str,
+    exc: BaseException,
+    wave: int,
+    started: float,
+    m: Member | None = None,
+) -> ClientResult:
     if isinstance(exc, KeyboardInterrupt):
         outcome, code, msg = "interrupted", EXIT_INTERRUPTED, "interrupted"
     elif isinstance(exc, LockHeldError):
@@ -556,16 +650,32 @@ def _from_error(client: str, env: str, version: str, exc: BaseException, wave: i
     else:  # a bug or an unexpected AWS answer mid-release: a person must look
         outcome, code, msg = "error", EXIT_NOT_RECOVERED, f"{type(exc).__name__}: {exc}"
     res = getattr(exc, "result", None)
-    return ClientResult(client=client, env=env, version=version, outcome=outcome,
-                        duration=time.time() - started,
-                        diagnosis=list(getattr(res, "diagnosis", []) or []), message=msg,
-                        wave=wave, exit_code=code, infra=m.infra if m else "",
-                        warnings=list(m.warnings) if m else [], release=res)
+    return ClientResult(
+        client=client,
+        env=env,
+        version=version,
+        outcome=outcome,
+        duration=time.time() - started,
+        diagnosis=list(getattr(res, "diagnosis", []) or []),
+        message=msg,
+        wave=wave,
+        exit_code=code,
+        infra=m.infra if m else "",
+        warnings=list(m.warnings) if m else [],
+        release=res,
+    )
 
 
 def _skipped(client: str, env: str, version: str, wave: int, why: str) -> ClientResult:
-    return ClientResult(client=client, env=env, version=version, outcome="skipped",
-                        message=why, wave=wave, exit_code=EXIT_OK)
+    return ClientResult(
+        client=client,
+        env=env,
+        version=version,
+        outcome="skipped",
+        message=why,
+        wave=wave,
+        exit_code=EXIT_OK,
+    )
 
 
 def release_fleet(
@@ -590,9 +700,9 @@ def release_fleet(
     """
     options = options or FleetOptions()
     ui = ui or FleetUI()
-    waves = [list(w) for w in waves if w]
-    clients = [c for w in waves for c in w]
-    wave_of = {c: i + 1 for i, w in enumerate(waves) for c in w}
+    plan: list[list[str]] = [list(w) for w in waves if w]
+    clients = [c for w in plan for c in w]
+    wave_of = {c: i + 1 for i, w in enumerate(plan) for c in w}
     parallel = max(1, int(options.parallel))
 
     # 1. Prepare every client (in parallel: Terraform outputs and plans take seconds).
@@ -612,12 +722,13 @@ def release_fleet(
                 ui.on_warning(m.client, w)
     if failed:
         why = "not started: " + ", ".join(f"{r.client} could not be prepared" for r in failed)
-        results = failed + [_skipped(c, env, version, wave_of[c], why)
-                            for c in clients if c in members]
-        for r in results:
+        failed_results = failed + [
+            _skipped(c, env, version, wave_of[c], why) for c in clients if c in members
+        ]
+        for r in failed_results:
             if ui.on_result:
                 ui.on_result(r)
-        return FleetResult(sorted(results, key=lambda r: clients.index(r.client)), waves)
+        return FleetResult(sorted(failed_results, key=lambda r: clients.index(r.client)), plan)
 
     # 2. The image, for everyone, before any wave (a refused promotion stops here).
     for c in clients:
@@ -625,44 +736,61 @@ def release_fleet(
 
     # 3. Waves.
     own_poller = poller is None
-    shared = poller or SharedPoller(initial_interval=options.release.poll_initial,
-                                    max_interval=options.release.poll_max)
+    shared = poller or SharedPoller(
+        initial_interval=options.release.poll_initial, max_interval=options.release.poll_max
+    )
     results: list[ClientResult] = []
     stop_reason = ""
     try:
-        for i, wave in enumerate(waves, start=1):
+        for i, wave in enumerate(plan, start=1):
             if stop_reason:
                 results += [_skipped(c, env, version, i, stop_reason) for c in wave]
                 continue
             if ui.on_wave:
                 ui.on_wave(i, wave)
-            wave_results = _run_wave(wave, i, members, options, ui, shared, release_fn,
-                                     env, version, parallel)
+            wave_results = _run_wave(
+                wave, i, members, options, ui, shared, release_fn, env, version, parallel
+            )
             results += wave_results
             bad = [r for r in wave_results if r.outcome not in GOOD_OUTCOMES]
             if bad:
-                stop_reason = (f"wave {i} failed ({', '.join(r.client for r in bad)}): "
-                               f"later waves not started")
+                stop_reason = (
+                    f"wave {i} failed ({', '.join(r.client for r in bad)}): later waves not started"
+                )
     finally:
         if own_poller:
             shared.close()
     for r in results:
         if r.outcome == "skipped" and ui.on_result:
             ui.on_result(r)
-    return FleetResult(results, waves, shared)
+    return FleetResult(results, plan, shared)
 
 
-def _run_wave(wave: list[str], index: int, members: Mapping[str, Member], options: FleetOptions,
-              ui: FleetUI, poller: SharedPoller, release_fn: Callable[..., ReleaseResult],
-              env: str, version: str, parallel: int) -> list[ClientResult]:
+def _run_wave(
+    wave: list[str],
+    index: int,
+    members: Mapping[str, Member],
+    options: FleetOptions,
+    ui: FleetUI,
+    poller: SharedPoller,
+    release_fn: Callable[..., ReleaseResult],
+    env: str,
+    version: str,
+    parallel: int,
+) -> list[ClientResult]:
     def one(client: str) -> ClientResult:
         m = members[client]
         started = time.time()
         assert m.image is not None
         try:
-            res = release_fn(m.target, m.image, options.release,
-                             ui.release_ui(client) if ui.release_ui else None,
-                             watch_fn=poller.watch, raise_on_failure=False)
+            res = release_fn(
+                m.target,
+                m.image,
+                options.release,
+                ui.release_ui(client) if ui.release_ui else None,
+                watch_fn=poller.watch,
+                raise_on_failure=False,
+            )
             r = _from_release(res, index, m)
         except (Exception, KeyboardInterrupt) as exc:
             r = _from_error(client, m.env, version, exc, index, started, m)
@@ -671,8 +799,9 @@ def _run_wave(wave: list[str], index: int, members: Mapping[str, Member], option
         return r
 
     out: dict[str, ClientResult] = {}
-    ex = ThreadPoolExecutor(max_workers=min(parallel, len(wave)),
-                            thread_name_prefix=f"cosydeploy-wave{index}")
+    ex = ThreadPoolExecutor(
+        max_workers=min(parallel, len(wave)), thread_name_prefix=f"cosydeploy-wave{index}"
+    )
     futures = {c: ex.submit(one, c) for c in wave}
     try:
         for c, fut in futures.items():
@@ -689,12 +818,25 @@ def _run_wave(wave: list[str], index: int, members: Mapping[str, Member], option
     return [out[c] for c in wave]
 
 
-def record_applied(ledger: Any, client: str, env: str, tfvars: str, *, by: str = "apply",
-                   now: Callable[[], float] = time.time) -> None:
+def record_applied(
+    ledger: Any,
+    client: str,
+    env: str,
+    tfvars: str,
+    *,
+    by: str = "apply",
+    now: Callable[[], float] = time.time,
+) -> None:
     """After a successful apply: keep the tfvars fingerprint (and the drift check's view
     of them) in the ledger, so the next release skips the plan while they are unchanged."""
     from cosydeploy.ledger import iso
     from cosydeploy.render import fingerprint
 
-    ledger.record_infra(client, env, fingerprint=fingerprint(tfvars),
-                        applied=_applied_view(tfvars), applied_at=iso(now()), applied_by=by)
+    ledger.record_infra(
+        client,
+        env,
+        fingerprint=fingerprint(tfvars),
+        applied=_applied_view(tfvars),
+        applied_at=iso(now()),
+        applied_by=by,
+    )

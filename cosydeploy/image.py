@@ -46,8 +46,10 @@ class ImageRef:
             raise UsageError("empty image reference")
         name, at, digest = ref.partition("@")
         if at and not _DIGEST_RE.match(digest):
-            raise UsageError(f"image reference {text!r}: bad digest {digest!r}",
-                             hint="a digest looks like sha256:<64 hex>")
+            raise UsageError(
+                f"image reference {text!r}: bad digest {digest!r}",
+                hint="a digest looks like sha256:<64 hex>",
+            )
         registry = ""
         first, slash, rest = name.partition("/")
         # The first component is a registry only if it looks like a host.
@@ -125,8 +127,10 @@ def image_tags(version: str, git_sha: str) -> list[str]:
         tags.append(f"git-{git_sha[:12]}")
     for t in tags:
         if not _TAG_RE.match(t):
-            raise UsageError(f"{t!r} is not a valid image tag",
-                             hint="tags are letters, digits, _ . - (at most 128)")
+            raise UsageError(
+                f"{t!r} is not a valid image tag",
+                hint="tags are letters, digits, _ . - (at most 128)",
+            )
     return tags
 
 
@@ -179,8 +183,9 @@ def build(
         for chunk in stream:
             err = _chunk_error(chunk)
             if err:
-                raise DockerError(f"docker build failed: {err}",
-                                  hint=f"check {dockerfile} in {context}")
+                raise DockerError(
+                    f"docker build failed: {err}", hint=f"check {dockerfile} in {context}"
+                )
             if "stream" in chunk and on_progress:
                 line = str(chunk["stream"]).rstrip("\n")
                 if line.strip():
@@ -194,8 +199,9 @@ def build(
             ref = ImageRef.parse(t)
             api.tag(image_id, ref.name, ref.tag or "latest")
     except (APIError, DockerException) as exc:
-        raise DockerError(f"docker build failed: {exc}",
-                          hint="is the Docker engine running? (docker info)") from exc
+        raise DockerError(
+            f"docker build failed: {exc}", hint="is the Docker engine running? (docker info)"
+        ) from exc
     return image_id
 
 
@@ -213,8 +219,9 @@ class RegistryCredentials:
 class EcrAuth:
     """Registry credentials from ECR's ``get_authorization_token``, cached until they expire."""
 
-    def __init__(self, ecr_client: Any, *, clock: Callable[[], float] = time.time,
-                 margin: float = 60.0) -> None:
+    def __init__(
+        self, ecr_client: Any, *, clock: Callable[[], float] = time.time, margin: float = 60.0
+    ) -> None:
         self._ecr = ecr_client
         self._clock = clock
         self._margin = margin
@@ -231,12 +238,16 @@ class EcrAuth:
             self.calls += 1
             data = self._ecr.get_authorization_token()["authorizationData"][0]
         except (ClientError, BotoCoreError) as exc:
-            raise AwsError(f"ECR login failed: {exc}",
-                           hint="check the AWS credentials and region") from exc
+            raise AwsError(
+                f"ECR login failed: {exc}", hint="check the AWS credentials and region"
+            ) from exc
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
         expires = data.get("expiresAt")
-        expires_at = expires.timestamp() if hasattr(expires, "timestamp") else float(
-            expires or self._clock() + 3600)
+        expires_at = (
+            expires.timestamp()
+            if hasattr(expires, "timestamp")
+            else float(expires or self._clock() + 3600)
+        )
         endpoint = data.get("proxyEndpoint", "")
         self._cached = RegistryCredentials(user, password, endpoint, expires_at)
         return self._cached
@@ -270,21 +281,29 @@ def push(
         for chunk in stream:
             err = _chunk_error(chunk)
             if err:
-                raise DockerError(f"push of {ref} failed: {err}",
-                                  hint="check the registry login and that the repository exists")
+                raise DockerError(
+                    f"push of {ref} failed: {err}",
+                    hint="check the registry login and that the repository exists",
+                )
             aux = chunk.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = aux["Digest"]
             elif on_progress and chunk.get("id") and chunk.get("status"):
                 detail = chunk.get("progressDetail") or {}
-                on_progress(PushProgress(chunk["id"], chunk["status"],
-                                         detail.get("current"), detail.get("total")))
+                on_progress(
+                    PushProgress(
+                        chunk["id"], chunk["status"], detail.get("current"), detail.get("total")
+                    )
+                )
     except (APIError, DockerException) as exc:
-        raise DockerError(f"push of {ref} failed: {exc}",
-                          hint="is the Docker engine running? (docker info)") from exc
+        raise DockerError(
+            f"push of {ref} failed: {exc}", hint="is the Docker engine running? (docker info)"
+        ) from exc
     if not digest:
-        raise DockerError(f"push of {ref} reported no digest",
-                          hint="the registry answered without a manifest digest; retry the push")
+        raise DockerError(
+            f"push of {ref} reported no digest",
+            hint="the registry answered without a manifest digest; retry the push",
+        )
     return digest
 
 
@@ -299,8 +318,10 @@ def ecr_tag_digest(ecr_client: Any, repository: str, tag: str) -> str | None:
         if code == "ImageNotFoundException":
             return None
         if code == "RepositoryNotFoundException":
-            raise AwsError(f"ECR repository {repository!r} does not exist",
-                           hint="apply the bootstrap stack (or start the sandbox)") from exc
+            raise AwsError(
+                f"ECR repository {repository!r} does not exist",
+                hint="apply the bootstrap stack (or start the sandbox)",
+            ) from exc
         raise AwsError(f"describe_images {repository}:{tag} failed: {exc}") from exc
     details = resp.get("imageDetails") or []
     return details[0]["imageDigest"] if details else None
@@ -313,8 +334,15 @@ def _refuse_move(repository: str, tag: str, existing: str, new: str) -> DockerEr
     )
 
 
-def _mirror_to_ecr(ecr_client: Any, registry_url: str, ref: ImageRef, repository: str,
-                   tag: str, digest: str, credentials: RegistryCredentials | None) -> None:
+def _mirror_to_ecr(
+    ecr_client: Any,
+    registry_url: str,
+    ref: ImageRef,
+    repository: str,
+    tag: str,
+    digest: str,
+    credentials: RegistryCredentials | None,
+) -> None:
     """Record a manifest pushed to a stand-in registry in ECR (the sandbox's ECR is moto,
     which does not see pushes): fetch the manifest and ``put_image`` it with its digest."""
     import urllib.request
@@ -323,12 +351,16 @@ def _mirror_to_ecr(ecr_client: Any, registry_url: str, ref: ImageRef, repository
 
     req = urllib.request.Request(
         f"{registry_url}/v2/{ref.repository}/manifests/{digest}",
-        headers={"Accept": ", ".join([
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.index.v1+json",
-        ])},
+        headers={
+            "Accept": ", ".join(
+                [
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json",
+                    "application/vnd.oci.image.index.v1+json",
+                ]
+            )
+        },
     )
     if credentials:
         token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
@@ -340,8 +372,13 @@ def _mirror_to_ecr(ecr_client: Any, registry_url: str, ref: ImageRef, repository
     except OSError as exc:
         raise DockerError(f"could not read back the manifest of {ref}: {exc}") from exc
     try:
-        ecr_client.put_image(repositoryName=repository, imageManifest=manifest,
-                             imageManifestMediaType=media_type, imageTag=tag, imageDigest=digest)
+        ecr_client.put_image(
+            repositoryName=repository,
+            imageManifest=manifest,
+            imageManifestMediaType=media_type,
+            imageTag=tag,
+            imageDigest=digest,
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ImageAlreadyExistsException":
             raise AwsError(f"put_image {repository}:{tag} failed: {exc}") from exc
@@ -385,15 +422,27 @@ def ensure_image(
         return ResolvedImage(version, git_sha, existing, str(base.with_digest(existing)))
 
     if docker_client is None:
-        raise DockerError(f"{base.name}:{version} is not in ECR and no Docker engine was given",
-                          hint="run cosydeploy build VERSION --push first")
-    if callable(docker_client) and not hasattr(docker_client, "api") and not hasattr(
-            docker_client, "build"):
+        raise DockerError(
+            f"{base.name}:{version} is not in ECR and no Docker engine was given",
+            hint="run cosydeploy build VERSION --push first",
+        )
+    if (
+        callable(docker_client)
+        and not hasattr(docker_client, "api")
+        and not hasattr(docker_client, "build")
+    ):
         docker_client = docker_client()
 
     push_base = base.with_registry(registry_override) if registry_override else base
-    build(docker_client, context, dockerfile, [str(push_base.with_tag(t)) for t in tags],
-          build_args=build_args, platform=platform, on_progress=on_build_output)
+    build(
+        docker_client,
+        context,
+        dockerfile,
+        [str(push_base.with_tag(t)) for t in tags],
+        build_args=build_args,
+        platform=platform,
+        on_progress=on_build_output,
+    )
 
     auth = auth or EcrAuth(ecr_client)
     creds = auth.get()
@@ -430,11 +479,16 @@ def tag_existing(ecr_client: Any, repository: str, digest: str, tag: str) -> Non
     from botocore.exceptions import ClientError
 
     try:
-        img = ecr_client.batch_get_image(repositoryName=repository,
-                                         imageIds=[{"imageDigest": digest}])["images"]
+        img = ecr_client.batch_get_image(
+            repositoryName=repository, imageIds=[{"imageDigest": digest}]
+        )["images"]
         if not img:
             raise AwsError(f"{repository}@{digest} is not in ECR")
-        ecr_client.put_image(repositoryName=repository, imageManifest=img[0]["imageManifest"],
-                             imageTag=tag, imageDigest=digest)
+        ecr_client.put_image(
+            repositoryName=repository,
+            imageManifest=img[0]["imageManifest"],
+            imageTag=tag,
+            imageDigest=digest,
+        )
     except ClientError as exc:
         raise AwsError(f"tagging {repository}@{digest} as {tag} failed: {exc}") from exc

@@ -38,8 +38,9 @@ def current_actor(env: Mapping[str, str] | None = None) -> str:
     if env.get("GITHUB_ACTOR"):
         return env["GITHUB_ACTOR"]
     try:
-        name = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
+        name = subprocess.run(
+            ["git", "config", "user.name"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         if name:
             return name
     except (OSError, subprocess.SubprocessError):
@@ -50,8 +51,9 @@ def current_actor(env: Mapping[str, str] | None = None) -> str:
 def ci_run_url(env: Mapping[str, str] | None = None) -> str:
     """The GitHub Actions run URL, or "" outside CI."""
     env = os.environ if env is None else env
-    server, repo, run = (env.get(k, "") for k in
-                         ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    server, repo, run = (
+        env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
     if server and repo and run:
         return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"
     return ""
@@ -88,8 +90,9 @@ class ReleaseRecord:
 class Ledger:
     """Reads and writes release records; the dynamodb client is passed in."""
 
-    def __init__(self, dynamodb: Any, table: str = DEFAULT_TABLE, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, dynamodb: Any, table: str = DEFAULT_TABLE, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = dynamodb
         self.table = table
         self.clock = clock
@@ -101,8 +104,11 @@ class Ledger:
             return getattr(self.db, name)(TableName=self.table, **kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            hint = ("create it with the bootstrap stack (or start the sandbox)"
-                    if code == "ResourceNotFoundException" else None)
+            hint = (
+                "create it with the bootstrap stack (or start the sandbox)"
+                if code == "ResourceNotFoundException"
+                else None
+            )
             raise AwsError(f"release ledger {self.table}: {exc}", hint=hint) from exc
         except BotoCoreError as exc:
             raise AwsError(f"release ledger {self.table}: {exc}") from exc
@@ -112,23 +118,41 @@ class Ledger:
         from boto3.dynamodb.types import TypeSerializer
 
         ser = TypeSerializer()
-        item = {k: ser.serialize(v) for k, v in record.as_dict().items()
-                if v not in ("", None, [])}
+        item = {k: ser.serialize(v) for k, v in record.as_dict().items() if v not in ("", None, [])}
         self._call("put_item", Item=item)
         return record
 
-    def start(self, *, client: str, env: str, version: str, digest: str, image: str,
-              previous_task_definition_arn: str = "", kind: str = "release",
-              rollback_of: str = "", git_sha: str = "", actor: str | None = None,
-              run_url: str | None = None) -> ReleaseRecord:
+    def start(
+        self,
+        *,
+        client: str,
+        env: str,
+        version: str,
+        digest: str,
+        image: str,
+        previous_task_definition_arn: str = "",
+        kind: str = "release",
+        rollback_of: str = "",
+        git_sha: str = "",
+        actor: str | None = None,
+        run_url: str | None = None,
+    ) -> ReleaseRecord:
         """Record a new attempt as in_progress and return it."""
         now = self.clock()
         rec = ReleaseRecord(
-            target=f"{client}/{env}", release_id=new_release_id(now), client=client, env=env,
-            version=version, digest=digest, image=image, kind=kind,
+            target=f"{client}/{env}",
+            release_id=new_release_id(now),
+            client=client,
+            env=env,
+            version=version,
+            digest=digest,
+            image=image,
+            kind=kind,
             previous_task_definition_arn=previous_task_definition_arn,
-            started_at=iso(now), actor=actor if actor is not None else current_actor(),
-            run_url=run_url if run_url is not None else ci_run_url(), rollback_of=rollback_of,
+            started_at=iso(now),
+            actor=actor if actor is not None else current_actor(),
+            run_url=run_url if run_url is not None else ci_run_url(),
+            rollback_of=rollback_of,
             git_sha=git_sha,
         )
         return self.put(rec)
@@ -174,12 +198,19 @@ class Ledger:
         return out[:limit] if limit is not None else out
 
     def get(self, client: str, env: str, release_id: str) -> ReleaseRecord | None:
-        resp = self._call("get_item", Key={"target": {"S": f"{client}/{env}"},
-                                           "release_id": {"S": release_id}})
+        resp = self._call(
+            "get_item", Key={"target": {"S": f"{client}/{env}"}, "release_id": {"S": release_id}}
+        )
         return self._from_item(resp["Item"]) if resp.get("Item") else None
 
-    def last_good(self, client: str, env: str, *, version: str | None = None,
-                  exclude_digest: str | None = None) -> ReleaseRecord | None:
+    def last_good(
+        self,
+        client: str,
+        env: str,
+        *,
+        version: str | None = None,
+        exclude_digest: str | None = None,
+    ) -> ReleaseRecord | None:
         """The newest succeeded attempt with a task definition (optionally of ``version``;
         optionally skipping records of ``exclude_digest``)."""
         for rec in self.history(client, env, limit=None):
@@ -205,8 +236,10 @@ class Ledger:
         ``planned_at``... ({} when nothing was recorded)."""
         from boto3.dynamodb.types import TypeDeserializer
 
-        resp = self._call("get_item", Key={"target": {"S": self.infra_target(client, env)},
-                                           "release_id": {"S": "tfvars"}})
+        resp = self._call(
+            "get_item",
+            Key={"target": {"S": self.infra_target(client, env)}, "release_id": {"S": "tfvars"}},
+        )
         de = TypeDeserializer()
         return {k: de.deserialize(v) for k, v in (resp.get("Item") or {}).items()}
 
@@ -214,9 +247,15 @@ class Ledger:
         """Merge ``values`` (e.g. fingerprint, applied, applied_at) into that record."""
         from boto3.dynamodb.types import TypeSerializer
 
-        item = {**self.infra_state(client, env), **values,
-                "target": self.infra_target(client, env), "release_id": "tfvars"}
+        item = {
+            **self.infra_state(client, env),
+            **values,
+            "target": self.infra_target(client, env),
+            "release_id": "tfvars",
+        }
         ser = TypeSerializer()
-        self._call("put_item", Item={k: ser.serialize(v) for k, v in item.items()
-                                     if v not in ("", None, [])})
+        self._call(
+            "put_item",
+            Item={k: ser.serialize(v) for k, v in item.items() if v not in ("", None, [])},
+        )
         return item

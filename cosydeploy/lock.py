@@ -48,9 +48,11 @@ def _call(db: Any, table: str, name: str, **kwargs: Any) -> Any:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             raise
-        hint = ("create it with the bootstrap stack (or start the sandbox)"
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
-                else None)
+        hint = (
+            "create it with the bootstrap stack (or start the sandbox)"
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+            else None
+        )
         raise AwsError(f"deploy lock table {table}: {exc}", hint=hint) from exc
     except BotoCoreError as exc:
         raise AwsError(f"deploy lock table {table}: {exc}") from exc
@@ -58,8 +60,9 @@ def _call(db: Any, table: str, name: str, **kwargs: Any) -> Any:
 
 def read_holder(db: Any, client: str, env: str, table: str = DEFAULT_TABLE) -> LockHolder | None:
     """The current holder, or None (an expired item counts as free)."""
-    item = _call(db, table, "get_item", Key={"lock_id": {"S": lock_id(client, env)}},
-                 ConsistentRead=True).get("Item")
+    item = _call(
+        db, table, "get_item", Key={"lock_id": {"S": lock_id(client, env)}}, ConsistentRead=True
+    ).get("Item")
     if not item:
         return None
     holder = _holder(item)
@@ -70,14 +73,26 @@ def _holder(item: dict[str, Any]) -> LockHolder:
     def s(k: str) -> str:
         return item.get(k, {}).get("S", "")
 
-    return LockHolder(s("lock_id"), s("owner"), s("actor"), s("since"), s("run_url"),
-                      s("operation"), int(item.get("expires_at", {}).get("N", "0")))
+    return LockHolder(
+        s("lock_id"),
+        s("owner"),
+        s("actor"),
+        s("since"),
+        s("run_url"),
+        s("operation"),
+        int(item.get("expires_at", {}).get("N", "0")),
+    )
 
 
 def force_unlock(db: Any, client: str, env: str, table: str = DEFAULT_TABLE) -> LockHolder | None:
     """Remove the lock whoever holds it; returns who held it (None if free)."""
-    resp = _call(db, table, "delete_item", Key={"lock_id": {"S": lock_id(client, env)}},
-                 ReturnValues="ALL_OLD")
+    resp = _call(
+        db,
+        table,
+        "delete_item",
+        Key={"lock_id": {"S": lock_id(client, env)}},
+        ReturnValues="ALL_OLD",
+    )
     return _holder(resp["Attributes"]) if resp.get("Attributes") else None
 
 
@@ -137,12 +152,22 @@ class DeployLock:
         if self.run_url:
             item["run_url"] = {"S": self.run_url}
         try:
-            _call(self.db, self.table, "put_item", Item=item,
-                  ConditionExpression="attribute_not_exists(lock_id) OR expires_at < :now",
-                  ExpressionAttributeValues={":now": {"N": str(int(now))}})
+            _call(
+                self.db,
+                self.table,
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(lock_id) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            )
         except ClientError:
-            got = _call(self.db, self.table, "get_item", Key={"lock_id": {"S": self.lock_id}},
-                        ConsistentRead=True).get("Item")
+            got = _call(
+                self.db,
+                self.table,
+                "get_item",
+                Key={"lock_id": {"S": self.lock_id}},
+                ConsistentRead=True,
+            ).get("Item")
             if not got:  # released between our write and read: try again next round
                 return LockHolder(self.lock_id, "", "?", "", "", "", 0)
             return _holder(got)
@@ -161,7 +186,7 @@ class DeployLock:
                 raise LockHeldError(
                     f"{self.lock_id} is locked by {holder.describe()}",
                     hint=f"wait for it (--lock-wait SECONDS) or, if it is stale: "
-                         f"cosydeploy unlock {self.client} --env {self.env}",
+                    f"cosydeploy unlock {self.client} --env {self.env}",
                 )
             if self.on_wait:
                 self.on_wait(holder)
@@ -174,9 +199,15 @@ class DeployLock:
         if not self.held:
             return False
         try:
-            _call(self.db, self.table, "delete_item", Key={"lock_id": {"S": self.lock_id}},
-                  ConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner"},
-                  ExpressionAttributeValues={":o": {"S": self.owner}})
+            _call(
+                self.db,
+                self.table,
+                "delete_item",
+                Key={"lock_id": {"S": self.lock_id}},
+                ConditionExpression="#o = :o",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":o": {"S": self.owner}},
+            )
         except ClientError:
             self.held = False
             return False  # expired and taken by someone else, or force-unlocked

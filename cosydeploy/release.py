@@ -129,8 +129,10 @@ class ReleaseUI:
             return
         # Plain default: one row whenever something in it changes.
         v = w.verdict
-        row = (f"  [{w.key}] {w.label} {v.rollout_state or v.phase.value} "
-               f"running {v.running}/{v.desired} pending {v.pending} failed {v.failed_tasks}")
+        row = (
+            f"  [{w.key}] {w.label} {v.rollout_state or v.phase.value} "
+            f"running {v.running}/{v.desired} pending {v.pending} failed {v.failed_tasks}"
+        )
         if row != getattr(w, "_last_row", None):
             w._last_row = row  # type: ignore[attr-defined]
             elapsed = time.time() - w.started_at if w.started_at else 0.0
@@ -213,8 +215,7 @@ def preflight_secrets(secretsmanager: Any, target: ReleaseTarget) -> None:
         return
     prefix = f"{target.project}/{target.client}/{target.env}/"
     have: set[str] = set()
-    kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [prefix]}],
-                              "MaxResults": 100}
+    kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [prefix]}], "MaxResults": 100}
     try:
         while True:
             resp = secretsmanager.list_secrets(**kwargs)
@@ -232,7 +233,7 @@ def preflight_secrets(secretsmanager: Any, target: ReleaseTarget) -> None:
         raise CosydeployError(
             f"{target.key}: secret(s) without a value: {', '.join(missing)}",
             hint=f"set them: aws secretsmanager put-secret-value --secret-id "
-                 f"{target.secret_id(missing[0])} --secret-string ...",
+            f"{target.secret_id(missing[0])} --secret-string ...",
         )
 
 
@@ -241,19 +242,25 @@ def _service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
     resp = ecs.describe_services(cluster=o.cluster_name, services=[o.service_name])
     services = resp.get("services") or []
     if not services or services[0].get("status") != "ACTIVE":
-        raise AwsError(f"{target.key}: service {o.cluster_name}/{o.service_name} not found",
-                       hint="apply the client's stack first")
+        raise AwsError(
+            f"{target.key}: service {o.cluster_name}/{o.service_name} not found",
+            hint="apply the client's stack first",
+        )
     return services[0]
 
 
 def _settled(service: Mapping[str, Any]) -> bool:
     """The PRIMARY deployment finished (COMPLETED) with every desired task running."""
-    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+    primary = next(
+        (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None
+    )
     if primary is None:
         return False
-    return (primary.get("rolloutState") in (None, "COMPLETED")
-            and primary.get("runningCount", 0) == primary.get("desiredCount", -1)
-            and len(service.get("deployments") or []) == 1)
+    return (
+        primary.get("rolloutState") in (None, "COMPLETED")
+        and primary.get("runningCount", 0) == primary.get("desiredCount", -1)
+        and len(service.get("deployments") or []) == 1
+    )
 
 
 def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -261,9 +268,15 @@ def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str
     return resp["taskDefinition"], resp.get("tags") or []
 
 
-def verify_health(url: str, *, needed: int = 3, interval: float = 1.0, max_tries: int = 15,
-                  sleep: Callable[[float], None] = time.sleep, timeout: float = 5.0
-                  ) -> tuple[bool, str]:
+def verify_health(
+    url: str,
+    *,
+    needed: int = 3,
+    interval: float = 1.0,
+    max_tries: int = 15,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 5.0,
+) -> tuple[bool, str]:
     """GET ``url`` until it answers 200 ``needed`` times in a row (at most ``max_tries``)."""
     import urllib.error
     import urllib.request
@@ -298,10 +311,18 @@ def _deployment_of(update_resp: Mapping[str, Any], taskdef_arn: str) -> str | No
     return None
 
 
-def _roll_out(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: ReleaseUI,
-              taskdef_arn: str, clock: Callable[[], float], sleep: Callable[[float], None],
-              *, timeout: float | None = None,
-              watch_fn: Callable[..., Verdict] | None = None) -> tuple[Verdict, bool | None, str]:
+def _roll_out(
+    c: Clients,
+    target: ReleaseTarget,
+    options: ReleaseOptions,
+    ui: ReleaseUI,
+    taskdef_arn: str,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    *,
+    timeout: float | None = None,
+    watch_fn: Callable[..., Verdict] | None = None,
+) -> tuple[Verdict, bool | None, str]:
     """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
     (verdict, verified, message); verified is None when skipped.
 
@@ -309,60 +330,120 @@ def _roll_out(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: Re
     passes the config's own, so a short release deadline never starves its rollback."""
     o = target.outputs
     started = clock()
-    resp = c.ecs.update_service(cluster=o.cluster_name, service=o.service_name,
-                                taskDefinition=taskdef_arn)
+    resp = c.ecs.update_service(
+        cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn
+    )
     dep_id = _deployment_of(resp, taskdef_arn)
     # Without an id in the response, the deployments it lists existed before our update.
-    before = frozenset() if dep_id else frozenset(
-        d.get("id", "") for d in (resp.get("service") or {}).get("deployments") or [])
+    before = (
+        frozenset()
+        if dep_id
+        else frozenset(
+            d.get("id", "") for d in (resp.get("service") or {}).get("deployments") or []
+        )
+    )
     if timeout is None:
         timeout = options.timeout if options.timeout is not None else target.timeout
     watch = Watch(
-        key=target.key, ecs=c.ecs, cluster=o.cluster_name, service=o.service_name,
-        deployment_id=dep_id, deadline=started + timeout, task_definition_arn=taskdef_arn,
-        not_before=started - 60 if dep_id is None else None, exclude_ids=before,
-        elbv2=c.elbv2 if o.target_group_arn else None, target_group_arn=o.target_group_arn,
-        ignore_events_before=started - 1, started_at=started,
+        key=target.key,
+        ecs=c.ecs,
+        cluster=o.cluster_name,
+        service=o.service_name,
+        deployment_id=dep_id,
+        deadline=started + timeout,
+        task_definition_arn=taskdef_arn,
+        not_before=started - 60 if dep_id is None else None,
+        exclude_ids=before,
+        elbv2=c.elbv2 if o.target_group_arn else None,
+        target_group_arn=o.target_group_arn,
+        ignore_events_before=started - 1,
+        started_at=started,
         label=taskdef_arn.rsplit("/", 1)[-1],
     )
-    verdict = (watch_fn or watch_one)(watch, clock=clock, sleep=sleep,
-                                      initial_interval=options.poll_initial,
-                                      max_interval=options.poll_max, on_update=ui._update,
-                                      on_events=ui._events)
+    verdict = (watch_fn or watch_one)(
+        watch,
+        clock=clock,
+        sleep=sleep,
+        initial_interval=options.poll_initial,
+        max_interval=options.poll_max,
+        on_update=ui._update,
+        on_events=ui._events,
+    )
     if verdict.phase is not Phase.SUCCEEDED:
         return verdict, None, verdict.reason
     if not o.app_url:
         ui._info("  verify: SKIP (the stack has no app URL)")
         return verdict, None, verdict.reason
-    ok, why = verify_health(o.app_url.rstrip("/") + target.health_path,
-                            needed=options.verify_attempts, interval=options.verify_interval,
-                            max_tries=options.verify_max_tries, sleep=sleep)
+    ok, why = verify_health(
+        o.app_url.rstrip("/") + target.health_path,
+        needed=options.verify_attempts,
+        interval=options.verify_interval,
+        max_tries=options.verify_max_tries,
+        sleep=sleep,
+    )
     ui._info(f"  verify: {'OK' if ok else 'NG'} {why}")
     return verdict, ok, why
 
 
 def _diagnose(c: Clients, target: ReleaseTarget, taskdef_arn: str) -> Diagnosis:
     o = target.outputs
-    return diagnose(ecs=c.ecs, logs=c.logs, elbv2=c.elbv2 if o.target_group_arn else None,
-                    cluster=o.cluster_name, service=o.service_name,
-                    container_name=o.container_name, log_group=o.log_group_name,
-                    target_group_arn=o.target_group_arn, task_definition_arn=taskdef_arn)
+    return diagnose(
+        ecs=c.ecs,
+        logs=c.logs,
+        elbv2=c.elbv2 if o.target_group_arn else None,
+        cluster=o.cluster_name,
+        service=o.service_name,
+        container_name=o.container_name,
+        log_group=o.log_group_name,
+        target_group_arn=o.target_group_arn,
+        task_definition_arn=taskdef_arn,
+    )
 
 
-def _rollback_to(c: Clients, target: ReleaseTarget, options: ReleaseOptions, ui: ReleaseUI,
-                 ledger: Ledger, *, to: ReleaseRecord | None, taskdef_arn: str, version: str,
-                 digest: str, image: str, previous: str, rollback_of: str,
-                 clock: Callable[[], float], sleep: Callable[[float], None],
-                 watch_fn: Callable[..., Verdict] | None = None) -> ReleaseRecord:
+def _rollback_to(
+    c: Clients,
+    target: ReleaseTarget,
+    options: ReleaseOptions,
+    ui: ReleaseUI,
+    ledger: Ledger,
+    *,
+    to: ReleaseRecord | None,
+    taskdef_arn: str,
+    version: str,
+    digest: str,
+    image: str,
+    previous: str,
+    rollback_of: str,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    watch_fn: Callable[..., Verdict] | None = None,
+) -> ReleaseRecord:
     """Roll out a known-good revision, watched and verified; record it as kind=rollback."""
-    rec = ledger.start(client=target.client, env=target.env, version=version, digest=digest,
-                       image=image, previous_task_definition_arn=previous, kind="rollback",
-                       rollback_of=rollback_of, git_sha=to.git_sha if to else "",
-                       actor=options.actor)
+    rec = ledger.start(
+        client=target.client,
+        env=target.env,
+        version=version,
+        digest=digest,
+        image=image,
+        previous_task_definition_arn=previous,
+        kind="rollback",
+        rollback_of=rollback_of,
+        git_sha=to.git_sha if to else "",
+        actor=options.actor,
+    )
     rec = ledger.update(rec, task_definition_arn=taskdef_arn)
     try:
-        verdict, verified, why = _roll_out(c, target, options, ui, taskdef_arn, clock, sleep,
-                                           timeout=target.timeout, watch_fn=watch_fn)
+        verdict, verified, why = _roll_out(
+            c,
+            target,
+            options,
+            ui,
+            taskdef_arn,
+            clock,
+            sleep,
+            timeout=target.timeout,
+            watch_fn=watch_fn,
+        )
     except KeyboardInterrupt:
         ledger.finish(rec, "interrupted", message="interrupted during rollback")
         raise
@@ -418,20 +499,38 @@ def release(
         running, running_tags = _describe_taskdef(c.ecs, previous_arn) if previous_arn else ({}, [])
         actor = options.actor or current_actor()
         new_td = render_task_definition(
-            outputs=o, image_uri=image.uri, region=target.region,
-            container_port=target.container_port, cpu=target.cpu, memory=target.memory,
-            environment=target.environment, secret_names=target.secret_names,
-            stop_timeout=target.stop_timeout, health_check_path=target.container_health_path,
-            tags={**target.tags, "cosydeploy:version": image.version,
-                  "cosydeploy:git-sha": image.git_sha or "unknown",
-                  "cosydeploy:released-by": actor},
+            outputs=o,
+            image_uri=image.uri,
+            region=target.region,
+            container_port=target.container_port,
+            cpu=target.cpu,
+            memory=target.memory,
+            environment=target.environment,
+            secret_names=target.secret_names,
+            stop_timeout=target.stop_timeout,
+            health_check_path=target.container_health_path,
+            tags={
+                **target.tags,
+                "cosydeploy:version": image.version,
+                "cosydeploy:git-sha": image.git_sha or "unknown",
+                "cosydeploy:released-by": actor,
+            },
         )
         diff = diff_task_definitions(running or None, new_td, running_tags=running_tags)
-        ui._step(f"{target.key}: task definition {o.task_family} (diff against "
-                 f"{previous_arn.rsplit('/', 1)[-1] or 'nothing'})")
+        ui._step(
+            f"{target.key}: task definition {o.task_family} (diff against "
+            f"{previous_arn.rsplit('/', 1)[-1] or 'nothing'})"
+        )
         ui._diff(diff)
-        result = ReleaseResult(target.client, target.env, image.version, image.digest,
-                               "dry_run", diff=diff, previous_task_definition_arn=previous_arn)
+        result = ReleaseResult(
+            target.client,
+            target.env,
+            image.version,
+            image.digest,
+            "dry_run",
+            diff=diff,
+            previous_task_definition_arn=previous_arn,
+        )
         if options.dry_run:
             result.message = "dry run: nothing registered"
             return result
@@ -440,20 +539,38 @@ def release(
         same_image = container_image(running, o.container_name) == image.uri
         # "Already serving" is a claim too: only when that revision's deployment settled.
         if same_image and diff.without("tags").empty and _settled(service):
-            rec = ledger.start(client=target.client, env=target.env, version=image.version,
-                               digest=image.digest, image=image.uri, git_sha=image.git_sha,
-                               previous_task_definition_arn=previous_arn, actor=actor)
-            rec = ledger.finish(rec, "noop", task_definition_arn=previous_arn,
-                                message="already running this image and configuration")
+            rec = ledger.start(
+                client=target.client,
+                env=target.env,
+                version=image.version,
+                digest=image.digest,
+                image=image.uri,
+                git_sha=image.git_sha,
+                previous_task_definition_arn=previous_arn,
+                actor=actor,
+            )
+            rec = ledger.finish(
+                rec,
+                "noop",
+                task_definition_arn=previous_arn,
+                message="already running this image and configuration",
+            )
             result.outcome, result.release_id = "noop", rec.release_id
             result.task_definition_arn = previous_arn
             result.message = f"{target.key} already runs {image.version} ({image.digest[:19]})"
             ui._info(f"  {result.message}: nothing to do")
             return result
 
-        rec = ledger.start(client=target.client, env=target.env, version=image.version,
-                           digest=image.digest, image=image.uri, git_sha=image.git_sha,
-                           previous_task_definition_arn=previous_arn, actor=actor)
+        rec = ledger.start(
+            client=target.client,
+            env=target.env,
+            version=image.version,
+            digest=image.digest,
+            image=image.uri,
+            git_sha=image.git_sha,
+            previous_task_definition_arn=previous_arn,
+            actor=actor,
+        )
         result.release_id = rec.release_id
         box = [rec]
         try:
@@ -467,15 +584,21 @@ def release(
                 ledger.finish(box[0], "failed", message=f"error: {exc}")
             raise
 
-    def _deploy(box: list[ReleaseRecord], new_td: dict[str, Any], previous_arn: str,
-                result: ReleaseResult, ledger: Ledger) -> ReleaseResult:
+    def _deploy(
+        box: list[ReleaseRecord],
+        new_td: dict[str, Any],
+        previous_arn: str,
+        result: ReleaseResult,
+        ledger: Ledger,
+    ) -> ReleaseResult:
         reg = c.ecs.register_task_definition(**new_td)["taskDefinition"]
         arn = reg["taskDefinitionArn"]
         rec = box[0] = ledger.update(box[0], task_definition_arn=arn)
         result.task_definition_arn = arn
         ui._step(f"{target.key}: registered {arn.rsplit('/', 1)[-1]}; rolling out")
-        verdict, verified, why = _roll_out(c, target, options, ui, arn, clock, sleep,
-                                           watch_fn=watch_fn)
+        verdict, verified, why = _roll_out(
+            c, target, options, ui, arn, clock, sleep, watch_fn=watch_fn
+        )
         if verdict.phase is Phase.SUCCEEDED and verified is not False:
             result.verified = verified
             rec = ledger.finish(rec, "succeeded", message=why)
@@ -501,17 +624,32 @@ def release(
                 prev_td, _ = _describe_taskdef(c.ecs, previous_arn)
                 if container_image(prev_td, o.container_name) != image.uri:
                     to_arn = previous_arn
-                    ui._info("  no good release in the ledger: rolling back to the revision "
-                             "that served before")
+                    ui._info(
+                        "  no good release in the ledger: rolling back to the revision "
+                        "that served before"
+                    )
             if to_arn:
-                ui._step(f"{target.key}: rolling back to "
-                         f"{good.version if good else to_arn.rsplit('/', 1)[-1]}")
+                ui._step(
+                    f"{target.key}: rolling back to "
+                    f"{good.version if good else to_arn.rsplit('/', 1)[-1]}"
+                )
                 rb = _rollback_to(
-                    c, target, options, ui, ledger, to=good, taskdef_arn=to_arn,
+                    c,
+                    target,
+                    options,
+                    ui,
+                    ledger,
+                    to=good,
+                    taskdef_arn=to_arn,
                     version=good.version if good else "previous",
-                    digest=good.digest if good else "", image=good.image if good else "",
-                    previous=arn, rollback_of=rec.release_id, clock=clock, sleep=sleep,
-                    watch_fn=watch_fn)
+                    digest=good.digest if good else "",
+                    image=good.image if good else "",
+                    previous=arn,
+                    rollback_of=rec.release_id,
+                    clock=clock,
+                    sleep=sleep,
+                    watch_fn=watch_fn,
+                )
                 recovered = rb.outcome == "succeeded"
                 back = rb.version
                 result.rolled_back_to = to_arn
@@ -520,12 +658,17 @@ def release(
         outcome = "rolled_back" if recovered else "failed"
         ledger.finish(rec, outcome)
         result.outcome = outcome
-        result.message = (f"{target.key}: {image.version} {phase} ({why}); "
-                          + (f"back on {back}" if recovered else "NOT back on a good release"))
-        err = ReleaseFailed(result.message, recovered=recovered,
-                            hint=None if recovered else
-                            f"look at the diagnosis, then: cosydeploy rollback {target.client} "
-                            f"--env {target.env} --to VERSION")
+        result.message = f"{target.key}: {image.version} {phase} ({why}); " + (
+            f"back on {back}" if recovered else "NOT back on a good release"
+        )
+        err = ReleaseFailed(
+            result.message,
+            recovered=recovered,
+            hint=None
+            if recovered
+            else f"look at the diagnosis, then: cosydeploy rollback {target.client} "
+            f"--env {target.env} --to VERSION",
+        )
         err.result = result  # type: ignore[attr-defined]
         raise err
 
@@ -534,9 +677,17 @@ def release(
             result = run()
         else:
             ui._step(f"{target.key}: lock")
-            with DeployLock(c.dynamodb, target.client, target.env, table=target.lock_table,
-                            wait=options.lock_wait, operation=f"release {image.version}",
-                            actor=options.actor, clock=clock, sleep=sleep):
+            with DeployLock(
+                c.dynamodb,
+                target.client,
+                target.env,
+                table=target.lock_table,
+                wait=options.lock_wait,
+                operation=f"release {image.version}",
+                actor=options.actor,
+                clock=clock,
+                sleep=sleep,
+            ):
                 result = run()
     except ReleaseFailed as exc:
         res = getattr(exc, "result", None)
@@ -571,9 +722,17 @@ def rollback(
     o = target.outputs
     t0 = clock()
     ledger = Ledger(c.dynamodb, target.ledger_table, clock=clock)
-    with DeployLock(c.dynamodb, target.client, target.env, table=target.lock_table,
-                    wait=options.lock_wait, operation="rollback", actor=options.actor,
-                    clock=clock, sleep=sleep):
+    with DeployLock(
+        c.dynamodb,
+        target.client,
+        target.env,
+        table=target.lock_table,
+        wait=options.lock_wait,
+        operation="rollback",
+        actor=options.actor,
+        clock=clock,
+        sleep=sleep,
+    ):
         service = _service(c.ecs, target)
         current_arn = service.get("taskDefinition", "")
         current_td, _ = _describe_taskdef(c.ecs, current_arn) if current_arn else ({}, [])
@@ -582,35 +741,65 @@ def rollback(
         if to_version:
             good = ledger.last_good(target.client, target.env, version=to_version)
             if not good:
-                raise UsageError(f"{target.key}: no good release of {to_version} in the ledger",
-                                 hint=f"see cosydeploy history {target.client} --env {target.env}")
+                raise UsageError(
+                    f"{target.key}: no good release of {to_version} in the ledger",
+                    hint=f"see cosydeploy history {target.client} --env {target.env}",
+                )
         else:
             good = ledger.last_good(target.client, target.env, exclude_digest=current_digest)
             if not good:
-                raise UsageError(f"{target.key}: no earlier good release to roll back to",
-                                 hint=f"see cosydeploy history {target.client} --env {target.env}")
+                raise UsageError(
+                    f"{target.key}: no earlier good release to roll back to",
+                    hint=f"see cosydeploy history {target.client} --env {target.env}",
+                )
         td, _ = _describe_taskdef(c.ecs, good.task_definition_arn)
-        if good.digest and ImageRef.parse(container_image(td, o.container_name) or "x").digest \
-                != good.digest:
-            raise AwsError(f"{good.task_definition_arn} no longer runs {good.digest}",
-                           hint="release that version again instead")
-        result = ReleaseResult(target.client, target.env, good.version, good.digest, "failed",
-                               kind="rollback", task_definition_arn=good.task_definition_arn,
-                               previous_task_definition_arn=current_arn,
-                               rolled_back_to=good.task_definition_arn)
-        ui._step(f"{target.key}: rolling back to {good.version} "
-                 f"({good.task_definition_arn.rsplit('/', 1)[-1]})")
-        rb = _rollback_to(c, target, options, ui, ledger, to=good,
-                          taskdef_arn=good.task_definition_arn, version=good.version,
-                          digest=good.digest, image=good.image, previous=current_arn,
-                          rollback_of="", clock=clock, sleep=sleep)
+        if (
+            good.digest
+            and ImageRef.parse(container_image(td, o.container_name) or "x").digest != good.digest
+        ):
+            raise AwsError(
+                f"{good.task_definition_arn} no longer runs {good.digest}",
+                hint="release that version again instead",
+            )
+        result = ReleaseResult(
+            target.client,
+            target.env,
+            good.version,
+            good.digest,
+            "failed",
+            kind="rollback",
+            task_definition_arn=good.task_definition_arn,
+            previous_task_definition_arn=current_arn,
+            rolled_back_to=good.task_definition_arn,
+        )
+        ui._step(
+            f"{target.key}: rolling back to {good.version} "
+            f"({good.task_definition_arn.rsplit('/', 1)[-1]})"
+        )
+        rb = _rollback_to(
+            c,
+            target,
+            options,
+            ui,
+            ledger,
+            to=good,
+            taskdef_arn=good.task_definition_arn,
+            version=good.version,
+            digest=good.digest,
+            image=good.image,
+            previous=current_arn,
+            rollback_of="",
+            clock=clock,
+            sleep=sleep,
+        )
         result.release_id = rb.release_id
         result.diagnosis = rb.diagnosis
         result.elapsed = clock() - t0
         if rb.outcome != "succeeded":
             result.message = f"{target.key}: rollback to {good.version} failed: {rb.message}"
-            err = ReleaseFailed(result.message, recovered=False,
-                                hint="look at the diagnosis; a person is needed")
+            err = ReleaseFailed(
+                result.message, recovered=False, hint="look at the diagnosis; a person is needed"
+            )
             err.result = result  # type: ignore[attr-defined]
             raise err
         result.outcome = "succeeded"

@@ -57,7 +57,10 @@ class StackOutputs:
                 f"the stack has no output {', '.join(missing)}",
                 hint="apply the client's stack first: cosydeploy apply CLIENT --env ENV",
             )
-        return cls(**{k: (v if v is not None else "") for k, v in values.items() if k in known})
+        kwargs: dict[str, Any] = {
+            k: (v if v is not None else "") for k, v in values.items() if k in known
+        }
+        return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -19,15 +19,21 @@ def service_status(session: Any, target: Any) -> dict[str, Any]:
         row["state"] = "service missing"
         return row
     s = svc[0]
-    primary = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    primary: dict[str, Any] = next(
+        (d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {}
+    )
     td_arn = primary.get("taskDefinition") or s.get("taskDefinition", "")
     digest = ""
     if td_arn:
         td = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
         image = container_image(td, o.container_name) or ""
         digest = ImageRef.parse(image).digest or "" if image else ""
-    history = Ledger(session.client("dynamodb"), target.ledger_table).history(target.client, target.env, 20)
-    serving = next((r for r in history if r.task_definition_arn == td_arn and r.outcome == "succeeded"), None)
+    history = Ledger(session.client("dynamodb"), target.ledger_table).history(
+        target.client, target.env, 20
+    )
+    serving = next(
+        (r for r in history if r.task_definition_arn == td_arn and r.outcome == "succeeded"), None
+    )
     last = history[0] if history else None
     row.update(
         {

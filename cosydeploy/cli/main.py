@@ -47,7 +47,7 @@ def report_error(exc: CosydeployError) -> None:
 class Group(TyperGroup):
     """Translates every CosydeployError into one line, a hint and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CosydeployError as exc:

@@ -63,7 +63,10 @@ def _build_args(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--build-arg {pair!r} is not KEY=VALUE", hint="e.g. --build-arg NODE_ENV=production")
+            raise UsageError(
+                f"--build-arg {pair!r} is not KEY=VALUE",
+                hint="e.g. --build-arg NODE_ENV=production",
+            )
         out[key] = value
     return out
 
@@ -72,7 +75,11 @@ def _context_dir(proj: Any, context: Path | None) -> Path:
     """The build context; the sandbox's sample app gets its static busybox copied in."""
     chosen = context or proj.path(proj.config.image.context)
     dockerfile = chosen / proj.config.image.dockerfile
-    if dockerfile.is_file() and "COPY busybox" in dockerfile.read_text() and not (chosen / "busybox").exists():
+    if (
+        dockerfile.is_file()
+        and "COPY busybox" in dockerfile.read_text()
+        and not (chosen / "busybox").exists()
+    ):
         from cosydeploy.sandbox.appcontext import prepare_app_context
 
         return prepare_app_context(proj.root / ".cosydeploy" / "build" / chosen.name)
@@ -80,7 +87,14 @@ def _context_dir(proj: Any, context: Path | None) -> Path:
 
 
 def resolve_image(
-    g: Any, proj: Any, c: Any, session: Any, version: str, *, build_args: dict[str, str], context: Path | None
+    g: Any,
+    proj: Any,
+    c: Any,
+    session: Any,
+    version: str,
+    *,
+    build_args: dict[str, str],
+    context: Path | None,
 ) -> Any:
     """Build once and push, or reuse the digest already in ECR for this version."""
     from cosydeploy.image import ensure_image
@@ -103,7 +117,11 @@ def resolve_image(
     layers: dict[str, str] = {}
 
     def on_push(p: Any) -> None:
-        if layers.get(p.layer) != p.status and p.status in {"Pushed", "Layer already exists", "Mounted from"}:
+        if layers.get(p.layer) != p.status and p.status in {
+            "Pushed",
+            "Layer already exists",
+            "Mounted from",
+        }:
             console.info(f"  push {p.layer[:12]}: {p.status}")
         layers[p.layer] = p.status
 
@@ -119,10 +137,14 @@ def resolve_image(
         build_args=args,
         platform=img.platform,
         registry_override=registry,
-        on_build_output=lambda line: console.info(f"  build: {line}") if line.startswith("Step") else None,
+        on_build_output=lambda line: (
+            console.info(f"  build: {line}") if line.startswith("Step") else None
+        ),
         on_push_progress=on_push,
     )
-    console.info(f"  {'built and pushed' if resolved.built else 'already in ECR, reused'}: {resolved.uri}")
+    console.info(
+        f"  {'built and pushed' if resolved.built else 'already in ECR, reused'}: {resolved.uri}"
+    )
     return resolved
 
 
@@ -168,7 +190,9 @@ def _show_result(g: Any, result: Any) -> None:
     from cosydeploy.ui import console, github
 
     d = result.as_dict()
-    github.set_outputs({"version": result.version, "digest": result.digest, "outcome": result.outcome})
+    github.set_outputs(
+        {"version": result.version, "digest": result.digest, "outcome": result.outcome}
+    )
     github.write_summary(
         [
             {
@@ -213,11 +237,22 @@ def _run_reporting(g: Any, fn: Any) -> Any:
 def build(
     ctx: typer.Context,
     version: str = typer.Argument(..., help="Version tag, e.g. v1.4.0."),
-    client: str = typer.Option("example", "--client", "-c", help="Client whose account/region holds ECR (default: example)."),
+    client: str = typer.Option(
+        "example",
+        "--client",
+        "-c",
+        help="Client whose account/region holds ECR (default: example).",
+    ),
     env: str = ENV_OPT,
-    build_arg: list[str] = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable)."),
-    context: Path = typer.Option(None, "--context", help="Build context directory (default: image.context)."),
-    push: bool = typer.Option(True, "--push/--no-push", help="Push to ECR (a build is only useful pushed)."),
+    build_arg: list[str] = typer.Option(
+        None, "--build-arg", help="KEY=VALUE build argument (repeatable)."
+    ),
+    context: Path = typer.Option(
+        None, "--context", help="Build context directory (default: image.context)."
+    ),
+    push: bool = typer.Option(
+        True, "--push/--no-push", help="Push to ECR (a build is only useful pushed)."
+    ),
 ) -> None:
     """Build the app image once per version and push it to ECR (an existing tag is reused, never moved)."""
     from cosydeploy.cli.context import aws_session, client_env
@@ -241,12 +276,18 @@ def build(
         )
         console.info(f"built {tags[0]} (not pushed)")
         return
-    img = resolve_image(g, proj, c, session, version, build_args=_build_args(build_arg), context=context)
+    img = resolve_image(
+        g, proj, c, session, version, build_args=_build_args(build_arg), context=context
+    )
     from cosydeploy.ui import github
 
-    github.set_outputs({"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"})
+    github.set_outputs(
+        {"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"}
+    )
     if g.json:
-        console.print_json({"version": version, "digest": img.digest, "uri": img.uri, "built": img.built})
+        console.print_json(
+            {"version": version, "digest": img.digest, "uri": img.uri, "built": img.built}
+        )
     else:
         sys.stdout.write(f"{img.uri}\n")
 
@@ -278,10 +319,18 @@ def release(
     env: str = ENV_OPT,
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the task definition diff and stop."),
-    no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure, do not roll back (exit 3)."),
-    build_arg: list[str] = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable)."),
-    context: Path = typer.Option(None, "--context", help="Build context directory (default: image.context)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the task definition diff and stop."
+    ),
+    no_rollback: bool = typer.Option(
+        False, "--no-rollback", help="On failure, do not roll back (exit 3)."
+    ),
+    build_arg: list[str] = typer.Option(
+        None, "--build-arg", help="KEY=VALUE build argument (repeatable)."
+    ),
+    context: Path = typer.Option(
+        None, "--context", help="Build context directory (default: image.context)."
+    ),
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
@@ -303,34 +352,54 @@ def release(
     if not all_clients and not clients:
         raise UsageError("which clients?", hint="--client C (repeatable) or --all")
     if all_clients or len(clients) > 1 or parallel or waves:
-        options = pipeline.ReleaseOptions(dry_run=dry_run, timeout=timeout, lock_wait=lock_wait,
-                                          rollback=not no_rollback)
-        _fleet(g, version, clients, env, options, parallel=parallel, waves=waves, infra=infra,
-               image=_build_images(g, version, _build_args(build_arg), context))
+        options = pipeline.ReleaseOptions(
+            dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+        )
+        _fleet(
+            g,
+            version,
+            clients,
+            env,
+            options,
+            parallel=parallel,
+            waves=waves,
+            infra=infra,
+            image=_build_images(g, version, _build_args(build_arg), context),
+        )
         return
     from cosydeploy.ui import console
 
     proj, c = client_env(g, clients[0], env)
     # The same preparation as every fleet member: account guard, outputs, secrets, Terraform in step.
-    member = _prepare_member(g, proj, c, "auto" if infra is None else ("force" if infra else "skip"))
+    member = _prepare_member(
+        g, proj, c, "auto" if infra is None else ("force" if infra else "skip")
+    )
     console.info(f"{c.target}: infra: {member.infra}")
     for warning in member.warnings:
         console.warn(f"{c.target}: {warning}")
-    img = resolve_image(g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context)
-    options = pipeline.ReleaseOptions(dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
+    img = resolve_image(
+        g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context
+    )
+    options = pipeline.ReleaseOptions(
+        dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+    )
     _run_reporting(g, lambda: pipeline.release(member.target, img, options))
 
 
 def promote(
     ctx: typer.Context,
-    version: str = typer.Argument(..., help="Version to promote (it must have succeeded in --from)."),
+    version: str = typer.Argument(
+        ..., help="Version to promote (it must have succeeded in --from)."
+    ),
     from_env: str = typer.Option(..., "--from", help="Environment the version succeeded in."),
     to_env: str = typer.Option(..., "--to", help="Environment to release it to."),
     client: list[str] = CLIENTS_OPT,
     all_clients: bool = ALL_OPT,
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
-    no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure, do not roll back (exit 3)."),
+    no_rollback: bool = typer.Option(
+        False, "--no-rollback", help="On failure, do not roll back (exit 3)."
+    ),
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
@@ -350,16 +419,29 @@ def promote(
     proj = project(g)
     if resolve_env(proj, from_env) == resolve_env(proj, to_env):
         raise UsageError("--from and --to name the same environment")
-    options = pipeline.ReleaseOptions(timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
-    _fleet(g, version, clients, to_env, options, parallel=parallel, waves=waves, infra=infra,
-           image=_promoted_images(g, version, from_env))
+    options = pipeline.ReleaseOptions(
+        timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+    )
+    _fleet(
+        g,
+        version,
+        clients,
+        to_env,
+        options,
+        parallel=parallel,
+        waves=waves,
+        infra=infra,
+        image=_promoted_images(g, version, from_env),
+    )
 
 
 def rollback(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="Client id."),
     env: str = ENV_OPT,
-    to: str = typer.Option(None, "--to", help="Version to go back to (default: the previous good release)."),
+    to: str = typer.Option(
+        None, "--to", help="Version to go back to (default: the previous good release)."
+    ),
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
 ) -> None:
@@ -403,8 +485,24 @@ def status(
     if g.json:
         console.print_json(rows)
         return
-    cols = ["client", "env", "version", "digest", "revision", "running", "desired", "rollout", "last", "outcome"]
-    console.table(None, [c.upper() for c in cols], [[r.get(k, "") for k in cols] for r in rows], to_stdout=True)
+    cols = [
+        "client",
+        "env",
+        "version",
+        "digest",
+        "revision",
+        "running",
+        "desired",
+        "rollout",
+        "last",
+        "outcome",
+    ]
+    console.table(
+        None,
+        [c.upper() for c in cols],
+        [[r.get(k, "") for k in cols] for r in rows],
+        to_stdout=True,
+    )
 
 
 def history(
@@ -421,18 +519,35 @@ def history(
     g = globals_of(ctx)
     proj, c = client_env(g, client, env)
     session = aws_session(g, proj, c)
-    records = Ledger(session.client("dynamodb"), proj.config.release.ledger_table).history(c.client, c.env, limit)
+    records = Ledger(session.client("dynamodb"), proj.config.release.ledger_table).history(
+        c.client, c.env, limit
+    )
     if g.json:
         console.print_json([r.as_dict() for r in records])
         return
     rows = [
-        [r.started_at, r.kind, r.version, r.digest[7:19], r.outcome, r.actor, r.task_definition_arn.rsplit("/", 1)[-1]]
+        [
+            r.started_at,
+            r.kind,
+            r.version,
+            r.digest[7:19],
+            r.outcome,
+            r.actor,
+            r.task_definition_arn.rsplit("/", 1)[-1],
+        ]
         for r in records
     ]
-    console.table(f"{c.client}/{c.env}", ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"], rows, to_stdout=True)
+    console.table(
+        f"{c.client}/{c.env}",
+        ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"],
+        rows,
+        to_stdout=True,
+    )
 
 
-def unlock(ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT) -> None:
+def unlock(
+    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+) -> None:
     """Force the deploy lock of a client/env open (after a crashed run)."""
     from cosydeploy.cli.context import aws_session, client_env
     from cosydeploy.lock import force_unlock
@@ -441,8 +556,14 @@ def unlock(ctx: typer.Context, client: str = typer.Argument(..., help="Client id
     g = globals_of(ctx)
     proj, c = client_env(g, client, env)
     session = aws_session(g, proj, c)
-    holder = force_unlock(session.client("dynamodb"), c.client, c.env, table=proj.config.release.lock_table)
-    msg = f"{c.target}: lock removed (was held by {holder.describe()})" if holder else f"{c.target}: no lock was held"
+    holder = force_unlock(
+        session.client("dynamodb"), c.client, c.env, table=proj.config.release.lock_table
+    )
+    msg = (
+        f"{c.target}: lock removed (was held by {holder.describe()})"
+        if holder
+        else f"{c.target}: no lock was held"
+    )
     if g.json:
         console.print_json({"client": c.client, "env": c.env, "was_held": bool(holder)})
     else:
@@ -490,13 +611,20 @@ def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
         return infra.plan(proj, c, workspace(g, proj, c), extra).plan
 
     check = fleet.check_infra(
-        mode=infra_mode, tfvars=tfvars, recorded=ledger.infra_state(c.client, c.env), plan=plan,
+        mode=infra_mode,
+        tfvars=tfvars,
+        recorded=ledger.infra_state(c.client, c.env),
+        plan=plan,
         record=lambda **f: ledger.record_infra(c.client, c.env, **f),
-        apply_hint=f"cosydeploy apply {c.client} --env {c.env}")
+        apply_hint=f"cosydeploy apply {c.client} --env {c.env}",
+    )
     o = target.outputs
-    svc = (session.client("ecs").describe_services(cluster=o.cluster_name,
-                                                   services=[o.service_name])
-           .get("services") or [{}])[0]
+    svc = (
+        session.client("ecs")
+        .describe_services(cluster=o.cluster_name, services=[o.service_name])
+        .get("services")
+        or [{}]
+    )[0]
     cidrs = fleet.service_subnet_cidrs(session.client("ec2"), svc)
     applied = fleet.applied_view(ledger.infra_state(c.client, c.env), tfvars)
     warnings = fleet.terraform_drift(applied, o, svc, cidrs)
@@ -523,8 +651,9 @@ def _build_images(g: Any, version: str, build_args: dict[str, str], context: Pat
         repo = ecr_repository_url(proj, m.config)
         with guard:
             if repo not in made:
-                made[repo] = resolve_image(g, proj, m.config, m.session, version,
-                                           build_args=build_args, context=context)
+                made[repo] = resolve_image(
+                    g, proj, m.config, m.session, version, build_args=build_args, context=context
+                )
             return made[repo]
 
     return image_for
@@ -549,15 +678,28 @@ def _promoted_images(g: Any, version: str, from_env: str):
                 hint=f"release it there first: cosydeploy release {version} --client {m.client} "
                 f"--env {src.env}",
             )
-        console.info(f"  {m.client}: promoting {version} from {src.env} by digest {good.digest[:19]}")
-        return ResolvedImage(version=version, git_sha=good.git_sha, digest=good.digest,
-                             uri=good.image, built=False)
+        console.info(
+            f"  {m.client}: promoting {version} from {src.env} by digest {good.digest[:19]}"
+        )
+        return ResolvedImage(
+            version=version, git_sha=good.git_sha, digest=good.digest, uri=good.image, built=False
+        )
 
     return image_for
 
 
-def _fleet(g: Any, version: str, clients: list[str], env: str | None, options: Any, *,
-           parallel: int | None, waves: str | None, infra: bool | None, image: Any) -> None:
+def _fleet(
+    g: Any,
+    version: str,
+    clients: list[str],
+    env: str | None,
+    options: Any,
+    *,
+    parallel: int | None,
+    waves: str | None,
+    infra: bool | None,
+    image: Any,
+) -> None:
     """Run a fleet release (cosydeploy.fleet) and show it; exit with the worst outcome."""
     from cosydeploy import fleet
     from cosydeploy.ui import console
@@ -567,19 +709,26 @@ def _fleet(g: Any, version: str, clients: list[str], env: str | None, options: A
     plan = fleet.waves_from_option(waves, list(by_client), base=proj.root)
     mode = "auto" if infra is None else ("force" if infra else "skip")
     env_name = envs[0].env
-    console.step(f"fleet release {version} to {env_name}: "
-                 + " then ".join("[" + ", ".join(w) + "]" for w in plan))
+    console.step(
+        f"fleet release {version} to {env_name}: "
+        + " then ".join("[" + ", ".join(w) + "]" for w in plan)
+    )
     ui = fleet.FleetUI(
         on_wave=lambda i, w: console.step(f"wave {i}: {', '.join(w)}"),
-        on_result=lambda r: console.info(f"  [{r.client}/{r.env}] {r.outcome}"
-                                         + (f": {r.message}" if r.message else "")),
+        on_result=lambda r: console.info(
+            f"  [{r.client}/{r.env}] {r.outcome}" + (f": {r.message}" if r.message else "")
+        ),
         on_warning=lambda client, msg: console.warn(f"{client}/{env_name}: {msg}"),
     )
     result = fleet.release_fleet(
-        plan, env=env_name, version=version,
+        plan,
+        env=env_name,
+        version=version,
         prepare=lambda cid: _prepare_member(g, proj, by_client[cid], mode),
-        image_for=image, options=fleet.FleetOptions(parallel=parallel or 4, release=options),
-        ui=ui)
+        image_for=image,
+        options=fleet.FleetOptions(parallel=parallel or 4, release=options),
+        ui=ui,
+    )
     _show_fleet(g, result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -593,19 +742,45 @@ def _show_fleet(g: Any, result: Any) -> None:
             for line in [f"infra: {r.infra}"] * bool(r.infra) + r.warnings + r.diagnosis:
                 console.info(f"  [{r.client}/{r.env}] {line}")
     link = github.run_url() or ""
-    rows = [{"client": r.client, "env": r.env, "version": r.version, "outcome": r.outcome,
-             "duration": r.duration, "diagnosis": link if r.diagnosis else ""}
-            for r in result.results]
+    rows = [
+        {
+            "client": r.client,
+            "env": r.env,
+            "version": r.version,
+            "outcome": r.outcome,
+            "duration": r.duration,
+            "diagnosis": link if r.diagnosis else "",
+        }
+        for r in result.results
+    ]
     github.write_summary(rows)
-    worst = next((r.outcome for r in result.results if r.exit_code == result.exit_code),
-                 "succeeded")
-    github.set_outputs({"version": result.results[0].version if result.results else "",
-                        "outcome": worst if result.exit_code else "succeeded",
-                        "exit_code": result.exit_code})
+    worst = next(
+        (r.outcome for r in result.results if r.exit_code == result.exit_code), "succeeded"
+    )
+    github.set_outputs(
+        {
+            "version": result.results[0].version if result.results else "",
+            "outcome": worst if result.exit_code else "succeeded",
+            "exit_code": result.exit_code,
+        }
+    )
     if g.json:
         console.print_json([r.as_dict() for r in result.results])
         return
-    table = [[r.client, r.env, r.version, r.outcome, f"{r.duration:.0f}s",
-              (r.diagnosis[0] if r.diagnosis else r.message)[:120]] for r in result.results]
-    console.table(None, ["CLIENT", "ENV", "VERSION", "OUTCOME", "DURATION", "DIAGNOSIS"], table,
-                  to_stdout=True)
+    table = [
+        [
+            r.client,
+            r.env,
+            r.version,
+            r.outcome,
+            f"{r.duration:.0f}s",
+            (r.diagnosis[0] if r.diagnosis else r.message)[:120],
+        ]
+        for r in result.results
+    ]
+    console.table(
+        None,
+        ["CLIENT", "ENV", "VERSION", "OUTCOME", "DURATION", "DIAGNOSIS"],
+        table,
+        to_stdout=True,
+    )

@@ -8,4 +8,6 @@ import typer
 def register(app: typer.Typer) -> None:
     from cosydeploy.cli.sandbox import app as sandbox_app
 
-    app.add_typer(sandbox_app, name="sandbox", help="The local AWS stand-in: up, status, env, down.")
+    app.add_typer(
+        sandbox_app, name="sandbox", help="The local AWS stand-in: up, status, env, down."
+    )

@@ -115,7 +115,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
     return tuple(out)
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Any) -> str:
     ctx = err.get("ctx") or {}
     if err["type"] == "string_pattern_mismatch":
         meaning = explain_pattern(ctx.get("pattern", ""))

@@ -48,12 +48,16 @@ class Diagnosis:
     def lines(self) -> list[str]:
         out: list[str] = []
         for t in self.stopped_tasks:
-            out.append(f"task {t.task_id} stopped: {t.stopped_reason or '?'}"
-                       + (f" ({t.stop_code})" if t.stop_code else ""))
+            out.append(
+                f"task {t.task_id} stopped: {t.stopped_reason or '?'}"
+                + (f" ({t.stop_code})" if t.stop_code else "")
+            )
             for c in t.containers:
                 code = "?" if c.exit_code is None else str(c.exit_code)
-                out.append(f"  container {c.name}: exit code {code}"
-                           + (f", {c.reason}" if c.reason else ""))
+                out.append(
+                    f"  container {c.name}: exit code {code}"
+                    + (f", {c.reason}" if c.reason else "")
+                )
         if self.log_stream:
             out.append(f"last log lines of {self.log_stream}:")
             out.extend(f"  | {line}" for line in self.log_lines or ["(empty)"])
@@ -105,26 +109,36 @@ def diagnose(
 
     d = Diagnosis()
     try:
-        arns = ecs.list_tasks(cluster=cluster, serviceName=service,
-                              desiredStatus="STOPPED").get("taskArns", [])
+        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
+            "taskArns", []
+        )
         if arns:
             tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
             if task_definition_arn:
                 tasks = [t for t in tasks if t.get("taskDefinitionArn") == task_definition_arn]
-            tasks.sort(key=lambda t: str(t.get("stoppedAt") or t.get("createdAt") or ""),
-                       reverse=True)
+            tasks.sort(
+                key=lambda t: str(t.get("stoppedAt") or t.get("createdAt") or ""), reverse=True
+            )
             d.stopped_tasks = [parse_stopped_task(t) for t in tasks[:max_tasks]]
     except (ClientError, BotoCoreError) as exc:
         d.errors.append(f"stopped tasks: {exc}")
 
     if logs is not None and log_group and d.stopped_tasks:
-        failing = next((t for t in d.stopped_tasks
-                        if any(c.name == container_name and c.exit_code not in (0, None)
-                               for c in t.containers)), d.stopped_tasks[0])
+        failing = next(
+            (
+                t
+                for t in d.stopped_tasks
+                if any(
+                    c.name == container_name and c.exit_code not in (0, None) for c in t.containers
+                )
+            ),
+            d.stopped_tasks[0],
+        )
         stream = f"{log_prefix}/{container_name}/{failing.task_id}"
         try:
-            events = logs.get_log_events(logGroupName=log_group, logStreamName=stream,
-                                         limit=log_lines, startFromHead=False).get("events", [])
+            events = logs.get_log_events(
+                logGroupName=log_group, logStreamName=stream, limit=log_lines, startFromHead=False
+            ).get("events", [])
             d.log_stream = stream
             d.log_lines = [str(e.get("message", "")).rstrip("\n") for e in events][-log_lines:]
         except (ClientError, BotoCoreError) as exc:

@@ -68,8 +68,10 @@ def render_task_definition(
 
     ref = ImageRef.parse(image_uri)
     if not ref.digest:
-        raise UsageError(f"task definitions use images by digest, got {image_uri!r}",
-                         hint="resolve the tag to its digest: cosydeploy build VERSION --push")
+        raise UsageError(
+            f"task definitions use images by digest, got {image_uri!r}",
+            hint="resolve the tag to its digest: cosydeploy build VERSION --push",
+        )
     missing = [n for n in secret_names if n not in outputs.secret_arns]
     if missing:
         raise ConfigError(
@@ -79,8 +81,10 @@ def render_task_definition(
         )
     clash = sorted(set(environment) & set(secret_names))
     if clash:
-        raise ConfigError(f"{', '.join(clash)} is both an environment variable and a secret",
-                          field="app.environment")
+        raise ConfigError(
+            f"{', '.join(clash)} is both an environment variable and a secret",
+            field="app.environment",
+        )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir or templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -138,8 +142,9 @@ def to_json(taskdef: Mapping[str, Any]) -> str:
     return json.dumps(taskdef, indent=2, sort_keys=True) + "\n"
 
 
-def registrable(described: Mapping[str, Any], tags: list[dict[str, str]] | None = None
-                ) -> dict[str, Any]:
+def registrable(
+    described: Mapping[str, Any], tags: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """Turn a ``describe_task_definition`` result into ``register_task_definition`` input."""
     td = {k: v for k, v in described.items() if k not in READ_ONLY_KEYS}
     if tags:
@@ -162,18 +167,21 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _keyed(items: list[dict[str, Any]] | None, key: str, value_key: str | None = None
-           ) -> dict[str, Any]:
+def _keyed(
+    items: list[dict[str, Any]] | None, key: str, value_key: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         name = str(item.get(key))
-        out[name] = item.get(value_key) if value_key else {k: v for k, v in item.items()
-                                                            if k != key}
+        out[name] = (
+            item.get(value_key) if value_key else {k: v for k, v in item.items() if k != key}
+        )
     return out
 
 
-def normalise(taskdef: Mapping[str, Any] | None, tags: list[dict[str, str]] | None = None
-              ) -> dict[str, Any]:
+def normalise(
+    taskdef: Mapping[str, Any] | None, tags: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """A comparable form: read-only keys gone, lists keyed by name, ECS defaults removed."""
     if not taskdef:
         return {}
@@ -195,7 +203,8 @@ def normalise(taskdef: Mapping[str, Any] | None, tags: list[dict[str, str]] | No
         c["secrets"] = _keyed(c.get("secrets"), "name", "valueFrom")
         c["portMappings"] = {
             str(p.get("containerPort")): {
-                k: v for k, v in p.items()
+                k: v
+                for k, v in p.items()
                 if k != "containerPort" and not (k == "protocol" and v == "tcp")
             }
             for p in c.get("portMappings") or []
@@ -239,12 +248,14 @@ class TaskDefDiff:
         return not self.changes and not self.first_release
 
     def only(self, prefix: str) -> TaskDefDiff:
-        return TaskDefDiff(tuple(c for c in self.changes if c.path.startswith(prefix)),
-                           self.first_release)
+        return TaskDefDiff(
+            tuple(c for c in self.changes if c.path.startswith(prefix)), self.first_release
+        )
 
     def without(self, prefix: str) -> TaskDefDiff:
-        return TaskDefDiff(tuple(c for c in self.changes if not c.path.startswith(prefix)),
-                           self.first_release)
+        return TaskDefDiff(
+            tuple(c for c in self.changes if not c.path.startswith(prefix)), self.first_release
+        )
 
     def lines(self) -> list[str]:
         """Printable lines (no colour; the console decides)."""

@@ -58,10 +58,13 @@ def _ts(value: Any) -> float:
     return 0.0
 
 
-def find_deployment(service: Mapping[str, Any], deployment_id: str | None,
-                    task_definition_arn: str | None = None,
-                    not_before: float | None = None,
-                    exclude_ids: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+def find_deployment(
+    service: Mapping[str, Any],
+    deployment_id: str | None,
+    task_definition_arn: str | None = None,
+    not_before: float | None = None,
+    exclude_ids: frozenset[str] = frozenset(),
+) -> dict[str, Any] | None:
     """Our deployment in the snapshot: by id; when the id is not known yet (the update
     response carried none), the newest deployment of our task definition created after
     ``not_before`` that is not one of ``exclude_ids`` (the deployments that existed
@@ -74,14 +77,19 @@ def find_deployment(service: Mapping[str, Any], deployment_id: str | None,
         return None
     if not task_definition_arn:
         return None
-    candidates = [d for d in deployments if d.get("taskDefinition") == task_definition_arn
-                  and d.get("id") not in exclude_ids
-                  and (not_before is None or _ts(d.get("createdAt")) >= not_before)]
+    candidates = [
+        d
+        for d in deployments
+        if d.get("taskDefinition") == task_definition_arn
+        and d.get("id") not in exclude_ids
+        and (not_before is None or _ts(d.get("createdAt")) >= not_before)
+    ]
     return max(candidates, key=lambda d: _ts(d.get("createdAt")), default=None)
 
 
-def targets_healthy(target_health: Sequence[Mapping[str, Any]] | None, desired: int
-                    ) -> tuple[bool, str]:
+def targets_healthy(
+    target_health: Sequence[Mapping[str, Any]] | None, desired: int
+) -> tuple[bool, str]:
     """All non-draining targets healthy, and at least ``desired`` of them."""
     if target_health is None:
         return False, "target health not read yet"
@@ -114,20 +122,22 @@ def evaluate(
     if service.get("status") not in (None, "ACTIVE"):
         return Verdict(Phase.FAILED, f"service is {service.get('status')}", deployment_id)
     ours = find_deployment(service, deployment_id, task_definition_arn, not_before, exclude_ids)
-    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"),
-                   None)
+    primary = next(
+        (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None
+    )
     if ours is None:
         if deployment_id:
             by = f" by {primary.get('id')} ({primary.get('taskDefinition')})" if primary else ""
-            return Verdict(Phase.FAILED, f"deployment {deployment_id} was replaced{by}",
-                           deployment_id)
+            return Verdict(
+                Phase.FAILED, f"deployment {deployment_id} was replaced{by}", deployment_id
+            )
         if timed_out:
-            return Verdict(Phase.TIMED_OUT, "no deployment of our task definition appeared",
-                           None)
+            return Verdict(Phase.TIMED_OUT, "no deployment of our task definition appeared", None)
         return Verdict(Phase.IN_PROGRESS, "waiting for the deployment to start", None)
 
     base = Verdict(
-        Phase.IN_PROGRESS, "",
+        Phase.IN_PROGRESS,
+        "",
         deployment_id=ours.get("id"),
         rollout_state=ours.get("rolloutState", ""),
         status=ours.get("status", ""),
@@ -141,8 +151,9 @@ def evaluate(
         return replace(base, phase=Phase.FAILED, reason=why)
     if base.status != "PRIMARY":
         by = f" by {primary.get('id')} ({primary.get('taskDefinition')})" if primary else ""
-        return replace(base, phase=Phase.FAILED,
-                       reason=f"deployment is {base.status or 'gone'}: replaced{by}")
+        return replace(
+            base, phase=Phase.FAILED, reason=f"deployment is {base.status or 'gone'}: replaced{by}"
+        )
     if base.rollout_state == "COMPLETED" and base.running == base.desired:
         if not has_target_group:
             return replace(base, phase=Phase.SUCCEEDED, reason="rollout completed")
@@ -153,9 +164,12 @@ def evaluate(
             return replace(base, phase=Phase.TIMED_OUT, reason=f"deadline passed: {why}")
         return replace(base, reason=why, needs_target_health=True)
     if timed_out:
-        return replace(base, phase=Phase.TIMED_OUT,
-                       reason=f"deadline passed with rollout {base.rollout_state or 'unknown'}, "
-                              f"{base.running}/{base.desired} running")
+        return replace(
+            base,
+            phase=Phase.TIMED_OUT,
+            reason=f"deadline passed with rollout {base.rollout_state or 'unknown'}, "
+            f"{base.running}/{base.desired} running",
+        )
     return replace(base, reason=ours.get("rolloutStateReason") or base.rollout_state)
 
 
@@ -163,7 +177,7 @@ def new_events(events: Iterable[Mapping[str, Any]], seen: set[str]) -> list[dict
     """Service events not seen before, oldest first; ``seen`` is updated."""
     fresh = [dict(e) for e in events if e.get("id") not in seen]
     for e in fresh:
-        seen.add(e.get("id"))
+        seen.add(str(e.get("id")))
     return sorted(fresh, key=lambda e: _ts(e.get("createdAt")))
 
 
@@ -231,7 +245,7 @@ class RolloutPoller:
         for ws in groups.values():
             names = list(dict.fromkeys(w.service for w in ws))
             for i in range(0, len(names), MAX_SERVICES_PER_CALL):
-                chunk = set(names[i:i + MAX_SERVICES_PER_CALL])
+                chunk = set(names[i : i + MAX_SERVICES_PER_CALL])
                 out.append([w for w in ws if w.service in chunk])
         return out
 
@@ -258,21 +272,34 @@ class RolloutPoller:
     def _judge(self, w: Watch, service: Mapping[str, Any] | None, now: float) -> None:
         w.polls += 1
         has_tg = bool(w.target_group_arn and w.elbv2 is not None)
-        kwargs = dict(now=now, deadline=w.deadline, task_definition_arn=w.task_definition_arn,
-                      not_before=w.not_before, exclude_ids=w.exclude_ids, has_target_group=has_tg)
+        kwargs: dict[str, Any] = dict(
+            now=now,
+            deadline=w.deadline,
+            task_definition_arn=w.task_definition_arn,
+            not_before=w.not_before,
+            exclude_ids=w.exclude_ids,
+            has_target_group=has_tg,
+        )
         verdict = evaluate(service, w.deployment_id, **kwargs)
         if verdict.needs_target_health:
             # Target health costs a call: read it only once the rollout says COMPLETED.
             th = w.elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)
-            verdict = evaluate(service, w.deployment_id, target_health=th.get(
-                "TargetHealthDescriptions", []), **kwargs)
+            verdict = evaluate(
+                service,
+                w.deployment_id,
+                target_health=th.get("TargetHealthDescriptions", []),
+                **kwargs,
+            )
         if verdict.deployment_id and not w.deployment_id:
             w.deployment_id = verdict.deployment_id
         w.verdict = verdict
         if service is not None:
-            events = [e for e in service.get("events") or []
-                      if w.ignore_events_before is None
-                      or _ts(e.get("createdAt")) >= w.ignore_events_before]
+            events = [
+                e
+                for e in service.get("events") or []
+                if w.ignore_events_before is None
+                or _ts(e.get("createdAt")) >= w.ignore_events_before
+            ]
             fresh = new_events(events, w.seen_events)
             if fresh and self.on_events:
                 self.on_events(w, fresh)

@@ -201,8 +201,9 @@ def provision(session, outputs: StackOutputs, spec: ProvisionSpec) -> None:
         secret_name = f"{spec.project}/{spec.client}/{spec.environment}/{key}"
         if key in spec.generated_secrets:
             # Terraform makes these values itself (random_password): so does the sandbox.
-            if not _exists(lambda n=secret_name: sm.describe_secret(SecretId=n),
-                           "ResourceNotFoundException"):
+            if not _exists(
+                lambda n=secret_name: sm.describe_secret(SecretId=n), "ResourceNotFoundException"
+            ):
                 import secrets as pysecrets
 
                 sm.create_secret(Name=secret_name, SecretString=pysecrets.token_urlsafe(32))

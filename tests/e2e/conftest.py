@@ -15,8 +15,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY = "canary-7f3a9d1e-never-print-me"
-SECRETS = ("DISCORD_BOT_TOKEN", "ENCRYPTION_KEY", "GOOGLE_AI_API_KEY", "MONGO_URI",
-           "OPENROUTER_API_KEY", "TELEGRAM_BOT_TOKEN")
+SECRETS = (
+    "DISCORD_BOT_TOKEN",
+    "ENCRYPTION_KEY",
+    "GOOGLE_AI_API_KEY",
+    "MONGO_URI",
+    "OPENROUTER_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+)
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +37,12 @@ def e2e_project(tmp_path_factory) -> Path:
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
     (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("clients", "templates", "terraform", "examples"):
-        shutil.copytree(REPO / d, dest / d, symlinks=True,
-                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "busybox"))
+        shutil.copytree(
+            REPO / d,
+            dest / d,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "busybox"),
+        )
     return dest
 
 
@@ -119,13 +129,19 @@ def onboarded(sandbox_env: dict[str, str], transcript: Transcript) -> str:
     os.environ.update(sandbox_env)
     try:
         runner = CliRunner()
-        r = runner.invoke(app, ["onboard", "example", "--env", "dev", "--yes"], catch_exceptions=False)
+        r = runner.invoke(
+            app, ["onboard", "example", "--env", "dev", "--yes"], catch_exceptions=False
+        )
         transcript.add(r.stdout, r.stderr)
         assert r.exit_code == 0, r.stdout + r.stderr
         for name in SECRETS:
             value = CANARY if name == "DISCORD_BOT_TOKEN" else f"value-of-{name.lower()}"
-            r = runner.invoke(app, ["secrets", "set", "example", "--env", "dev", name], input=value,
-                              catch_exceptions=False)
+            r = runner.invoke(
+                app,
+                ["secrets", "set", "example", "--env", "dev", name],
+                input=value,
+                catch_exceptions=False,
+            )
             transcript.add(r.stdout, r.stderr)
             assert r.exit_code == 0, r.stdout + r.stderr
     finally:

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = ("fleet1", "fleet2", "fleet3", "fleet4")
 BROKEN = "fleet2"
-SECRETS = ("DISCORD_BOT_TOKEN", "ENCRYPTION_KEY", "GOOGLE_AI_API_KEY", "MONGO_URI",
-           "OPENROUTER_API_KEY", "TELEGRAM_BOT_TOKEN")
+SECRETS = (
+    "DISCORD_BOT_TOKEN",
+    "ENCRYPTION_KEY",
+    "GOOGLE_AI_API_KEY",
+    "MONGO_URI",
+    "OPENROUTER_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+)
 
 MANIFEST = """\
 client: {cid}
@@ -100,8 +106,9 @@ def infra_record(sandbox_env: dict[str, str], client: str, env: str = "dev") -> 
 
     from cosydeploy.ledger import Ledger
 
-    ddb = boto3.client("dynamodb", endpoint_url=sandbox_env["AWS_ENDPOINT_URL"],
-                       region_name="us-east-1")
+    ddb = boto3.client(
+        "dynamodb", endpoint_url=sandbox_env["AWS_ENDPOINT_URL"], region_name="us-east-1"
+    )
     return Ledger(ddb, "cosyworld-releases").infra_state(client, env)
 
 
@@ -139,8 +146,12 @@ def test_a_failed_wave_stops_the_next_and_is_rolled_back(fleet, cosy, e2e_projec
     r = _broken_wave_run(cosy, e2e_project, "f2", "1")
     assert r.exit_code == 1, r.output
     got = outcomes(r.stdout)
-    assert got == {"fleet1": "succeeded", "fleet2": "rolled_back", "fleet3": "skipped",
-                   "fleet4": "skipped"}, got
+    assert got == {
+        "fleet1": "succeeded",
+        "fleet2": "rolled_back",
+        "fleet3": "skipped",
+        "fleet4": "skipped",
+    }, got
     by = {x["client"]: x for x in json.loads(r.stdout)}
     assert "exit code 3" in "\n".join(by[BROKEN]["diagnosis"]).lower(), by[BROKEN]
     assert "wave 1 failed" in by["fleet3"]["message"]
@@ -151,8 +162,9 @@ def test_a_failed_wave_stops_the_next_and_is_rolled_back(fleet, cosy, e2e_projec
     assert by["fleet1"]["infra"].startswith("tfvars unchanged")
     # Truth in the ledger: fleet2 back on f1, fleet3 never started f2.
     assert history(cosy, BROKEN)[0]["kind"] == "rollback"
-    assert next(h for h in history(cosy, BROKEN) if h["version"] == "f2")["outcome"] \
-        == "rolled_back"
+    assert (
+        next(h for h in history(cosy, BROKEN) if h["version"] == "f2")["outcome"] == "rolled_back"
+    )
     assert all(h["version"] != "f2" for h in history(cosy, "fleet3"))
     _SEEN["parallel 1"] = got
 
@@ -168,8 +180,9 @@ def test_parallel_4_gives_the_same_outcomes(fleet, cosy, e2e_project):
 
 def test_promote_reuses_the_digest_and_builds_nothing(fleet, cosy):
     dev_digest = next(h for h in history(cosy, "fleet1") if h["version"] == "f1")["digest"]
-    r = cosy("-o", "json", "promote", "f1", "--from", "dev", "--to", "staging",
-             "--client", "fleet1")
+    r = cosy(
+        "-o", "json", "promote", "f1", "--from", "dev", "--to", "staging", "--client", "fleet1"
+    )
     assert r.exit_code == 0, r.output
     (res,) = json.loads(r.stdout)
     assert (res["outcome"], res["digest"], res["env"]) == ("succeeded", dev_digest, "staging")
@@ -193,8 +206,11 @@ def test_drift_between_terraform_and_the_service_is_warned(fleet, cosy, sandbox_
     ec2, ecs = boto3.client("ec2", **kw), boto3.client("ecs", **kw)
     vpc = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["cosyworld-fleet3-dev"]}])
     subnet = ec2.create_subnet(VpcId=vpc["Vpcs"][0]["VpcId"], CidrBlock="10.0.99.0/24")
-    ecs.update_service(cluster="cosyworld-fleet3-dev", service="app", networkConfiguration={
-        "awsvpcConfiguration": {"subnets": [subnet["Subnet"]["SubnetId"]]}})
+    ecs.update_service(
+        cluster="cosyworld-fleet3-dev",
+        service="app",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["Subnet"]["SubnetId"]]}},
+    )
     r = fleet_release(cosy, "f1", "--dry-run", "--skip-infra", clients=("fleet3", "fleet4"))
     assert r.exit_code == 0, r.output
     by = {x["client"]: x for x in json.loads(r.stdout)}

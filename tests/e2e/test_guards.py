@@ -9,9 +9,14 @@ from pathlib import Path
 def test_wrong_account_is_refused_naming_both(onboarded, cosy, e2e_project: Path) -> None:
     manifest = e2e_project / "clients" / "example.yaml"
     original = manifest.read_text()
-    manifest.write_text(original.replace('account_id: "123456789012"', 'account_id: "111111111111"'))
+    manifest.write_text(
+        original.replace('account_id: "123456789012"', 'account_id: "111111111111"')
+    )
     try:
-        for args in (("plan", "example", "--env", "dev"), ("release", "v9", "--client", "example", "--env", "dev")):
+        for args in (
+            ("plan", "example", "--env", "dev"),
+            ("release", "v9", "--client", "example", "--env", "dev"),
+        ):
             r = cosy(*args)
             assert r.exit_code == 2, r.output
             first = r.stderr.splitlines()[0]
@@ -25,7 +30,11 @@ def test_wrong_account_is_refused_naming_both(onboarded, cosy, e2e_project: Path
 def test_apply_without_a_terminal_needs_yes(onboarded, cosy, e2e_project: Path) -> None:
     manifest = e2e_project / "clients" / "example.yaml"
     original = manifest.read_text()
-    manifest.write_text(original.replace("secrets: [TELEGRAM_BOT_TOKEN]", "secrets: [TELEGRAM_BOT_TOKEN, EXTRA_TOKEN]"))
+    manifest.write_text(
+        original.replace(
+            "secrets: [TELEGRAM_BOT_TOKEN]", "secrets: [TELEGRAM_BOT_TOKEN, EXTRA_TOKEN]"
+        )
+    )
     try:
         r = cosy("apply", "example", "--env", "dev")
         assert r.exit_code == 2, r.output

@@ -69,7 +69,12 @@ def test_healthy_release(cosy) -> None:
     assert result["digest"].startswith("sha256:")
     assert serving_version(_OUTPUTS["app_url"]) == "v1"
     row = status_row(cosy)
-    assert (row["version"], row["running"], row["desired"], row["rollout"]) == ("v1", 2, 2, "COMPLETED")
+    assert (row["version"], row["running"], row["desired"], row["rollout"]) == (
+        "v1",
+        2,
+        2,
+        "COMPLETED",
+    )
     assert history(cosy)[0]["outcome"] == "succeeded"
 
 
@@ -126,14 +131,21 @@ def test_deadline_passed_means_our_own_rollback(cosy) -> None:
     assert r.exit_code == 1, r.output
     result = json.loads(r.stdout)
     assert result["outcome"] == "rolled_back"
-    assert "deadline" in (result["message"] + r.stderr).lower() or "timed out" in (result["message"] + r.stderr).lower()
+    assert (
+        "deadline" in (result["message"] + r.stderr).lower()
+        or "timed out" in (result["message"] + r.stderr).lower()
+    )
     assert serving_version(_OUTPUTS["app_url"]) == "v2"
 
 
 def test_missing_secret_refuses_before_any_change(cosy, e2e_project: Path) -> None:
     manifest = e2e_project / "clients" / "example.yaml"
     original = manifest.read_text()
-    manifest.write_text(original.replace("secrets: [TELEGRAM_BOT_TOKEN]", "secrets: [TELEGRAM_BOT_TOKEN, SLACK_TOKEN]"))
+    manifest.write_text(
+        original.replace(
+            "secrets: [TELEGRAM_BOT_TOKEN]", "secrets: [TELEGRAM_BOT_TOKEN, SLACK_TOKEN]"
+        )
+    )
     try:
         before = status_row(cosy)["revision"]
         r = release(cosy, "v2")
@@ -147,9 +159,25 @@ def test_missing_secret_refuses_before_any_change(cosy, e2e_project: Path) -> No
 def test_concurrent_release_waits_for_the_lock_and_sigint_releases_it(cosy, sandbox_env) -> None:
     env = {**os.environ, **sandbox_env, "NO_COLOR": "1", "COSYDEPLOY_OUTPUT": "json"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cosydeploy", "release", "v6", "--client", "example", "--env", "dev",
-         "--build-arg", "BREAK=slow", "--timeout", "90"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cosydeploy",
+            "release",
+            "v6",
+            "--client",
+            "example",
+            "--env",
+            "dev",
+            "--build-arg",
+            "BREAK=slow",
+            "--timeout",
+            "90",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # a shell may have started us with SIGINT ignored; a user's Ctrl-C is not ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -164,7 +192,9 @@ def test_concurrent_release_waits_for_the_lock_and_sigint_releases_it(cosy, sand
             pytest.fail("the first release never started")
         second = release(cosy, "v7")
         assert second.exit_code == 4, second.output
-        assert "example/dev is locked by" in second.stderr and "[release v6]" in second.stderr, second.stderr
+        assert "example/dev is locked by" in second.stderr and "[release v6]" in second.stderr, (
+            second.stderr
+        )
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -193,7 +223,9 @@ def test_explicit_rollback_goes_to_the_previous_good_release(cosy) -> None:
     assert serving_version(_OUTPUTS["app_url"]) == "v2"
 
 
-def test_canary_secret_never_written_anywhere(transcript, e2e_project: Path, sandbox_env, canary_value) -> None:
+def test_canary_secret_never_written_anywhere(
+    transcript, e2e_project: Path, sandbox_env, canary_value
+) -> None:
     """The canary value set in Secrets Manager appears in no output, log, rendered file or state."""
     import boto3
 
@@ -206,8 +238,13 @@ def test_canary_secret_never_written_anywhere(transcript, e2e_project: Path, san
             scanned += 1
             assert canary not in path.read_bytes(), f"the canary leaked into {path}"
     assert scanned > 10
-    s3 = boto3.client("s3", endpoint_url=sandbox_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=sandbox_env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     states = 0
     for bucket in s3.list_buckets()["Buckets"]:
         for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
@@ -215,8 +252,13 @@ def test_canary_secret_never_written_anywhere(transcript, e2e_project: Path, san
             states += obj["Key"].endswith(".tfstate")
             assert canary not in body, f"the canary leaked into s3://{bucket['Name']}/{obj['Key']}"
     assert states >= 1
-    logs = boto3.client("logs", endpoint_url=sandbox_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    logs = boto3.client(
+        "logs",
+        endpoint_url=sandbox_env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     for group in logs.describe_log_groups()["logGroups"]:
         for event in logs.filter_log_events(logGroupName=group["logGroupName"]).get("events", []):
             assert CANARY not in event["message"], f"the canary leaked into {group['logGroupName']}"

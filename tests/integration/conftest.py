@@ -42,8 +42,9 @@ def aws_session(moto_server, monkeypatch):
     """
     import boto3
 
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset",
-                                                  method="POST"), timeout=10).read()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10
+    ).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -61,6 +62,7 @@ def _free_port() -> int:
 def docker_client():
     """The running Docker engine (skips when there is none)."""
     import docker
+
     try:
         client = docker.from_env(timeout=120)
         client.ping()
@@ -107,8 +109,9 @@ def registry(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                pytest.fail("docker-registry did not start: "
-                            + (root / "registry.log").read_text()[-2000:])
+                pytest.fail(
+                    "docker-registry did not start: " + (root / "registry.log").read_text()[-2000:]
+                )
             time.sleep(0.1)
     yield f"127.0.0.1:{port}"
     proc.terminate()

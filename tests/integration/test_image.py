@@ -26,11 +26,15 @@ def ecr(aws_session):
 
 def _registry_digest(registry: str, repo: str, tag: str) -> str:
     req = urllib.request.Request(
-        f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, "
-                           "application/vnd.oci.image.manifest.v1+json",
-                 "Authorization": "Basic " + base64.b64encode(
-                     f"{ECR_USER}:{ECR_PASSWORD}".encode()).decode()})
+        f"http://{registry}/v2/{repo}/manifests/{tag}",
+        method="HEAD",
+        headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+            "application/vnd.oci.image.manifest.v1+json",
+            "Authorization": "Basic "
+            + base64.b64encode(f"{ECR_USER}:{ECR_PASSWORD}".encode()).decode(),
+        },
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.headers["Docker-Content-Digest"]
 
@@ -38,20 +42,36 @@ def _registry_digest(registry: str, repo: str, tag: str) -> str:
 def _ensure(ecr, registry, docker_client, ctx, version, sha, image_cleanup, **kw):
     client, repo, uri = ecr
     image_cleanup.extend(f"{registry}/{repo}:{t}" for t in (version, f"git-{sha[:12]}"))
-    return ensure_image(ecr_client=client, repository_uri=uri, version=version, git_sha=sha,
-                        docker_client=docker_client, context=str(ctx), dockerfile="Dockerfile",
-                        build_args={"NONCE": uuid.uuid4().hex}, registry_override=registry,
-                        **kw)
+    return ensure_image(
+        ecr_client=client,
+        repository_uri=uri,
+        version=version,
+        git_sha=sha,
+        docker_client=docker_client,
+        context=str(ctx),
+        dockerfile="Dockerfile",
+        build_args={"NONCE": uuid.uuid4().hex},
+        registry_override=registry,
+        **kw,
+    )
 
 
-def test_build_push_record_and_reuse(ecr, registry, docker_client, busybox_context,
-                                     image_cleanup):
+def test_build_push_record_and_reuse(ecr, registry, docker_client, busybox_context, image_cleanup):
     client, repo, uri = ecr
     lines: list[str] = []
     progress = []
     sha = uuid.uuid4().hex
-    img = _ensure(ecr, registry, docker_client, busybox_context, "v1", sha, image_cleanup,
-                  on_build_output=lines.append, on_push_progress=progress.append)
+    img = _ensure(
+        ecr,
+        registry,
+        docker_client,
+        busybox_context,
+        "v1",
+        sha,
+        image_cleanup,
+        on_build_output=lines.append,
+        on_push_progress=progress.append,
+    )
     assert img.built
     ecr_host = ImageRef.parse(uri).registry
     assert img.uri == f"{ecr_host}/{repo}@{img.digest}"
@@ -71,20 +91,26 @@ def test_build_push_record_and_reuse(ecr, registry, docker_client, busybox_conte
     def no_docker():
         raise AssertionError("an existing tag must not be rebuilt")
 
-    again = ensure_image(ecr_client=client, repository_uri=uri, version="v1", git_sha=sha,
-                         docker_client=no_docker, registry_override=registry)
+    again = ensure_image(
+        ecr_client=client,
+        repository_uri=uri,
+        version="v1",
+        git_sha=sha,
+        docker_client=no_docker,
+        registry_override=registry,
+    )
     assert (again.digest, again.uri, again.built) == (img.digest, img.uri, False)
 
 
-def test_never_moves_a_tag(ecr, registry, docker_client, busybox_context, tmp_path,
-                           image_cleanup):
+def test_never_moves_a_tag(ecr, registry, docker_client, busybox_context, tmp_path, image_cleanup):
     client, repo, _ = ecr
     sha = uuid.uuid4().hex
     first = _ensure(ecr, registry, docker_client, busybox_context, "v1", sha, image_cleanup)
     # Same commit, new version, different content: pushing git-<sha> would move the tag,
     # so the new build gets its version tag and git-<sha> stays where it was.
     (busybox_context / "Dockerfile").write_text(
-        (busybox_context / "Dockerfile").read_text() + 'LABEL changed="yes"\n')
+        (busybox_context / "Dockerfile").read_text() + 'LABEL changed="yes"\n'
+    )
     second = _ensure(ecr, registry, docker_client, busybox_context, "v2", sha, image_cleanup)
     assert second.digest != first.digest
     assert ecr_tag_digest(client, repo, "v2") == second.digest
@@ -95,8 +121,12 @@ def test_never_moves_a_tag(ecr, registry, docker_client, busybox_context, tmp_pa
 def test_build_error_chunk_fails(docker_client, busybox_context):
     (busybox_context / "Dockerfile").write_text("FROM scratch\nCOPY no-such-file /x\n")
     with pytest.raises(DockerError, match="no-such-file"):
-        build(docker_client, str(busybox_context), "Dockerfile",
-              [f"cosydeploy-test-{uuid.uuid4().hex[:8]}:broken"])
+        build(
+            docker_client,
+            str(busybox_context),
+            "Dockerfile",
+            [f"cosydeploy-test-{uuid.uuid4().hex[:8]}:broken"],
+        )
 
 
 def test_push_error_chunk_fails(registry, docker_client, busybox_context, image_cleanup):

@@ -17,17 +17,27 @@ LOCKS, RELEASES = "cosyworld-deploy-locks", "cosyworld-releases"
 @pytest.fixture
 def db(aws_session):
     client = aws_session.client("dynamodb")
-    client.create_table(TableName=LOCKS, BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}])
-    client.update_time_to_live(TableName=LOCKS, TimeToLiveSpecification={
-        "Enabled": True, "AttributeName": "expires_at"})
-    client.create_table(TableName=RELEASES, BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"},
-                                              {"AttributeName": "release_id",
-                                               "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "target", "KeyType": "HASH"},
-                                   {"AttributeName": "release_id", "KeyType": "RANGE"}])
+    client.create_table(
+        TableName=LOCKS,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
+    )
+    client.update_time_to_live(
+        TableName=LOCKS, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    client.create_table(
+        TableName=RELEASES,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "target", "AttributeType": "S"},
+            {"AttributeName": "release_id", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "target", "KeyType": "HASH"},
+            {"AttributeName": "release_id", "KeyType": "RANGE"},
+        ],
+    )
     return client
 
 
@@ -96,12 +106,23 @@ def test_ledger_records_history_and_last_good(db):
 
     def attempt(version, digest, outcome, **kw):
         t[0] += 10
-        rec = ledger.start(client="acme", env="prod", version=version, digest=digest,
-                           image=f"ecr/app@{digest}", actor="ci", run_url="u", **kw)
+        rec = ledger.start(
+            client="acme",
+            env="prod",
+            version=version,
+            digest=digest,
+            image=f"ecr/app@{digest}",
+            actor="ci",
+            run_url="u",
+            **kw,
+        )
         t[0] += 5
-        return ledger.finish(rec, outcome, task_definition_arn=f"td:{version}",
-                             diagnosis=["task x stopped: exit 1"] if outcome != "succeeded"
-                             else [])
+        return ledger.finish(
+            rec,
+            outcome,
+            task_definition_arn=f"td:{version}",
+            diagnosis=["task x stopped: exit 1"] if outcome != "succeeded" else [],
+        )
 
     v1 = attempt("v1", "sha256:1", "succeeded")
     v2 = attempt("v2", "sha256:2", "succeeded")
@@ -128,8 +149,12 @@ def test_release_ids_sort_by_time():
 
 
 def test_actor_and_run_url():
-    env = {"GITHUB_ACTOR": "octo", "GITHUB_SERVER_URL": "https://github.com",
-           "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "42"}
+    env = {
+        "GITHUB_ACTOR": "octo",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_RUN_ID": "42",
+    }
     assert current_actor(env) == "octo"
     assert ci_run_url(env) == "https://github.com/o/r/actions/runs/42"
     assert ci_run_url({}) == ""

@@ -60,10 +60,19 @@ class FakeRollout:
                 continue
             old, seen = seen, td
             now = datetime.now(UTC)
-            dep = {"id": f"ecs-svc/{uuid.uuid4().int % 10**12}", "status": "PRIMARY",
-                   "taskDefinition": td, "desiredCount": 2, "runningCount": 0,
-                   "pendingCount": 2, "failedTasks": 0, "rolloutState": "IN_PROGRESS",
-                   "createdAt": now, "updatedAt": now, "launchType": "FARGATE"}
+            dep = {
+                "id": f"ecs-svc/{uuid.uuid4().int % 10**12}",
+                "status": "PRIMARY",
+                "taskDefinition": td,
+                "desiredCount": 2,
+                "runningCount": 0,
+                "pendingCount": 2,
+                "failedTasks": 0,
+                "rolloutState": "IN_PROGRESS",
+                "createdAt": now,
+                "updatedAt": now,
+                "launchType": "FARGATE",
+            }
             svc.deployments = [dep] + [dict(d, status="ACTIVE") for d in svc.deployments[:1]]
             if self.hang:
                 continue
@@ -71,19 +80,36 @@ class FakeRollout:
                 return
             image_ = self.backend.describe_task_definition(td).container_definitions[0]["image"]
             if image_.endswith("b" * 64):
-                dep.update(rolloutState="FAILED", failedTasks=2, status="ACTIVE",
-                           rolloutStateReason="ECS deployment circuit breaker: tasks failed")
-                back = dict(dep, id="ecs-svc/rollback", status="PRIMARY", taskDefinition=old,
-                            rolloutState="COMPLETED", runningCount=2, pendingCount=0,
-                            failedTasks=0)
+                dep.update(
+                    rolloutState="FAILED",
+                    failedTasks=2,
+                    status="ACTIVE",
+                    rolloutStateReason="ECS deployment circuit breaker: tasks failed",
+                )
+                back = dict(
+                    dep,
+                    id="ecs-svc/rollback",
+                    status="PRIMARY",
+                    taskDefinition=old,
+                    rolloutState="COMPLETED",
+                    runningCount=2,
+                    pendingCount=0,
+                    failedTasks=0,
+                )
                 svc.deployments = [back, dep]
                 seen = old
                 svc.task_definition = old
             else:
                 dep.update(rolloutState="COMPLETED", runningCount=2, pendingCount=0)
                 svc.deployments = [dep]
-            svc.events.insert(0, {"id": uuid.uuid4().hex, "createdAt": datetime.now(UTC),
-                                  "message": f"(service app) rolled out {td.rsplit('/', 1)[-1]}"})
+            svc.events.insert(
+                0,
+                {
+                    "id": uuid.uuid4().hex,
+                    "createdAt": datetime.now(UTC),
+                    "message": f"(service app) rolled out {td.rsplit('/', 1)[-1]}",
+                },
+            )
 
     def __enter__(self):
         self.thread.start()
@@ -98,35 +124,65 @@ class FakeRollout:
 def target(aws_session):
     s = aws_session
     db = s.client("dynamodb")
-    db.create_table(TableName="cosyworld-deploy-locks", BillingMode="PAY_PER_REQUEST",
-                    AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-                    KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}])
-    db.create_table(TableName="cosyworld-releases", BillingMode="PAY_PER_REQUEST",
-                    AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"},
-                                          {"AttributeName": "release_id", "AttributeType": "S"}],
-                    KeySchema=[{"AttributeName": "target", "KeyType": "HASH"},
-                               {"AttributeName": "release_id", "KeyType": "RANGE"}])
+    db.create_table(
+        TableName="cosyworld-deploy-locks",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
+    )
+    db.create_table(
+        TableName="cosyworld-releases",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "target", "AttributeType": "S"},
+            {"AttributeName": "release_id", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "target", "KeyType": "HASH"},
+            {"AttributeName": "release_id", "KeyType": "RANGE"},
+        ],
+    )
     sm = s.client("secretsmanager")
-    arns = {n: sm.create_secret(Name=f"cosyworld/acme/dev/{n}", SecretString=CANARY)["ARN"]
-            for n in SECRETS}
+    arns = {
+        n: sm.create_secret(Name=f"cosyworld/acme/dev/{n}", SecretString=CANARY)["ARN"]
+        for n in SECRETS
+    }
     ecs = s.client("ecs")
     ecs.create_cluster(clusterName=NAME)
     td = ecs.register_task_definition(
-        family=NAME, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "app", "image": f"{ECR}:bootstrap"}],
+        family=NAME,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": f"{ECR}:bootstrap"}],
     )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(cluster=NAME, serviceName="app", taskDefinition=td, desiredCount=2,
-                       launchType="FARGATE")
+    ecs.create_service(
+        cluster=NAME, serviceName="app", taskDefinition=td, desiredCount=2, launchType="FARGATE"
+    )
     s.client("logs").create_log_group(logGroupName=f"/ecs/{NAME}")
     outputs = StackOutputs(
-        cluster_name=NAME, service_name="app", container_name="app", task_family=NAME,
+        cluster_name=NAME,
+        service_name="app",
+        container_name="app",
+        task_family=NAME,
         execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{NAME}-exec",
         task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/{NAME}-task",
-        log_group_name=f"/ecs/{NAME}", secret_arns=arns)
-    return ReleaseTarget(project="cosyworld", client="acme", env="dev", region=REGION,
-                         account_id=ACCOUNT, session=s, outputs=outputs,
-                         environment={"NODE_ENV": "production"}, secret_names=SECRETS,
-                         timeout=20)
+        log_group_name=f"/ecs/{NAME}",
+        secret_arns=arns,
+    )
+    return ReleaseTarget(
+        project="cosyworld",
+        client="acme",
+        env="dev",
+        region=REGION,
+        account_id=ACCOUNT,
+        session=s,
+        outputs=outputs,
+        environment={"NODE_ENV": "production"},
+        secret_names=SECRETS,
+        timeout=20,
+    )
 
 
 FAST = ReleaseOptions(poll_initial=0.1, poll_max=0.2)
@@ -143,7 +199,8 @@ def running_image(target):
     ecs = target.session.client("ecs")
     td = ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["taskDefinition"]
     return ecs.describe_task_definition(taskDefinition=td)["taskDefinition"][
-        "containerDefinitions"][0]["image"]
+        "containerDefinitions"
+    ][0]["image"]
 
 
 def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
@@ -179,10 +236,14 @@ def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
 
     hist = ledger.history("acme", "dev")
     assert [(r.kind, r.version, r.outcome) for r in reversed(hist)] == [
-        ("release", "v1", "succeeded"), ("release", "v2", "succeeded"),
-        ("release", "v2", "noop"), ("release", "v3", "rolled_back"),
-        ("rollback", "v2", "succeeded"), ("rollback", "v1", "succeeded"),
-        ("rollback", "v2", "succeeded")]
+        ("release", "v1", "succeeded"),
+        ("release", "v2", "succeeded"),
+        ("release", "v2", "noop"),
+        ("release", "v3", "rolled_back"),
+        ("rollback", "v2", "succeeded"),
+        ("rollback", "v1", "succeeded"),
+        ("rollback", "v2", "succeeded"),
+    ]
     failed = hist[3]
     assert failed.diagnosis and failed.previous_task_definition_arn == r2.task_definition_arn
     assert hist[2].rollback_of == failed.release_id
@@ -194,8 +255,7 @@ def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
 def test_deadline_rolls_back_and_reports_not_recovered(target, said):
     _lines, ui = said
     with FakeRollout(hang=True), pytest.raises(ReleaseFailed) as err:
-        release(target, GOOD1, ReleaseOptions(timeout=1.0, poll_initial=0.1, poll_max=0.2),
-                ui)
+        release(target, GOOD1, ReleaseOptions(timeout=1.0, poll_initial=0.1, poll_max=0.2), ui)
     # No good release in the ledger: back to the previous revision, which also hangs.
     assert err.value.recovered is False and err.value.exit_code == EXIT_NOT_RECOVERED
     assert "timed out" in str(err.value)
@@ -226,9 +286,13 @@ def test_secret_without_value_is_refused_before_any_change(target, said):
     sm.create_secret(Name="cosyworld/acme/dev/ENCRYPTION_KEY")  # no value
     import dataclasses
 
-    t = dataclasses.replace(target, secret_names=(*SECRETS, "ENCRYPTION_KEY"),
-                            outputs=dataclasses.replace(target.outputs, secret_arns={
-                                **target.outputs.secret_arns, "ENCRYPTION_KEY": "arn:x"}))
+    t = dataclasses.replace(
+        target,
+        secret_names=(*SECRETS, "ENCRYPTION_KEY"),
+        outputs=dataclasses.replace(
+            target.outputs, secret_arns={**target.outputs.secret_arns, "ENCRYPTION_KEY": "arn:x"}
+        ),
+    )
     with pytest.raises(CosydeployError, match="ENCRYPTION_KEY") as err:
         release(t, GOOD1, FAST, ui)
     assert err.value.exit_code == 2

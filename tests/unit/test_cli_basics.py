@@ -87,8 +87,17 @@ def test_render_is_deterministic(cli, tmp_path) -> None:
 
 
 def test_onboard_with_bad_flags_writes_nothing(cli, project_copy) -> None:
-    r = cli("--project-dir", str(project_copy), "onboard", "newco", "--account-id", "1234",
-            "--contact", "ops@newco.test", "--yes")
+    r = cli(
+        "--project-dir",
+        str(project_copy),
+        "onboard",
+        "newco",
+        "--account-id",
+        "1234",
+        "--contact",
+        "ops@newco.test",
+        "--yes",
+    )
     assert r.exit_code == 2, r.output
     first = r.stderr.splitlines()[0]
     assert first.startswith("error: clients/newco.yaml:") and "aws.account_id" in first, first
@@ -97,8 +106,19 @@ def test_onboard_with_bad_flags_writes_nothing(cli, project_copy) -> None:
 
 
 def test_onboard_dry_run_shows_the_manifest_and_writes_nothing(cli, project_copy) -> None:
-    r = cli("--project-dir", str(project_copy), "onboard", "newco", "--account-id", "123456789012",
-            "--contact", "ops@newco.test", "--tier", "small", "--dry-run")
+    r = cli(
+        "--project-dir",
+        str(project_copy),
+        "onboard",
+        "newco",
+        "--account-id",
+        "123456789012",
+        "--contact",
+        "ops@newco.test",
+        "--tier",
+        "small",
+        "--dry-run",
+    )
     assert r.exit_code == 0, r.output
     assert "client: newco" in r.stderr and 'account_id: "123456789012"' in r.stderr
     assert not (project_copy / "clients" / "newco.yaml").exists()

@@ -19,8 +19,13 @@ D = "sha256:" + "a" * 64
         (f"host:5000/app@{D}", "host:5000", "app", "", D),
         (f"host:5000/team/app:v1@{D}", "host:5000", "team/app", "v1", D),
         ("localhost/app", "localhost", "app", "", ""),
-        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/cosyworld:git-abc123",
-         "123456789012.dkr.ecr.us-east-1.amazonaws.com", "cosyworld", "git-abc123", ""),
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/cosyworld:git-abc123",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "cosyworld",
+            "git-abc123",
+            "",
+        ),
         (f"127.0.0.1:5000/cosyworld@{D}", "127.0.0.1:5000", "cosyworld", "", D),
         ("[::1]:5000/app:x", "[::1]:5000", "app", "x", ""),
     ],
@@ -34,8 +39,16 @@ def test_parse(text, registry, repository, tag, digest):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "App:1", "host:5000/app:", "app@sha256:123", "app:bad tag", "host:5000/app:v1:v2",
-     "-app", "app@md5"],
+    [
+        "",
+        "App:1",
+        "host:5000/app:",
+        "app@sha256:123",
+        "app:bad tag",
+        "host:5000/app:v1:v2",
+        "-app",
+        "app@md5",
+    ],
 )
 def test_parse_rejects(text):
     with pytest.raises(UsageError):
