@@ -423,3 +423,42 @@ def test_poller_reads_target_health_only_after_completed():
         se.assert_no_pending_responses()
         sl.assert_no_pending_responses()
     assert verdict.phase is Phase.SUCCEEDED
+
+
+def test_an_older_deployment_of_the_same_revision_is_never_ours():
+    """Rolling back to the revision an ACTIVE deployment still runs: without an id in the
+    update response, only a deployment that did not exist before the update is ours."""
+    td = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:2"
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    old = {
+        "id": "ecs-svc/old",
+        "status": "ACTIVE",
+        "taskDefinition": td,
+        "rolloutState": "COMPLETED",
+        "desiredCount": 2,
+        "runningCount": 2,
+        "pendingCount": 0,
+        "createdAt": t,
+    }
+    other = {
+        "id": "ecs-svc/other",
+        "status": "PRIMARY",
+        "taskDefinition": td[:-1] + "3",
+        "rolloutState": "IN_PROGRESS",
+        "desiredCount": 2,
+        "runningCount": 2,
+        "createdAt": t,
+    }
+    service = {
+        "status": "ACTIVE",
+        "desiredCount": 2,
+        "runningCount": 4,
+        "deployments": [other, old],
+    }
+    before = frozenset({"ecs-svc/old", "ecs-svc/other"})
+    v = evaluate(service, None, now=1.0, deadline=100.0, task_definition_arn=td, exclude_ids=before)
+    assert v.phase is Phase.IN_PROGRESS and v.deployment_id is None
+    ours = dict(old, id="ecs-svc/new", status="PRIMARY", rolloutState="IN_PROGRESS", runningCount=0)
+    service["deployments"] = [ours, dict(other, status="ACTIVE"), old]
+    v = evaluate(service, None, now=2.0, deadline=100.0, task_definition_arn=td, exclude_ids=before)
+    assert v.deployment_id == "ecs-svc/new" and v.phase is Phase.IN_PROGRESS
