@@ -87,6 +87,8 @@ class ReleaseOptions:
     poll_initial: float = 1.0
     poll_max: float = 3.0
     actor: str | None = None
+    # The caller already checked the secrets (the CLI does, before building anything).
+    secrets_checked: bool = False
 
 
 @dataclass
@@ -490,8 +492,9 @@ def release(
     if not ImageRef.parse(image.uri).digest:
         raise UsageError(f"release needs an image by digest, got {image.uri}")
 
-    ui._step(f"{target.key}: preflight")
-    preflight_secrets(c.secretsmanager, target)
+    if not options.secrets_checked:
+        ui._step(f"{target.key}: preflight")
+        preflight_secrets(c.secretsmanager, target)
 
     def run() -> ReleaseResult:
         service = _service(c.ecs, target)

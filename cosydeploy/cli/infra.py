@@ -260,6 +260,7 @@ def provision_spec(proj: Any, c: Any) -> Any:
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": "6379",
         "REDIS_TLS": "false",
+        "REDIS_USERNAME": "app",
     }
     for flag, on in c.feature_flags.items():
         params[f"FEATURE_{flag.upper()}"] = "true" if on else "false"

@@ -353,7 +353,11 @@ def release(
         raise UsageError("which clients?", hint="--client C (repeatable) or --all")
     if all_clients or len(clients) > 1 or parallel or waves:
         options = pipeline.ReleaseOptions(
-            dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+            dry_run=dry_run,
+            timeout=timeout,
+            lock_wait=lock_wait,
+            rollback=not no_rollback,
+            secrets_checked=True,
         )
         _fleet(
             g,
@@ -381,7 +385,11 @@ def release(
         g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context
     )
     options = pipeline.ReleaseOptions(
-        dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+        dry_run=dry_run,
+        timeout=timeout,
+        lock_wait=lock_wait,
+        rollback=not no_rollback,
+        secrets_checked=True,
     )
     _run_reporting(g, lambda: pipeline.release(member.target, img, options))
 
@@ -420,7 +428,7 @@ def promote(
     if resolve_env(proj, from_env) == resolve_env(proj, to_env):
         raise UsageError("--from and --to name the same environment")
     options = pipeline.ReleaseOptions(
-        timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+        timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback, secrets_checked=True
     )
     _fleet(
         g,
@@ -610,12 +618,18 @@ def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
     def plan() -> Any:
         return infra.plan(proj, c, workspace(g, proj, c), extra).plan
 
+    recorded = dict(ledger.infra_state(c.client, c.env) or {})
+
+    def record(**fields: Any) -> None:
+        ledger.record_infra(c.client, c.env, **fields)
+        recorded.update(fields)
+
     check = fleet.check_infra(
         mode=infra_mode,
         tfvars=tfvars,
-        recorded=ledger.infra_state(c.client, c.env),
+        recorded=dict(recorded),
         plan=plan,
-        record=lambda **f: ledger.record_infra(c.client, c.env, **f),
+        record=record,
         apply_hint=f"cosydeploy apply {c.client} --env {c.env}",
     )
     o = target.outputs
@@ -626,7 +640,7 @@ def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
         or [{}]
     )[0]
     cidrs = fleet.service_subnet_cidrs(session.client("ec2"), svc)
-    applied = fleet.applied_view(ledger.infra_state(c.client, c.env), tfvars)
+    applied = fleet.applied_view(recorded or None, tfvars)
     warnings = fleet.terraform_drift(applied, o, svc, cidrs)
     if check.warning:
         warnings.insert(0, check.warning)

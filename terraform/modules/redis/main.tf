@@ -10,18 +10,19 @@ resource "aws_elasticache_subnet_group" "this" {
   tags = var.tags
 }
 
-# The provider has no write-only AUTH token argument yet, so the token is in the state
-# (encrypted state bucket) and in Secrets Manager, where the tasks read it.
-resource "random_password" "auth_token" {
+# The app's Redis password never reaches the state or the plan: it is an ephemeral
+# value, written only to write-only arguments (the Secrets Manager version the tasks
+# read, and the ElastiCache RBAC user). Bump var.password_version to rotate it.
+ephemeral "random_password" "app" {
   length           = 48
   special          = true
   override_special = "!&#$^<>-"
 }
 
 resource "aws_secretsmanager_secret" "auth_token" {
-  #checkov:skip=CKV2_AWS_57:Rotating the AUTH token needs a coordinated ElastiCache ROTATE plus task restart; done by hand for now.
+  #checkov:skip=CKV2_AWS_57:Rotating the Redis password is a new password_version plus a task restart, done by a person; no rotation Lambda.
   name                    = var.auth_token_secret_name
-  description             = "AUTH token of the Redis replication group ${var.name}"
+  description             = "Password of the Redis user ${var.username} of ${var.name}"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
 
@@ -29,11 +30,43 @@ resource "aws_secretsmanager_secret" "auth_token" {
 }
 
 resource "aws_secretsmanager_secret_version" "auth_token" {
-  secret_id     = aws_secretsmanager_secret.auth_token.id
-  secret_string = random_password.auth_token.result
+  secret_id                = aws_secretsmanager_secret.auth_token.id
+  secret_string_wo         = ephemeral.random_password.app.result
+  secret_string_wo_version = var.password_version
+}
+
+# RBAC needs a user named "default" in the group: it is switched off.
+resource "aws_elasticache_user" "default" {
+  user_id              = "${var.name}-default"
+  user_name            = "default"
+  engine               = "redis"
+  access_string        = "off -@all"
+  no_password_required = true
+
+  tags = var.tags
+}
+
+resource "aws_elasticache_user" "app" {
+  user_id              = "${var.name}-${var.username}"
+  user_name            = var.username
+  engine               = "redis"
+  access_string        = "on ~* +@all -@dangerous"
+  passwords_wo         = ephemeral.random_password.app.result
+  passwords_wo_version = var.password_version
+
+  tags = var.tags
+}
+
+resource "aws_elasticache_user_group" "this" {
+  user_group_id = var.name
+  engine        = "redis"
+  user_ids      = [aws_elasticache_user.default.user_id, aws_elasticache_user.app.user_id]
+
+  tags = var.tags
 }
 
 resource "aws_elasticache_replication_group" "this" {
+  #checkov:skip=CKV_AWS_31:Clients authenticate as an RBAC user (user_group_ids) with a write-only password, not with auth_token, so no password is in the state.
   replication_group_id = var.name
   description          = "Redis of ${var.name}"
   engine               = "redis"
@@ -52,8 +85,7 @@ resource "aws_elasticache_replication_group" "this" {
   at_rest_encryption_enabled = true
   kms_key_id                 = var.kms_key_arn
   transit_encryption_enabled = true
-  auth_token                 = random_password.auth_token.result
-  auth_token_update_strategy = "ROTATE"
+  user_group_ids             = [aws_elasticache_user_group.this.user_group_id]
 
   snapshot_retention_limit   = var.snapshot_retention_days
   snapshot_window            = var.snapshot_window

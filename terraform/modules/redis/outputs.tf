@@ -18,7 +18,12 @@ output "port" {
   value       = aws_elasticache_replication_group.this.port
 }
 
+output "username" {
+  description = "Redis user the app connects as."
+  value       = aws_elasticache_user.app.user_name
+}
+
 output "auth_token_secret_arn" {
-  description = "ARN of the Secrets Manager secret holding the AUTH token."
+  description = "ARN of the Secrets Manager secret holding the app user's password."
   value       = aws_secretsmanager_secret.auth_token.arn
 }

@@ -81,3 +81,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "username" {
+  description = "Redis (RBAC) user the app connects as; its password is in the secret auth_token_secret_name."
+  type        = string
+  default     = "app"
+}
+
+variable "password_version" {
+  description = "Version of the app user's write-only password: bump it to generate and store a new one."
+  type        = number
+  default     = 1
+}

@@ -14,13 +14,14 @@ locals {
 
   parameters = merge(
     {
-      WEB_PORT      = tostring(var.service.container_port)
-      MONGO_DB_NAME = var.app.mongo_db_name
-      NODE_ENV      = lookup(var.app.environment, "NODE_ENV", "production")
-      PUBLIC_URL    = local.app_url
-      REDIS_HOST    = module.redis.primary_endpoint
-      REDIS_PORT    = tostring(module.redis.port)
-      REDIS_TLS     = "true"
+      WEB_PORT       = tostring(var.service.container_port)
+      MONGO_DB_NAME  = var.app.mongo_db_name
+      NODE_ENV       = lookup(var.app.environment, "NODE_ENV", "production")
+      PUBLIC_URL     = local.app_url
+      REDIS_HOST     = module.redis.primary_endpoint
+      REDIS_PORT     = tostring(module.redis.port)
+      REDIS_TLS      = "true"
+      REDIS_USERNAME = module.redis.username
     },
     { for flag, on in var.app.feature_flags : "FEATURE_${upper(replace(flag, "-", "_"))}" => tostring(on) },
   )

@@ -9,7 +9,7 @@ locals {
 
   secret_names = concat(var.app.secret_names, ["REDIS_AUTH_TOKEN"])
   parameter_keys = concat(
-    ["WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS"],
+    ["WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_USERNAME"],
     [for flag in keys(var.app.feature_flags) : "FEATURE_${upper(replace(flag, "-", "_"))}"],
   )
 
