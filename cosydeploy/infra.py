@@ -61,7 +61,10 @@ def apply(
     if result.plan.has_changes:
         if not confirm(result.plan):
             return result
-        ws.apply(expected_workspace=f"{result.client}-{result.env}")
+        from cosydeploy.ui import console
+
+        with console.progress(f"terraform apply {ws.name} ..."):
+            ws.apply(expected_workspace=f"{result.client}-{result.env}")
         result.applied = True
     result.outputs = ws.outputs()
     if after_apply and result.outputs:

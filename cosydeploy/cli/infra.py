@@ -183,7 +183,8 @@ def _plan_one(g: Any, proj: Any, c: Any):
     ws = workspace(g, proj, c)
     extra = {"sandbox_alb_url": sandbox_info(g, proj).alb_url} if g.sandbox else None
     console.step(f"plan {c.client}/{c.env} (workspace {ws.name}, {ws.engine.name} Terraform)")
-    result = infra.plan(proj, c, ws, extra)
+    with console.progress(f"terraform plan {ws.name} ..."):
+        result = infra.plan(proj, c, ws, extra)
     _show_plan(result.plan)
     return result, ws
 

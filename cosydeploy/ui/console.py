@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _err = None
@@ -88,3 +90,14 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], *, to_st
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     (out() if to_stdout else err()).print(t)
+
+
+@contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A long step: a spinner on a terminal, one plain line otherwise (CI, pipes)."""
+    if is_interactive():
+        with err().status(message):
+            yield
+    else:
+        info(message)
+        yield
