@@ -71,6 +71,8 @@ class DockerError(CosydeployError):
 class TerraformError(CosydeployError):
     """Terraform reported an error (init, plan, apply, a held state lock)."""
 
+    output: str = ""  # Terraform's own words, shown with --debug
+
 
 class SandboxError(CosydeployError):
     """The sandbox could not start or is not running."""

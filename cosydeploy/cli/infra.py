@@ -20,7 +20,7 @@ ENV_OPT = typer.Option(
     "--env",
     "-e",
     envvar="COSYDEPLOY_ENV",
-    help="Environment [env: COSYDEPLOY_ENV; default: the first one].",
+    help="Environment (default: the first in cosydeploy.yaml).",
 )
 
 

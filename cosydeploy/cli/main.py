@@ -56,6 +56,9 @@ class Group(TyperGroup):
                 import traceback
 
                 traceback.print_exc()
+                output = getattr(exc, "output", "")
+                if output:
+                    print(output, file=sys.stderr)
             report_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -72,6 +75,8 @@ app = typer.Typer(
     name="cosydeploy",
     help="Deploy CosyWorld to one isolated AWS stack per client, and release new versions safely.",
     no_args_is_help=True,
+    epilog="Exit codes: 0 done; 1 release failed and rolled back; 2 bad input; "
+    "3 failed and NOT back on a good release; 4 lock held; 130 interrupted.",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -91,20 +96,20 @@ def root(
         None,
         "--project-dir",
         envvar="COSYDEPLOY_PROJECT_DIR",
-        help="Repository root holding cosydeploy.yaml [env: COSYDEPLOY_PROJECT_DIR; default: walk up from here].",
+        help="Repository root holding cosydeploy.yaml (default: found by walking up from here).",
     ),
     sandbox: bool = typer.Option(
         False,
         "--sandbox",
         envvar="COSYDEPLOY_SANDBOX",
-        help="Use the local sandbox instead of AWS [env: COSYDEPLOY_SANDBOX].",
+        help="Use the local sandbox instead of AWS (start it: cosydeploy sandbox up --detach).",
     ),
     output: str = typer.Option(
         "text",
         "--output",
         "-o",
         envvar="COSYDEPLOY_OUTPUT",
-        help="Result format on stdout: text or json [env: COSYDEPLOY_OUTPUT].",
+        help="Result format on stdout: text or json.",
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Show tracebacks and Terraform's full output."

@@ -11,19 +11,13 @@ from typing import Any
 import typer
 
 from cosydeploy.cli.context import globals_of
+from cosydeploy.cli.infra import ENV_OPT
 
-ENV_OPT = typer.Option(
-    None,
-    "--env",
-    "-e",
-    envvar="COSYDEPLOY_ENV",
-    help="Environment [env: COSYDEPLOY_ENV; default: the first one].",
-)
 TIMEOUT_OPT = typer.Option(
     None,
     "--timeout",
     envvar="COSYDEPLOY_TIMEOUT",
-    help="Seconds the rollout may take before cosydeploy rolls back itself [env: COSYDEPLOY_TIMEOUT; default: release.timeout].",
+    help="Seconds the rollout may take before cosydeploy rolls back itself (default: release.timeout).",
 )
 LOCK_WAIT_OPT = typer.Option(
     0.0, "--lock-wait", help="Seconds to wait for another release's lock (then exit 4)."

@@ -15,8 +15,8 @@ StateOpt = Annotated[
     Path | None,
     typer.Option(
         "--state-file",
-        help="Where the running sandbox is recorded [env: COSYDEPLOY_SANDBOX_STATE; "
-        "default: <project>/.cosydeploy/sandbox/state.json].",
+        help="Where the running sandbox is recorded (env COSYDEPLOY_SANDBOX_STATE; "
+        "default: .cosydeploy/sandbox/state.json in the project).",
     ),
 ]
 

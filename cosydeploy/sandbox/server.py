@@ -41,18 +41,13 @@ def _check_port_free(port: int) -> None:
 
 
 def _docker_client():
-    try:
-        import docker
+    from cosydeploy.engine import docker_client
+    from cosydeploy.errors import DockerError
 
-        client = docker.from_env(timeout=60)
-        client.ping()
-        return client
-    except Exception as exc:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise SandboxError(
-            f"the Docker engine is not reachable at {where} ({type(exc).__name__})",
-            hint="start it (scripts/services.sh up, or make services) and check `docker info`",
-        ) from exc
+    try:
+        return docker_client()
+    except DockerError as exc:
+        raise SandboxError(exc.message, hint=exc.hint) from None
 
 
 class Sandbox:

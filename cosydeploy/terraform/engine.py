@@ -327,7 +327,9 @@ def _translate(what: str, workspace: str, text: str) -> TerraformError:
     idx = lines.index(first) if first in lines else -1
     if 0 <= idx < len(lines) - 1:
         detail = " " + lines[idx + 1]
-    return TerraformError(
+    err = TerraformError(
         f"terraform {what} in workspace {workspace}: {first}{detail}",
         hint="run with --debug for Terraform's full output",
     )
+    err.output = text
+    return err
