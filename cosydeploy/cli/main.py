@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from cosydeploy import __version__
-from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_USAGE, CosydeployError
+from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_NOT_RECOVERED, EXIT_USAGE, CosydeployError
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,25 @@ class Group(TyperGroup):
                 file=sys.stderr,
             )
             ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in {"typer", "click"}:
+                raise  # exits, aborts and usage errors: the CLI framework reports those
+            # A failure no adapter translated (a bug, or an AWS error nobody expected). The
+            # state of a release in flight is unknown: say so, and exit 3 (needs a person).
+            g = ctx.obj if isinstance(ctx.obj, Globals) else None
+            if (g and g.debug) or os.environ.get("COSYDEPLOY_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            from cosydeploy.ui import console
+
+            console.err().print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False)
+            console.err().print(
+                "hint: if a release or rollback was running, check `cosydeploy status`; "
+                "run again with --debug for the traceback",
+                markup=False,
+            )
+            ctx.exit(EXIT_NOT_RECOVERED)
 
 
 app = typer.Typer(

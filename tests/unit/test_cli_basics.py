@@ -128,3 +128,17 @@ def test_onboard_refuses_a_non_dns_client_id(cli, project_copy) -> None:
     r = cli("--project-dir", str(project_copy), "onboard", "New_Co", "--yes")
     assert r.exit_code == 2
     assert "not DNS-safe" in r.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_exit_3(cli, monkeypatch) -> None:
+    import cosydeploy.config.load as load
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(load, "load_project", boom)
+    r = cli("validate")
+    assert r.exit_code == 3
+    assert "Traceback" not in r.output
+    assert r.stderr.splitlines()[0] == "error: unexpected RuntimeError: the disk caught fire"
+    assert "cosydeploy status" in r.stderr
