@@ -251,6 +251,12 @@ def _service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
     return services[0]
 
 
+def _lock_ttl(target: ReleaseTarget, options: ReleaseOptions) -> int:
+    """Long enough for a whole release plus its rollback, so a live lock never expires."""
+    deadline = options.timeout if options.timeout is not None else target.timeout
+    return int(max(3600.0, deadline + target.timeout + 600))
+
+
 def _settled(service: Mapping[str, Any]) -> bool:
     """The PRIMARY deployment finished (COMPLETED) with every desired task running."""
     primary = next(
@@ -687,6 +693,7 @@ def release(
                 table=target.lock_table,
                 wait=options.lock_wait,
                 operation=f"release {image.version}",
+                ttl_seconds=_lock_ttl(target, options),
                 actor=options.actor,
                 clock=clock,
                 sleep=sleep,
@@ -732,6 +739,7 @@ def rollback(
         table=target.lock_table,
         wait=options.lock_wait,
         operation="rollback",
+        ttl_seconds=_lock_ttl(target, options),
         actor=options.actor,
         clock=clock,
         sleep=sleep,
