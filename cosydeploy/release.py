@@ -126,26 +126,18 @@ class ReleaseUI:
                 self._info(f"  {line}")
 
     def _update(self, w: Watch) -> None:
-        if self.update:
-            self.update(w)
-            return
-        # Plain default: one row whenever something in it changes.
-        v = w.verdict
-        row = (
-            f"  [{w.key}] {w.label} {v.rollout_state or v.phase.value} "
-            f"running {v.running}/{v.desired} pending {v.pending} failed {v.failed_tasks}"
-        )
-        if row != getattr(w, "_last_row", None):
-            w._last_row = row  # type: ignore[attr-defined]
-            elapsed = time.time() - w.started_at if w.started_at else 0.0
-            self._info(f"{row} ({elapsed:.0f}s)")
+        (self.update or self._plain().update)(w)
 
     def _events(self, w: Watch, events: list[dict[str, Any]]) -> None:
-        if self.events:
-            self.events(w, events)
-        else:
-            for e in events:
-                self._info(f"  [{w.key}] {e.get('message', '')}")
+        (self.events or self._plain().events)(w, events)
+
+    def _plain(self) -> Any:
+        # Without callbacks: the live view's plain form (a line when a row changes).
+        if getattr(self, "_view", None) is None:
+            from cosydeploy.ui.live import RolloutView
+
+            self._view = RolloutView(live=False)
+        return self._view
 
     def _diagnosis(self, d: Diagnosis) -> None:
         if self.diagnosis:
@@ -330,6 +322,7 @@ def _roll_out(
     *,
     timeout: float | None = None,
     watch_fn: Callable[..., Verdict] | None = None,
+    version: str = "",
 ) -> tuple[Verdict, bool | None, str]:
     """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
     (verdict, verified, message); verified is None when skipped.
@@ -366,7 +359,7 @@ def _roll_out(
         target_group_arn=o.target_group_arn,
         ignore_events_before=started - 1,
         started_at=started,
-        label=taskdef_arn.rsplit("/", 1)[-1],
+        label=" ".join(x for x in (version, taskdef_arn.rsplit("/", 1)[-1]) if x),
     )
     verdict = (watch_fn or watch_one)(
         watch,
@@ -451,6 +444,7 @@ def _rollback_to(
             sleep,
             timeout=target.timeout,
             watch_fn=watch_fn,
+            version=f"back to {version}",
         )
     except KeyboardInterrupt:
         ledger.finish(rec, "interrupted", message="interrupted during rollback")
@@ -606,7 +600,7 @@ def release(
         result.task_definition_arn = arn
         ui._step(f"{target.key}: registered {arn.rsplit('/', 1)[-1]}; rolling out")
         verdict, verified, why = _roll_out(
-            c, target, options, ui, arn, clock, sleep, watch_fn=watch_fn
+            c, target, options, ui, arn, clock, sleep, watch_fn=watch_fn, version=image.version
         )
         if verdict.phase is Phase.SUCCEEDED and verified is not False:
             result.verified = verified

@@ -211,17 +211,22 @@ def _show_result(g: Any, result: Any) -> None:
 
 
 def _run_reporting(g: Any, fn: Any) -> Any:
-    """Run a release/rollback; show its result even when it failed, then fail with its code."""
+    """Run a release/rollback under the live view (``fn(ui)``); show its result once the
+    view is closed, even when it failed, then fail with its exit code."""
     from cosydeploy.errors import ReleaseFailed
+    from cosydeploy.release import ReleaseUI
+    from cosydeploy.ui.live import RolloutView
 
-    try:
-        result = fn()
-    except ReleaseFailed as exc:
-        result = getattr(exc, "result", None)
-        if result is not None:
-            _show_result(g, result)
-        raise
-    _show_result(g, result)
+    failure: ReleaseFailed | None = None
+    with RolloutView() as view:
+        try:
+            result = fn(ReleaseUI(update=view.update, events=view.events))
+        except ReleaseFailed as exc:
+            failure, result = exc, getattr(exc, "result", None)
+    if result is not None:
+        _show_result(g, result)
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -385,7 +390,7 @@ def release(
         rollback=not no_rollback,
         secrets_checked=True,
     )
-    _run_reporting(g, lambda: pipeline.release(member.target, img, options))
+    _run_reporting(g, lambda ui: pipeline.release(member.target, img, options, ui))
 
 
 def promote(
@@ -456,7 +461,7 @@ def rollback(
     session = aws_session(g, proj, c)
     target = release_target(g, proj, c, session)
     options = pipeline.ReleaseOptions(timeout=timeout, lock_wait=lock_wait)
-    _run_reporting(g, lambda: pipeline.rollback(target, to, options))
+    _run_reporting(g, lambda ui: pipeline.rollback(target, to, options, ui))
 
 
 def status(
@@ -721,22 +726,27 @@ def _fleet(
         f"fleet release {version} to {env_name}: "
         + " then ".join("[" + ", ".join(w) + "]" for w in plan)
     )
-    ui = fleet.FleetUI(
-        on_wave=lambda i, w: console.step(f"wave {i}: {', '.join(w)}"),
-        on_result=lambda r: console.info(
-            f"  [{r.client}/{r.env}] {r.outcome}" + (f": {r.message}" if r.message else "")
-        ),
-        on_warning=lambda client, msg: console.warn(f"{client}/{env_name}: {msg}"),
-    )
-    result = fleet.release_fleet(
-        plan,
-        env=env_name,
-        version=version,
-        prepare=lambda cid: _prepare_member(g, proj, by_client[cid], mode),
-        image_for=image,
-        options=fleet.FleetOptions(parallel=parallel or 4, release=options),
-        ui=ui,
-    )
+    from cosydeploy.release import ReleaseUI
+    from cosydeploy.ui.live import RolloutView
+
+    with RolloutView() as view:
+        ui = fleet.FleetUI(
+            release_ui=lambda cid: ReleaseUI(update=view.update, events=view.events),
+            on_wave=lambda i, w: console.step(f"wave {i}: {', '.join(w)}"),
+            on_result=lambda r: console.info(
+                f"  [{r.client}/{r.env}] {r.outcome}" + (f": {r.message}" if r.message else "")
+            ),
+            on_warning=lambda client, msg: console.warn(f"{client}/{env_name}: {msg}"),
+        )
+        result = fleet.release_fleet(
+            plan,
+            env=env_name,
+            version=version,
+            prepare=lambda cid: _prepare_member(g, proj, by_client[cid], mode),
+            image_for=image,
+            options=fleet.FleetOptions(parallel=parallel or 4, release=options),
+            ui=ui,
+        )
     _show_fleet(g, result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
