@@ -108,7 +108,9 @@ def aws_session(g: Globals, proj: Project, c: ClientEnv, *, guard: bool = True) 
 
     if g.sandbox:
         sandbox_info(g, proj)
-        session = open_session(c.region)
+        # moto keeps accounts apart by credentials: a role in another account is assumed
+        # as it would be in AWS (profiles do not exist there).
+        session = open_session(c.region, role_arn=c.role_arn)
     else:
         session = open_session(c.region, profile=c.profile, role_arn=c.role_arn)
     if guard:

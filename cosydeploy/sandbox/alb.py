@@ -40,10 +40,14 @@ class AlbProxy:
         """The registered (ip, port) targets of the named target group."""
         from moto.elbv2.models import elbv2_backends
 
-        backend = elbv2_backends[self.account_id][self.region]
-        for tg in list(backend.target_groups.values()):
-            if tg.name == tg_name:
-                return [(t["Id"], int(t.get("Port") or tg.port)) for t in list(tg.targets.values())]
+        # Every account: clients may live in accounts of their own.
+        for account in sorted({self.account_id, *list(elbv2_backends.keys())}):
+            backend = elbv2_backends[account][self.region]
+            for tg in list(backend.target_groups.values()):
+                if tg.name == tg_name:
+                    return [
+                        (t["Id"], int(t.get("Port") or tg.port)) for t in list(tg.targets.values())
+                    ]
         return []
 
     def start(self) -> None:

@@ -27,6 +27,7 @@ import copy
 import logging
 import math
 import random
+import re
 import socket
 import threading
 import time
@@ -58,10 +59,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_ECR_HOST = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/")
+
+
 def map_image(image: str, ecr_host: str, registry: str) -> str:
-    """Point an ECR image reference (``<ecr_host>/<repo>@sha256:..`` or ``:tag``) at the registry."""
+    """Point an ECR image reference (``<ecr_host>/<repo>@sha256:..`` or ``:tag``) at the
+    registry. Every account's ECR host maps there: one registry stands in for all."""
     if image.startswith(ecr_host + "/"):
         return registry + image[len(ecr_host) :]
+    m = _ECR_HOST.match(image)
+    if m:
+        return registry + "/" + image[m.end() :]
     return image
 
 
@@ -158,8 +166,10 @@ class RolloutDriver:
         self._ip_counter = 0
         self._backoff: dict[str, float] = {}
         self._pulled: set[str] = set()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        # The account being driven in this pass of tick() (one thread drives them all).
+        self._account = account_id
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -203,32 +213,65 @@ class RolloutDriver:
     def _backend(self):
         from moto.ecs.models import ecs_backends
 
-        return ecs_backends[self.account_id][self.region]
+        return ecs_backends[self._account][self.region]
 
     def _elb(self):
         from moto.elbv2.models import elbv2_backends
 
-        return elbv2_backends[self.account_id][self.region]
+        return elbv2_backends[self._account][self.region]
 
     def _client(self, name: str):
+        """A boto3 client acting in the account being driven (moto tells accounts apart by
+        credentials: another account's come from assuming a role in it)."""
+        account = self._account
         with self._clients_lock:
-            if name not in self._clients:
+            if (account, name) not in self._clients:
                 import boto3
 
-                self._clients[name] = boto3.client(  # type: ignore[call-overload]
-                    name,
-                    endpoint_url=self.endpoint_url,
-                    region_name=self.region,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
+                creds: dict[str, Any] = {
+                    "aws_access_key_id": "testing",
+                    "aws_secret_access_key": "testing",
+                }
+                if account != self.account_id:
+                    sts = boto3.client(
+                        "sts", endpoint_url=self.endpoint_url, region_name=self.region, **creds
+                    )
+                    got = sts.assume_role(
+                        RoleArn=f"arn:aws:iam::{account}:role/cosydeploy-sandbox-driver",
+                        RoleSessionName="sandbox-driver",
+                    )["Credentials"]
+                    creds = {
+                        "aws_access_key_id": got["AccessKeyId"],
+                        "aws_secret_access_key": got["SecretAccessKey"],
+                        "aws_session_token": got["SessionToken"],
+                    }
+                self._clients[(account, name)] = boto3.client(  # type: ignore[call-overload]
+                    name, endpoint_url=self.endpoint_url, region_name=self.region, **creds
                 )
-            return self._clients[name]
+            return self._clients[(account, name)]
+
+    def _state_key(self, service_key: str) -> str:
+        """``cluster:service``, prefixed with the account when it is not the sandbox's."""
+        return service_key if self._account == self.account_id else f"{self._account}/{service_key}"
+
+    def _accounts(self) -> list[str]:
+        """Every account moto holds ECS state for (clients may live in their own accounts)."""
+        from moto.ecs.models import ecs_backends
+
+        return sorted({self.account_id, *list(ecs_backends.keys())})
 
     def tick(self) -> None:
-        """One pass over every service: observe tasks, advance deployments, publish."""
+        """One pass over every service of every account: observe tasks, advance, publish."""
+        for account in self._accounts():
+            self._account = account
+            self._tick_account()
+        self._account = self.account_id
+
+    def _tick_account(self) -> None:
         backend = self._backend()
         containers = None
-        for key, svc in list(backend.services.items()):
+        for name, svc in list(backend.services.items()):
+            key = self._state_key(name)
             if self._stop.is_set():
                 return
             state = self.states.get(key)
@@ -659,8 +702,9 @@ class RolloutDriver:
         prefix = options.get("awslogs-stream-prefix", "ecs")
         stream = f"{prefix}/{container_def.get('name', 'app')}/{task.id}"
 
+        logs = self._client("logs")  # in the account of the task, taken on the driver's thread
+
         def follow() -> None:
-            logs = self._client("logs")
             try:
                 with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                     logs.create_log_group(logGroupName=group)
@@ -765,7 +809,9 @@ class RolloutDriver:
             dep.touch()
         if failed:
             # Like ECS, wait a moment before replacing a failed task.
-            self._backoff[f"{svc.cluster_name}:{svc.name}"] = time.monotonic() + 0.5
+            self._backoff[self._state_key(f"{svc.cluster_name}:{svc.name}")] = (
+                time.monotonic() + 0.5
+            )
 
     # -- publishing ----------------------------------------------------------------------------
 

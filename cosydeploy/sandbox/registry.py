@@ -269,3 +269,29 @@ class RegistryProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def one_registry_for_every_account() -> None:
+    """Make every account's ECR token name the sandbox's one registry credential.
+
+    In AWS each account's ECR has its own endpoint and token. The sandbox has a single
+    registry standing in for all of them (pushes are linked into each account's ECR by
+    ``put_image``), so moto, in this process, hands every account that registry's
+    login: the token decodes to ``AWS:123456789012-auth-token`` whatever the account.
+    Idempotent.
+    """
+    from moto.ecr.responses import ECRResponse
+
+    if getattr(ECRResponse.get_authorization_token, "_cosydeploy_sandbox", False):
+        return
+    original = ECRResponse.get_authorization_token
+    token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+
+    def get_authorization_token(self):  # type: ignore[no-untyped-def]
+        result = original(self)
+        for item in getattr(result, "result", {}).get("authorizationData", []):
+            item["authorizationToken"] = token
+        return result
+
+    get_authorization_token._cosydeploy_sandbox = True  # type: ignore[attr-defined]
+    ECRResponse.get_authorization_token = get_authorization_token  # type: ignore[method-assign]

@@ -104,7 +104,15 @@ class Sandbox:
 
         from cosydeploy.sandbox.alb import AlbProxy
         from cosydeploy.sandbox.driver import RolloutDriver, free_port
-        from cosydeploy.sandbox.registry import PASSWORD, USERNAME, PushListener, RegistryProcess
+        from cosydeploy.sandbox.registry import (
+            PASSWORD,
+            USERNAME,
+            PushListener,
+            RegistryProcess,
+            one_registry_for_every_account,
+        )
+
+        one_registry_for_every_account()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)

@@ -1,0 +1,160 @@
+"""Clients in different AWS accounts release in one run, each as its own identity.
+
+The sandbox's moto keeps accounts apart by credentials: a manifest's `aws.role_arn`
+is assumed (as in AWS), and the account guard checks who that made us.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SECRETS = (
+    "DISCORD_BOT_TOKEN",
+    "ENCRYPTION_KEY",
+    "GOOGLE_AI_API_KEY",
+    "MONGO_URI",
+    "OPENROUTER_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+)
+OTHER = "222222222222"
+
+MANIFEST = """\
+client: {cid}
+name: Account client {cid}
+contact: ops@{cid}.example.com
+tier: dev
+aws:
+  account_id: "{account}"
+  region: us-east-1
+{role}domain: cosyworld.ai
+environments:
+  dev: {{}}
+app:
+  secrets: [TELEGRAM_BOT_TOKEN]
+database:
+  engine: atlas
+"""
+
+
+def manifest(cid: str, account: str, role_account: str | None = None) -> str:
+    role = (
+        f"  role_arn: arn:aws:iam::{role_account}:role/cosydeploy-deploy\n" if role_account else ""
+    )
+    return MANIFEST.format(cid=cid, account=account, role=role)
+
+
+@pytest.fixture(scope="module")
+def clients(e2e_project: Path, sandbox_env: dict[str, str], transcript):
+    """home (the sandbox's account) and away (account 222222222222 by role), onboarded."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from cosydeploy.cli.main import app
+
+    written = {
+        "home": manifest("home", "123456789012"),
+        "away": manifest("away", OTHER, OTHER),
+        "stray": manifest("stray", "333333333333", OTHER),  # the role lands in another account
+    }
+    for cid, text in written.items():
+        (e2e_project / "clients" / f"{cid}.yaml").write_text(text)
+    saved = dict(os.environ)
+    os.environ.update(sandbox_env)
+    try:
+        runner = CliRunner()
+        for cid in ("home", "away"):
+            r = runner.invoke(
+                app, ["onboard", cid, "--env", "dev", "--yes"], catch_exceptions=False
+            )
+            transcript.add(r.stdout, r.stderr)
+            assert r.exit_code == 0, r.stdout + r.stderr
+            for name in SECRETS:
+                r = runner.invoke(
+                    app,
+                    ["secrets", "set", cid, "--env", "dev", name],
+                    input=f"{cid}-value",
+                    catch_exceptions=False,
+                )
+                assert r.exit_code == 0, r.stdout + r.stderr
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield ("home", "away")
+    for cid in written:  # other modules list every client: leave the project as it was
+        (e2e_project / "clients" / f"{cid}.yaml").unlink()
+
+
+def _assumed(sandbox_env: dict[str, str], service: str, account: str):
+    import boto3
+
+    base = {
+        "endpoint_url": sandbox_env["AWS_ENDPOINT_URL"],
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    creds = boto3.client("sts", **base).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/check", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=base["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def test_two_accounts_release_in_one_run(clients, cosy, sandbox_env) -> None:
+    r = cosy("-o", "json", "release", "x1", "--env", "dev", "--client", "home", "--client", "away")
+    assert r.exit_code == 0, r.output
+    results = {x["client"]: x for x in json.loads(r.stdout)}
+    assert {c: x["outcome"] for c, x in results.items()} == {
+        "home": "succeeded",
+        "away": "succeeded",
+    }
+
+    # away's service, task definition and image live in its own account
+    ecs = _assumed(sandbox_env, "ecs", OTHER)
+    svc = ecs.describe_services(cluster="cosyworld-away-dev", services=["app"])["services"][0]
+    assert svc["taskDefinition"].startswith(f"arn:aws:ecs:us-east-1:{OTHER}:task-definition/")
+    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+    assert td["containerDefinitions"][0]["image"].startswith(
+        f"{OTHER}.dkr.ecr.us-east-1.amazonaws.com/"
+    )
+    assert svc["runningCount"] == svc["desiredCount"] == 2
+    # ... and the sandbox's own account has no such service
+    import boto3
+
+    home_ecs = boto3.client(
+        "ecs",
+        endpoint_url=sandbox_env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    assert not [a for a in home_ecs.list_clusters()["clusterArns"] if "cosyworld-away-dev" in a]
+
+    for cid in ("home", "away"):
+        show = cosy("-o", "json", "onboard", cid, "--env", "dev", "--yes")
+        url = json.loads(show.stdout)[0]["outputs"]["app_url"]
+        with urllib.request.urlopen(f"{url}/version", timeout=5) as resp:
+            assert resp.read().decode().strip() == "x1"
+
+
+def test_a_role_in_the_wrong_account_stops_the_run_before_anything_ships(clients, cosy) -> None:
+    r = cosy("-o", "json", "release", "x2", "--env", "dev", "--client", "home", "--client", "stray")
+    assert r.exit_code == 2, r.output
+    assert "333333333333" in r.stderr and OTHER in r.stderr
+    results = {x["client"]: x["outcome"] for x in json.loads(r.stdout)}
+    assert results["home"] == "skipped"
+    status = cosy("-o", "json", "status", "home", "--env", "dev")
+    assert json.loads(status.stdout)[0]["version"] == "x1"
