@@ -287,7 +287,7 @@ def one_registry_for_every_account() -> None:
     original = ECRResponse.get_authorization_token
     token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
 
-    def get_authorization_token(self):  # type: ignore[no-untyped-def]
+    def get_authorization_token(self):
         result = original(self)
         for item in getattr(result, "result", {}).get("authorizationData", []):
             item["authorizationToken"] = token
