@@ -97,9 +97,9 @@ def bench_fleet_wall_and_polls() -> None:
                 _must("onboard", cid, "--env", "dev", "--yes")
                 for name in SECRETS:
                     _must("secrets", "set", cid, "--env", "dev", name, input="bench-value")
-            _must("build", "b1", "--client", "bench0", "--env", "dev")
+            _must("build", "b1", "--push", "--client", "bench0", "--env", "dev")
 
-            _must("build", "b2", "--client", "bench0", "--env", "dev")
+            _must("build", "b2", "--push", "--client", "bench0", "--env", "dev")
 
             def args_for(version: str, cids: list[str]) -> list[str]:
                 args = ["release", version, "--env", "dev", "--parallel", str(len(cids))]

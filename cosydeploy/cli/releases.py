@@ -240,7 +240,8 @@ def build(
         "example",
         "--client",
         "-c",
-        help="Client whose account/region holds ECR (default: example).",
+        help="With --push: a client whose account/region holds the ECR repository "
+        "(any client when image.registry_account_id names a central one).",
     ),
     env: str = ENV_OPT,
     build_arg: list[str] = typer.Option(
@@ -250,31 +251,40 @@ def build(
         None, "--context", help="Build context directory (default: image.context)."
     ),
     push: bool = typer.Option(
-        True, "--push/--no-push", help="Push to ECR (a build is only useful pushed)."
+        False, "--push", help="Push to ECR (reusing the digest when the tag is there already)."
     ),
 ) -> None:
-    """Build the app image once per version and push it to ECR (an existing tag is reused, never moved)."""
-    from cosydeploy.cli.context import aws_session, client_env
+    """Build the app image for a version; with --push, push it to ECR once (an existing
+    tag is reused, never rebuilt or moved) and print its URI by digest."""
     from cosydeploy.ui import console
 
     g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
     if not push:
-        from cosydeploy.engine import docker_client as docker_client_or_error
+        from cosydeploy.cli.context import project
+        from cosydeploy.engine import docker_client
         from cosydeploy.image import build as build_image
 
+        proj = project(g)
         tags = [f"{proj.config.image.repository}:{version}"]
-        build_image(
-            docker_client_or_error(),
-            str(_context_dir(proj, context)),
-            proj.config.image.dockerfile,
-            tags,
-            build_args={"VERSION": version, **_build_args(build_arg)},
-            platform=proj.config.image.platform,
-        )
-        console.info(f"built {tags[0]} (not pushed)")
+        with console.progress(f"docker build {tags[0]} ..."):
+            build_image(
+                docker_client(),
+                str(_context_dir(proj, context)),
+                proj.config.image.dockerfile,
+                tags,
+                build_args={
+                    "VERSION": version,
+                    **proj.config.image.build_args,
+                    **_build_args(build_arg),
+                },
+                platform=proj.config.image.platform,
+            )
+        console.info(f"built {tags[0]} (local only; --push sends it to ECR)")
         return
+    from cosydeploy.cli.context import aws_session, client_env
+
+    proj, c = client_env(g, client, env)
+    session = aws_session(g, proj, c)
     img = resolve_image(
         g, proj, c, session, version, build_args=_build_args(build_arg), context=context
     )

@@ -173,7 +173,7 @@ def test_release_flow():
         "--client ${{ matrix.client }}"
     ]
     build_commands = [s["with"]["command"] for s in js["build"]["steps"] if s.get("uses") == "./"]
-    assert build_commands == ["build ${{ needs.plan.outputs.version }}"]
+    assert build_commands == ["build ${{ needs.plan.outputs.version }} --push"]
 
 
 @pytest.mark.parametrize("path", all_files(), ids=lambda p: p.name)
