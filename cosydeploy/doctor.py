@@ -428,6 +428,9 @@ class Adapters:
     requirements: Sequence[str]
     python_version: Sequence[int]
     manifest_source: Callable[[str], str] = field(default=lambda client: f"clients/{client}.yaml")
+    # Terraform's S3 backend reads the state as the caller (not as a client's role): the
+    # bucket is checked with that identity when this is given.
+    state_s3: Callable[[], Any] | None = None
 
 
 LOCK_KEYS = ("lock_id",)
@@ -489,7 +492,10 @@ def client_checks(
 
     where = f"account {account} {c.region}"
     state_where = f"account {account} {settings.state_region}"
-    if once("bucket", account, settings.state_region, settings.state_bucket):
+    if adapters.state_s3 is not None:
+        if once("bucket", settings.state_region, settings.state_bucket):
+            rows.append(check_state_bucket(adapters.state_s3(), settings.state_bucket, "caller"))
+    elif once("bucket", account, settings.state_region, settings.state_bucket):
         s3 = session.session.client("s3", region_name=settings.state_region)
         rows.append(check_state_bucket(s3, settings.state_bucket, state_where))
     if once("tables", account, c.region):

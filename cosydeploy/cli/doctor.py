@@ -55,8 +55,15 @@ def _settings_and_adapters(g: Any, proj: Any) -> tuple[Any, Any]:
 
         if g.sandbox:
             sandbox_info(g, proj)
-            return open_session(c.region)
+            return open_session(c.region, role_arn=c.role_arn)
         return open_session(c.region, profile=c.profile, role_arn=c.role_arn)
+
+    def state_s3() -> Any:
+        from cosydeploy.aws import open_session
+
+        if g.sandbox:
+            sandbox_info(g, proj)
+        return open_session(cfg.state.region).client("s3")
 
     settings = Settings(
         state_bucket=cfg.state.bucket,
@@ -80,6 +87,7 @@ def _settings_and_adapters(g: Any, proj: Any) -> tuple[Any, Any]:
         requirements=requirements,
         python_version=tuple(sys.version_info[:3]),
         manifest_source=lambda client: proj.display(manifest_path(proj, client)),
+        state_s3=state_s3,
     )
     return settings, adapters
 

@@ -158,3 +158,12 @@ def test_a_role_in_the_wrong_account_stops_the_run_before_anything_ships(clients
     assert results["home"] == "skipped"
     status = cosy("-o", "json", "status", "home", "--env", "dev")
     assert json.loads(status.stdout)[0]["version"] == "x1"
+
+
+def test_doctor_checks_a_client_in_its_own_account(clients, cosy) -> None:
+    r = cosy("-o", "json", "doctor", "away", "--env", "dev")
+    rows = {row["check"]: row for row in json.loads(r.stdout)}
+    assert r.exit_code == 0, r.output
+    assert rows["aws account"]["status"] == "OK" and OTHER in rows["aws account"]["detail"]
+    assert rows["state bucket"]["status"] == "OK"  # read as the caller, like Terraform's backend
+    assert rows["secrets"]["status"] == "OK"
