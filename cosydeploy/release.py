@@ -66,6 +66,7 @@ class ReleaseTarget:
     ledger_table: str = "cosyworld-releases"
     timeout: float = 600.0
     container_health_path: str = "/health/live"
+    manifest: str = ""  # where the required secrets are named, for error messages
 
     @property
     def key(self) -> str:
@@ -224,10 +225,11 @@ def preflight_secrets(secretsmanager: Any, target: ReleaseTarget) -> None:
         raise AwsError(f"could not list the secrets of {target.key}: {exc}") from exc
     missing = [n for n in target.secret_names if target.secret_id(n) not in have]
     if missing:
+        where = f"{target.manifest}: app.secrets: " if target.manifest else ""
         raise CosydeployError(
-            f"{target.key}: secret(s) without a value: {', '.join(missing)}",
-            hint=f"set them: aws secretsmanager put-secret-value --secret-id "
-            f"{target.secret_id(missing[0])} --secret-string ...",
+            f"{where}{target.key}: required secret(s) without a value: {', '.join(missing)}",
+            hint=f"set each from stdin or a prompt: cosydeploy secrets set {target.client} "
+            f"--env {target.env} {missing[0]}",
         )
 
 

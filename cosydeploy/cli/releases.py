@@ -145,6 +145,7 @@ def resolve_image(
 def release_target(g: Any, proj: Any, c: Any, session: Any) -> Any:
     """The client stack's outputs (from its Terraform state) plus the resolved config."""
     from cosydeploy.cli.context import workspace
+    from cosydeploy.config.load import manifest_path
     from cosydeploy.errors import UsageError
     from cosydeploy.release import ReleaseTarget
     from cosydeploy.render import render_tfvars
@@ -177,6 +178,7 @@ def release_target(g: Any, proj: Any, c: Any, session: Any) -> Any:
         lock_table=proj.config.release.lock_table,
         ledger_table=proj.config.release.ledger_table,
         timeout=float(proj.config.release.timeout),
+        manifest=proj.display(manifest_path(proj, c.client)),
     )
 
 

@@ -150,7 +150,13 @@ def test_missing_secret_refuses_before_any_change(cosy, e2e_project: Path) -> No
         before = status_row(cosy)["revision"]
         r = release(cosy, "v2")
         assert r.exit_code == 2, r.output
-        assert "SLACK_TOKEN" in r.stderr
+        first = r.stderr.splitlines()[0]
+        assert first.startswith("error: clients/example.yaml: app.secrets: example/dev:"), first
+        assert first.endswith("without a value: SLACK_TOKEN"), first
+        assert (
+            "hint: set each from stdin or a prompt: cosydeploy secrets set example --env dev SLACK_TOKEN"
+            in r.stderr
+        )
         assert status_row(cosy)["revision"] == before
     finally:
         manifest.write_text(original)
