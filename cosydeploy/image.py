@@ -242,6 +242,9 @@ class EcrAuth:
                 f"ECR login failed: {exc}", hint="check the AWS credentials and region"
             ) from exc
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        from cosydeploy.ui import github
+
+        github.mask(password)  # a registry password must never reach a CI log
         expires = data.get("expiresAt")
         expires_at = (
             expires.timestamp()

@@ -140,6 +140,9 @@ def set_command(
     target = load_target(ctx, client, env)
     secrets.secret_name(target.project, client, env, name)  # reject a bad NAME before asking
     value = secrets.read_value_from_stdin_or_prompt(name)
+    from cosydeploy.ui import github
+
+    github.mask(value)  # under GitHub Actions: redacted from every later log line
     console.out().print(set_value(target, name, value), markup=False)
 
 

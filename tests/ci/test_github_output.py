@@ -290,3 +290,24 @@ def test_missing_files_are_a_no_op(tmp_path):
     env = {"GITHUB_ACTIONS": "true"}
     assert github.write_summary([github.SummaryRow("acme", "dev")], environ=env) is False
     assert github.set_outputs({"a": "b"}, environ=env) is False
+
+
+def test_a_secret_set_under_github_actions_is_masked_first(monkeypatch, capsys) -> None:
+    """`secrets set` asks the runner to redact the value before anything else happens."""
+    from types import SimpleNamespace
+
+    import cosydeploy.secrets as secrets_mod
+    from cosydeploy.cli import secrets as cli_secrets
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    seen: list[str] = []
+    target = SimpleNamespace(client="acme", env="dev", project="cosyworld")
+    monkeypatch.setattr(cli_secrets, "load_target", lambda ctx, client, env: target)
+    monkeypatch.setattr(secrets_mod, "read_value_from_stdin_or_prompt", lambda name: "s3cr3t-value")
+    monkeypatch.setattr(
+        cli_secrets, "set_value", lambda t, name, value: seen.append(value) or "set"
+    )
+    cli_secrets.set_command(None, "acme", "DISCORD_BOT_TOKEN", "dev")
+    captured = capsys.readouterr()
+    assert "::add-mask::s3cr3t-value" in captured.err + captured.out
+    assert seen == ["s3cr3t-value"]
