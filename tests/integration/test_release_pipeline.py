@@ -2,7 +2,7 @@
 
 moto never runs a deployment; ``FakeRollout`` edits moto's ECS backend the way the
 sandbox driver does (new PRIMARY deployment, then COMPLETED or FAILED with the old
-revision back as PRIMARY). The full end-to-end run through the sandbox is the lead's.
+revision back as PRIMARY). The full end-to-end run through the sandbox is in tests/e2e.
 """
 
 from __future__ import annotations
