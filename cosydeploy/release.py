@@ -542,9 +542,9 @@ def release(
 
         ledger = Ledger(c.dynamodb, target.ledger_table, clock=clock)
         same_image = container_image(running, o.container_name) == image.uri
-        # "Already serving" is a claim too: only when that revision's deployment settled.
-        if same_image and diff.without("tags").empty and _settled(service):
-            rec = ledger.start(
+
+        def begin() -> ReleaseRecord:
+            return ledger.start(
                 client=target.client,
                 env=target.env,
                 version=image.version,
@@ -554,8 +554,11 @@ def release(
                 previous_task_definition_arn=previous_arn,
                 actor=actor,
             )
+
+        # "Already serving" is a claim too: only when that revision's deployment settled.
+        if same_image and diff.without("tags").empty and _settled(service):
             rec = ledger.finish(
-                rec,
+                begin(),
                 "noop",
                 task_definition_arn=previous_arn,
                 message="already running this image and configuration",
@@ -566,16 +569,7 @@ def release(
             ui._info(f"  {result.message}: nothing to do")
             return result
 
-        rec = ledger.start(
-            client=target.client,
-            env=target.env,
-            version=image.version,
-            digest=image.digest,
-            image=image.uri,
-            git_sha=image.git_sha,
-            previous_task_definition_arn=previous_arn,
-            actor=actor,
-        )
+        rec = begin()
         result.release_id = rec.release_id
         box = [rec]
         try:
