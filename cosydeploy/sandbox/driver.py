@@ -62,6 +62,17 @@ def free_port() -> int:
 _ECR_HOST = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/")
 
 
+def _discard_container(future: Any) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return
+    with contextlib.suppress(Exception):
+        future.result().remove(force=True)
+
+
+class _StartFailed(Exception):
+    """A task's container could not be pulled or started (the message is ECS's reason)."""
+
+
 def map_image(image: str, ecr_host: str, registry: str) -> str:
     """Point an ECR image reference (``<ecr_host>/<repo>@sha256:..`` or ``:tag``) at the
     registry. Every account's ECR host maps there: one registry stands in for all."""
@@ -119,6 +130,8 @@ class TaskRun:
     registered_in: str | None = None
     done: bool = False
     log_thread: threading.Thread | None = None
+    starting: Any = None  # the Future of its container start, until the driver applies it
+    container_def: dict = field(default_factory=dict)
 
     @property
     def short_id(self) -> str:
@@ -170,6 +183,12 @@ class RolloutDriver:
         self._clients_lock = threading.Lock()
         # The account being driven in this pass of tick() (one thread drives them all).
         self._account = account_id
+        # Pulls and `docker run`s go in parallel, as ECS starts tasks on many hosts; their
+        # results are applied on the driver's own thread (see _apply_start).
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._starts = ThreadPoolExecutor(max_workers=6, thread_name_prefix="sandbox-start")
+        self._pull_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -183,6 +202,7 @@ class RolloutDriver:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._starts.shutdown(wait=True, cancel_futures=True)
         for state in self.states.values():
             for dep in state.deployments:
                 for run in dep.live():
@@ -404,6 +424,12 @@ class RolloutDriver:
         grace = self._grace(svc)
         for dep in state.deployments:
             for run in dep.live():
+                if run.starting is not None:
+                    if not run.starting.done():
+                        continue
+                    self._apply_start(svc, run)
+                    if run.done:
+                        continue
                 if run.container_id is None:
                     continue
                 status, code = containers.get(run.container_id, ("removed", None))
@@ -577,17 +603,7 @@ class RolloutDriver:
         run = TaskRun(task=task, deployment=dep, port=free_port(), ip=self._next_ip())
         dep.runs.append(run)
         container_def = td.container_definitions[0]
-        try:
-            image = self._pull(container_def["image"])
-        except Exception as exc:
-            self._stop_run(
-                svc,
-                run,
-                f"CannotPullContainerError: {exc}",
-                failed=True,
-                stop_code="TaskFailedToStart",
-            )
-            return run
+        run.container_def = container_def
         try:
             env = self._environment(container_def, run.port)
         except Exception as exc:
@@ -599,8 +615,20 @@ class RolloutDriver:
                 stop_code="TaskFailedToStart",
             )
             return run
+        run.starting = self._starts.submit(
+            self._start_container, container_def, env, task, svc.name
+        )
+        return run
+
+    def _start_container(self, container_def: dict, env: dict[str, str], task: Any, service: str):
+        """Pull and run one task's container (on a pool thread). Returns the container,
+        or raises; the driver's thread applies the outcome."""
         try:
-            container = self.docker.containers.run(
+            image = self._pull(container_def["image"])
+        except Exception as exc:
+            raise _StartFailed(f"CannotPullContainerError: {exc}") from exc
+        try:
+            return self.docker.containers.run(
                 image,
                 command=container_def.get("command") or None,
                 entrypoint=container_def.get("entryPoint") or None,
@@ -612,27 +640,32 @@ class RolloutDriver:
                 labels={
                     "cosydeploy.sandbox": self.sandbox_id,
                     "cosydeploy.task": task.task_arn,
-                    "cosydeploy.service": svc.name,
+                    "cosydeploy.service": service,
                 },
             )
         except Exception as exc:
-            self._stop_run(
-                svc,
-                run,
-                f"CannotStartContainerError: {exc}",
-                failed=True,
-                stop_code="TaskFailedToStart",
-            )
-            return run
+            raise _StartFailed(f"CannotStartContainerError: {exc}") from exc
+
+    def _apply_start(self, svc, run: TaskRun) -> None:
+        """On the driver's thread: the task is RUNNING, or stopped as failed to start."""
+        future, run.starting = run.starting, None
+        try:
+            container = future.result()
+        except Exception as exc:
+            self._stop_run(svc, run, str(exc), failed=True, stop_code="TaskFailedToStart")
+            return
         run.container_id = container.id
         run.started = time.monotonic()
-        task.last_status = "RUNNING"
-        task.started_at = _now()
-        task.containers[0].last_status = "RUNNING"
-        run.log_thread = self._follow_logs(container, container_def, task)
-        return run
+        run.task.last_status = "RUNNING"
+        run.task.started_at = _now()
+        run.task.containers[0].last_status = "RUNNING"
+        run.log_thread = self._follow_logs(container, run.container_def, run.task)
 
     def _pull(self, image: str) -> str:
+        with self._pull_lock:  # one pull per image at a time; the set is shared by pool threads
+            return self._pull_locked(image)
+
+    def _pull_locked(self, image: str) -> str:
         ref = map_image(image, self.ecr_host, self.registry)
         if ref in self._pulled:
             return ref
@@ -775,6 +808,10 @@ class RolloutDriver:
         if run.done:
             return
         run.done = True
+        if run.starting is not None:
+            # Stopped before its container came up: remove that container once it does.
+            pending, run.starting = run.starting, None
+            pending.add_done_callback(_discard_container)
         if run.registered_in:
             try:
                 self._client("elbv2").deregister_targets(
