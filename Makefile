@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[sandbox,dev]'
+	$(BIN)/python -m compileall -q cosydeploy
 	touch $(STAMP)
 
 services:

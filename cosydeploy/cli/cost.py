@@ -13,15 +13,17 @@ import importlib
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cosydeploy.cost import Comparison, CostEstimate, CostInput
 from cosydeploy.ui import console
 
+if TYPE_CHECKING:  # the cost model loads only when the command runs
+    from cosydeploy.cost import Comparison, CostEstimate, CostInput
+
 # How the command gets its inputs; the default goes through cosydeploy.cli.context.
-InputsLoader = Callable[[typer.Context, str | None, str | None], list[CostInput]]
+InputsLoader = Callable[[typer.Context, str | None, str | None], "list[CostInput]"]
 
 
 class Output(StrEnum):

@@ -10,12 +10,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from cosydeploy import __version__
-from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_NOT_RECOVERED, EXIT_USAGE, CosydeployError
+from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_NOT_RECOVERED, CosydeployError
 
 
 @dataclass(frozen=True)
@@ -176,5 +175,3 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="cosydeploy", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except click.exceptions.UsageError:
-        sys.exit(EXIT_USAGE)
