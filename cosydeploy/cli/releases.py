@@ -483,6 +483,7 @@ def status(
 ) -> None:
     """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
     from cosydeploy.cli.context import all_client_envs, aws_session
+    from cosydeploy.errors import UsageError
     from cosydeploy.status import service_status
     from cosydeploy.ui import console
 
@@ -493,12 +494,8 @@ def status(
         session = aws_session(g, proj, c)
         try:
             target = release_target(g, proj, c, session)
-        except Exception as exc:
-            from cosydeploy.errors import CosydeployError
-
-            if not isinstance(exc, CosydeployError):
-                raise
-            rows.append({"client": c.client, "env": c.env, "state": "not onboarded"})
+        except UsageError:  # the workspace has no outputs: nothing to report on yet
+            rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
             continue
         rows.append(service_status(session, target))
     if g.json:

@@ -46,3 +46,11 @@ def test_apply_without_a_terminal_needs_yes(onboarded, cosy, e2e_project: Path) 
         manifest.write_text(original)
     again = cosy("-o", "json", "plan", "example", "--env", "dev")
     assert json.loads(again.stdout)["changed"] is False
+
+
+def test_status_of_an_environment_never_onboarded(onboarded, cosy) -> None:
+    r = cosy("-o", "json", "status", "example", "--env", "staging")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == [
+        {"client": "example", "env": "staging", "rollout": "not onboarded"}
+    ]
