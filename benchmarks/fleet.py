@@ -5,7 +5,7 @@
 - DescribeServices calls per poll round with 8 deployments in flight:
   (a) in the fleet run above, where each client has its own cluster
       (cluster = project-client-env): calls per round, and per round per cluster;
-  (b) 8 services of ONE cluster followed by one SharedPoller (moto only, no Docker):
+  (b) 8 services of ONE cluster followed by one Poller (moto only, no Docker):
       calls per round (target 1).
 """
 
@@ -73,17 +73,18 @@ def _must(*args: str, input: str | None = None) -> str:
 
 
 def bench_fleet_wall_and_polls() -> None:
-    from cosydeploy import fleet
+    from cosydeploy.ecs.poller import Poller
+    from cosydeploy.release import fleet
     from cosydeploy.sandbox.server import Sandbox
 
-    pollers: list[fleet.SharedPoller] = []
+    pollers: list[Poller] = []
 
-    class Recording(fleet.SharedPoller):
+    class Recording(Poller):
         def __init__(self, **kw):  # type: ignore[no-untyped-def]
             super().__init__(**kw)
             pollers.append(self)
 
-    fleet.SharedPoller = Recording  # type: ignore[misc]
+    fleet.Poller = Recording  # type: ignore[misc]
     with tempfile.TemporaryDirectory() as d:
         proj = _project(Path(d))
         box = Sandbox(state_dir=proj / ".cosydeploy" / "sandbox", driver_interval=0.25)
@@ -144,8 +145,8 @@ def bench_one_cluster_polls() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from cosydeploy.ecs.poller import Poller
     from cosydeploy.ecs.watch import Watch
-    from cosydeploy.fleet import SharedPoller
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -171,7 +172,7 @@ def bench_one_cluster_polls() -> None:
                 desiredCount=1,
                 taskDefinition=td["taskDefinitionArn"],
             )
-        poller = SharedPoller(initial_interval=0.2, max_interval=0.5)
+        poller = Poller(initial_interval=0.2, max_interval=0.5)
         deadline = time.time() + 3
         # Deployments that never show up: each stays in flight until the deadline.
         watches = [

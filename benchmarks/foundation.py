@@ -102,8 +102,8 @@ def bench_validate_render() -> None:
 def bench_second_plan() -> None:
     from moto.server import ThreadedMotoServer
 
-    from cosydeploy.cli.context import ensure_bucket, sandbox_backend
-    from cosydeploy.terraform.engine import Workspace, make_engine
+    from cosydeploy.adapters.platform import SandboxPlatform, sandbox_backend
+    from cosydeploy.adapters.terraform.engine import Workspace, make_engine
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -113,7 +113,7 @@ def bench_second_plan() -> None:
 
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        ensure_bucket(url, "bench-state", "us-east-1")
+        SandboxPlatform._ensure_bucket(url, "bench-state", "us-east-1")
         with tempfile.TemporaryDirectory() as d:
             tf = Path(d) / "terraform"
             shutil.copytree(REPO / "tests" / "fixtures" / "terraform", tf)

@@ -239,13 +239,11 @@ class Bench:
             self.progress(cli("onboard", CLIENT, "--env", ENV, "--yes"))
             self.onboard_s = time.perf_counter() - t0
 
-            from cosydeploy.aws import guard_account, open_session
-            from cosydeploy.cli.context import client_env
-            from cosydeploy.cli.main import Globals
-            from cosydeploy.cli.releases import release_target
+            from cosydeploy.adapters.aws import guard_account, open_session
+            from cosydeploy.cli.app import App
 
-            self.g = Globals(str(self.project), True, "text", False)
-            self.proj, self.c = client_env(self.g, CLIENT, ENV)
+            self.g = App(str(self.project), True, "text", False)
+            self.proj, self.c = self.g.project, self.g.client_env(CLIENT, ENV)
             for name in self.c.secrets:
                 cli("secrets", "set", CLIENT, "--env", ENV, name, input=f"bench-{name.lower()}")
             # The session every in-process release uses: hooked, and tagged for the tally.
@@ -256,22 +254,22 @@ class Bench:
                 "before-call.*.*", self.counter, unique_id="cosydeploy-bench-calls"
             )
             guard_account(self.aws, self.c.account_id, "bench")
-            self.target = release_target(self.g, self.proj, self.c, self.aws)
+            self.releaser = self.g.releaser
+            self.releaser._sessions[(self.c.client, self.c.env)] = self.aws
+            self.target = self.releaser.target(self.c, self.releaser.stack_outputs(self.c))
 
     def build(self, version: str, **build_args: str) -> Any:
-        from cosydeploy.cli.releases import resolve_image
-
         with self.quiet():
-            img = resolve_image(
-                self.g, self.proj, self.c, self.aws, version, build_args=build_args, context=None
-            )
+            img = self.releaser.image_for(self.c, version, build_args, None)
         self.images[version] = img
         return img
 
     def release(self, version: str, *, expect_ok: bool = True) -> dict[str, Any]:
         """One in-process release through the pipeline; calls, verdict time, driver times."""
-        from cosydeploy import release as pipeline
+        from cosydeploy import events as ev
         from cosydeploy.ecs.watch import Phase
+        from cosydeploy.release.model import ReleaseOptions
+        from cosydeploy.release.pipeline import release_one
 
         seen: dict[str, Any] = {}
 
@@ -280,19 +278,16 @@ class Bench:
                 seen["verdict_at"] = time.time()
                 seen["deployment_id"] = w.deployment_id
 
-        ui = pipeline.ReleaseUI(
-            step=self.progress, info=self.progress, update=on_update, events=lambda w, e: None
-        )
+        def emit(e: Any) -> None:
+            if isinstance(e, ev.Rollout):
+                on_update(e.watch)
+            elif isinstance(e, ev.Step | ev.Info):
+                self.progress(e.text)
+
         mark, tmark = self.counter.mark(), self.tally.mark()
         t0 = time.perf_counter()
         with self.quiet():
-            result = pipeline.release(
-                self.target,
-                self.images[version],
-                pipeline.ReleaseOptions(),
-                ui,
-                raise_on_failure=False,
-            )
+            result = release_one(self.target, self.images[version], ReleaseOptions(), emit=emit)
         wall = time.perf_counter() - t0
         if expect_ok and result.outcome != "succeeded":
             raise RuntimeError(f"release {version}: {result.outcome}: {result.message}")
@@ -531,7 +526,7 @@ class Bench:
             self.box.stop()
         if registry:
             with contextlib.suppress(Exception):
-                from cosydeploy.engine import docker_client
+                from cosydeploy.adapters.docker import docker_client
 
                 dc = docker_client()
                 for image in dc.images.list():

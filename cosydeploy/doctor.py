@@ -11,6 +11,7 @@ Never reads a secret's value: the secrets check uses ``list_secrets`` metadata o
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -410,7 +411,8 @@ class Settings:
     ecr_repository: str
     registry_account_id: str | None = None
     registry_region: str | None = None
-    sandbox: bool = False
+    # Checks that do not apply on this platform, by name, with the reason (shown as SKIP).
+    not_here: dict[str, str] = field(default_factory=dict)
     terraform_minimum: str | None = None
     requires_python: str | None = None
     extras: tuple[str, ...] = ()
@@ -532,14 +534,8 @@ def client_checks(
     )
     if once("zone", account, c.zone_name):
         zone_where = f"zone {c.zone_name}"
-        if settings.sandbox:
-            rows.append(
-                skip(
-                    "dns zone",
-                    "the sandbox has no Route 53: its stack makes no DNS record",
-                    zone_where,
-                )
-            )
+        if "dns" in settings.not_here:
+            rows.append(skip("dns zone", settings.not_here["dns"], zone_where))
         else:
             rows.append(check_dns_zone(session.client("route53"), c.zone_name, zone_where))
     return rows
@@ -572,3 +568,70 @@ def raise_on_failures(rows: Sequence[Check]) -> None:
             f"doctor: {len(bad)} check{'s' if len(bad) != 1 else ''} failed: {names}",
             hint="each failed row above has a hint; run cosydeploy doctor again after fixing",
         )
+
+
+def settings_and_adapters(proj: Any, platform: Any) -> tuple[Settings, Adapters]:
+    """The project's settings and the side effects a doctor run needs, from the platform."""
+    import importlib.metadata as md
+
+    from cosydeploy.config.load import manifest_path
+
+    cfg = proj.config
+    stack = platform.stack_path()
+    versions_tf = stack / "versions.tf"
+    minimum = required_terraform(versions_tf.read_text()) if versions_tf.is_file() else None
+    try:
+        meta = md.metadata("cosydeploy")
+        requires_python = (meta.get_all("Requires-Python") or [None])[0]
+        own = md.version("cosydeploy")
+        requirements = list(md.requires("cosydeploy") or [])
+    except md.PackageNotFoundError:
+        requires_python, own, requirements = None, None, []
+
+    def installed(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    def docker() -> Any:
+        from cosydeploy.adapters.docker import docker_client
+
+        return docker_client()
+
+    def terraform() -> Any:
+        from cosydeploy.adapters.terraform.engine import make_engine
+
+        return make_engine(cfg.terraform.binary)
+
+    def session_for(c: Any) -> Any:
+        return platform.session(c, guard=False)
+
+    def state_s3() -> Any:
+        return platform.caller_session(cfg.state.region).client("s3")
+
+    settings = Settings(
+        state_bucket=cfg.state.bucket,
+        state_region=cfg.state.region,
+        lock_table=cfg.release.lock_table,
+        ledger_table=cfg.release.ledger_table,
+        ecr_repository=cfg.image.repository,
+        registry_account_id=cfg.image.registry_account_id,
+        registry_region=cfg.image.registry_region,
+        not_here=platform.doctor_notes(),
+        terraform_minimum=minimum,
+        requires_python=requires_python,
+        extras=("sandbox",) if platform.sandbox else (),
+    )
+    adapters = Adapters(
+        docker=docker,
+        terraform=terraform,
+        session_for=session_for,
+        installed=installed,
+        own_version=own,
+        requirements=requirements,
+        python_version=tuple(sys.version_info[:3]),
+        manifest_source=lambda client: proj.display(manifest_path(proj, client)),
+        state_s3=state_s3,
+    )
+    return settings, adapters

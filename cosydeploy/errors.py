@@ -82,12 +82,3 @@ class LockHeldError(CosydeployError):
     """Another release or rollback holds the deploy lock of this client/env."""
 
     exit_code = EXIT_LOCKED
-
-
-class ReleaseFailed(CosydeployError):
-    """A release failed; whether the client is back on a good version decides the exit code."""
-
-    def __init__(self, message: str, *, recovered: bool, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.recovered = recovered
-        self.exit_code = EXIT_ROLLED_BACK if recovered else EXIT_NOT_RECOVERED

@@ -242,9 +242,9 @@ class EcrAuth:
                 f"ECR login failed: {exc}", hint="check the AWS credentials and region"
             ) from exc
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        from cosydeploy.ui import github
+        from cosydeploy.adapters.ci import mask
 
-        github.mask(password)  # a registry password must never reach a CI log
+        mask(password)  # a registry password must never reach a CI log
         expires = data.get("expiresAt")
         expires_at = (
             expires.timestamp()
@@ -337,56 +337,6 @@ def _refuse_move(repository: str, tag: str, existing: str, new: str) -> DockerEr
     )
 
 
-def _mirror_to_ecr(
-    ecr_client: Any,
-    registry_url: str,
-    ref: ImageRef,
-    repository: str,
-    tag: str,
-    digest: str,
-    credentials: RegistryCredentials | None,
-) -> None:
-    """Record a manifest pushed to a stand-in registry in ECR (the sandbox's ECR is moto,
-    which does not see pushes): fetch the manifest and ``put_image`` it with its digest."""
-    import urllib.request
-
-    from botocore.exceptions import ClientError
-
-    req = urllib.request.Request(
-        f"{registry_url}/v2/{ref.repository}/manifests/{digest}",
-        headers={
-            "Accept": ", ".join(
-                [
-                    "application/vnd.docker.distribution.manifest.v2+json",
-                    "application/vnd.oci.image.manifest.v1+json",
-                    "application/vnd.docker.distribution.manifest.list.v2+json",
-                    "application/vnd.oci.image.index.v1+json",
-                ]
-            )
-        },
-    )
-    if credentials:
-        token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            manifest = resp.read().decode()
-            media_type = resp.headers.get("Content-Type", "").split(";")[0]
-    except OSError as exc:
-        raise DockerError(f"could not read back the manifest of {ref}: {exc}") from exc
-    try:
-        ecr_client.put_image(
-            repositoryName=repository,
-            imageManifest=manifest,
-            imageManifestMediaType=media_type,
-            imageTag=tag,
-            imageDigest=digest,
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ImageAlreadyExistsException":
-            raise AwsError(f"put_image {repository}:{tag} failed: {exc}") from exc
-
-
 def ensure_image(
     *,
     ecr_client: Any,
@@ -399,10 +349,11 @@ def ensure_image(
     build_args: Mapping[str, str] | None = None,
     platform: str = "linux/amd64",
     registry_override: str | None = None,
-    registry_scheme: str = "http",
     auth: EcrAuth | None = None,
     on_build_output: Callable[[str], None] | None = None,
     on_push_progress: Callable[[PushProgress], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    after_push: Callable[[str, str], None] | None = None,
 ) -> ResolvedImage:
     """Make sure ``<repository_uri>:<version>`` exists in ECR and return it by digest.
 
@@ -412,7 +363,8 @@ def ensure_image(
     that already exists at another digest is never moved (DockerError).
 
     ``registry_override`` (``host:port``) is where docker pushes instead of the ECR
-    host; the returned URI always names the ECR host.
+    host; the returned URI always names the ECR host. ``after_push(tag, digest)`` runs
+    after each tag is pushed (a stand-in registry waits there until its ECR sees it).
     """
     base = ImageRef.parse(repository_uri)
     if base.tag or base.digest or not base.registry:
@@ -450,25 +402,23 @@ def ensure_image(
     auth = auth or EcrAuth(ecr_client)
     creds = auth.get()
     digest = push(docker_client, push_base.with_tag(version), creds, on_push_progress)
-    registry_url = f"{registry_scheme}://{registry_override}" if registry_override else None
-    if registry_url:
-        _mirror_to_ecr(ecr_client, registry_url, push_base, repo, version, digest, creds)
+    if after_push:
+        after_push(version, digest)
     for t in tags[1:]:
         current = ecr_tag_digest(ecr_client, repo, t)
         if current and current != digest:
             # Another build of the same commit (another version, other build args) owns
             # this tag: it keeps it. Tags never move; the version tag is the one we need.
-            from cosydeploy.ui import console
-
-            console.warn(f"{repo}:{t} already names {current[:19]}; left as is (tags never move)")
+            if on_warning:
+                on_warning(f"{repo}:{t} already names {current[:19]}; left as is (tags never move)")
             continue
         if current == digest:
             continue
         pushed = push(docker_client, push_base.with_tag(t), creds, on_push_progress)
         if pushed != digest:
             raise DockerError(f"{t} pushed as {pushed}, expected {digest}")
-        if registry_url:
-            _mirror_to_ecr(ecr_client, registry_url, push_base, repo, t, digest, creds)
+        if after_push:
+            after_push(t, digest)
     return ResolvedImage(version, git_sha, digest, str(base.with_digest(digest)), built=True)
 
 

@@ -22,6 +22,19 @@ OUTCOMES = ("in_progress", "succeeded", "rolled_back", "failed", "interrupted", 
 GOOD = ("succeeded",)
 
 
+# The ledger table's shape (the bootstrap stack makes it on AWS; a stand-in makes it alike).
+TABLE_SCHEMA = {
+    "AttributeDefinitions": [
+        {"AttributeName": "target", "AttributeType": "S"},
+        {"AttributeName": "release_id", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "target", "KeyType": "HASH"},
+        {"AttributeName": "release_id", "KeyType": "RANGE"},
+    ],
+}
+
+
 def new_release_id(now: float | None = None) -> str:
     """``20250101T120000.123456Z-1a2b3c4d``: sorts by time, unique by the random suffix."""
     dt = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)

@@ -18,6 +18,13 @@ from cosydeploy.ledger import ci_run_url, current_actor, iso
 
 DEFAULT_TABLE = "cosyworld-deploy-locks"
 
+# The lock table's shape (the bootstrap stack makes it on AWS; a stand-in makes it alike).
+TABLE_SCHEMA = {
+    "AttributeDefinitions": [{"AttributeName": "lock_id", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "lock_id", "KeyType": "HASH"}],
+    "TimeToLiveAttribute": "expires_at",
+}
+
 
 @dataclass(frozen=True)
 class LockHolder:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosydeploy.config.load import Project, load_manifest_file, manifest_path
+from cosydeploy.config.load import load_manifest_file, manifest_path
 from cosydeploy.config.models import is_dns_label
+from cosydeploy.config.project import Project
 from cosydeploy.errors import UsageError
 from cosydeploy.render import render_manifest
 
@@ -38,9 +40,10 @@ class ManifestAnswers:
         name: str | None,
         contact: str | None,
         envs: list[str] | None,
-        interactive: bool,
+        prompt: Callable[[str, str | None], str] | None = None,
     ) -> ManifestAnswers:
-        """Flags first; prompts (on a terminal) for what is missing; else defaults or an error."""
+        """Flags first; ``prompt(label, default)`` (the CLI's, on a terminal) for what is
+        missing; else defaults or an error."""
         if not is_dns_label(client):
             raise UsageError(
                 f"client id {client!r} is not DNS-safe",
@@ -51,10 +54,8 @@ class ManifestAnswers:
         def ask(label: str, value: str | None, default: str | None) -> str:
             if value:
                 return value
-            if interactive:
-                import typer
-
-                return str(typer.prompt(label, default=default, err=True))
+            if prompt is not None:
+                return prompt(label, default)
             if default is None:
                 flag = label.lower().replace(" ", "-")
                 raise UsageError(

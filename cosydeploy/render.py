@@ -1,4 +1,12 @@
-"""Rendering with Jinja2 over ``templates/``: loud on any undefined value, deterministic."""
+"""ONE Jinja environment for everything cosydeploy renders: tfvars, the backend
+configuration, task definitions and the manifest scaffold.
+
+Templates are looked up in the project's own ``templates/`` directory first
+(``paths.templates`` in cosydeploy.yaml), then in the defaults the package ships
+(``cosydeploy/templates``), so an installed cosydeploy renders without a checkout and
+a project overrides any template by placing a file of the same name. Rendering is loud
+on any undefined value (StrictUndefined) and deterministic (sorted JSON).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,15 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cosydeploy.config.load import Project
-from cosydeploy.config.resolve import ClientEnv
 from cosydeploy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cosydeploy.config.project import Project
+    from cosydeploy.config.resolve import ClientEnv
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
@@ -18,40 +30,52 @@ def to_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False)
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: str) -> Any:
-    import jinja2
+class Templates:
+    """The one Jinja environment: the project's templates over the package's defaults."""
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        trim_blocks=False,
-    )
-    env.filters["tojson"] = to_json
-    return env
+    def __init__(self, project_dir: Path | None = None) -> None:
+        import jinja2
+
+        search = [str(project_dir)] if project_dir and Path(project_dir).is_dir() else []
+        self.search_path = [*search, str(PACKAGE_TEMPLATES)]
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.search_path),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+            trim_blocks=False,
+        )
+        self._env.filters["tojson"] = to_json
+
+    def render(self, template: str, **values: Any) -> str:
+        """Render one template; an undefined name is an error naming the template."""
+        import jinja2
+
+        try:
+            return str(self._env.get_template(template).render(**values))
+        except jinja2.TemplateNotFound:
+            raise ConfigError(
+                f"template {template} not found in {', '.join(self.search_path)}",
+                hint="the project's templates path is set in cosydeploy.yaml (paths.templates)",
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"template {template}: {exc.message}", hint="a value the template needs is missing"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"template syntax: {exc.message}", file=exc.filename or template, line=exc.lineno
+            ) from None
 
 
-def render_template(templates_dir: Path, template: str, **values: Any) -> str:
-    """Render one template; an undefined name is an error naming the template."""
-    import jinja2
+@lru_cache(maxsize=16)
+def templates(project_dir: str | None = None) -> Templates:
+    """The environment for a project's templates directory (None: the package's only)."""
+    return Templates(Path(project_dir) if project_dir else None)
 
-    try:
-        return str(_environment(str(templates_dir)).get_template(template).render(**values))
-    except jinja2.TemplateNotFound:
-        raise ConfigError(
-            f"template {template} not found in {templates_dir}",
-            hint="the templates path is set in cosydeploy.yaml (paths.templates)",
-        ) from None
-    except jinja2.UndefinedError as exc:
-        raise ConfigError(
-            f"template {template}: {exc.message}", hint="a value the template needs is missing"
-        ) from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(
-            f"template syntax: {exc.message}", file=exc.filename or template, line=exc.lineno
-        ) from None
+
+def project_templates(project: Project) -> Templates:
+    return templates(str(project.templates_dir))
 
 
 def ecr_repository_url(project: Project, c: ClientEnv) -> str:
@@ -68,11 +92,8 @@ def state_key(project: Project, c: ClientEnv) -> str:
 
 def render_tfvars(project: Project, c: ClientEnv) -> str:
     """The client stack's ``terraform.tfvars.json`` (normalised: sorted keys, 2-space indent)."""
-    text = render_template(
-        project.templates_dir,
-        "tfvars.json.j2",
-        c=c,
-        ecr_repository_url=ecr_repository_url(project, c),
+    text = project_templates(project).render(
+        "tfvars.json.j2", c=c, ecr_repository_url=ecr_repository_url(project, c)
     )
     try:
         data = json.loads(text)
@@ -83,13 +104,23 @@ def render_tfvars(project: Project, c: ClientEnv) -> str:
     return to_json(data, indent=2) + "\n"
 
 
+def backend_settings(project: Project, c: ClientEnv) -> dict[str, str]:
+    """The S3 backend settings of a client/env: exactly the dict Terraform is initialised
+    with (a platform adds its endpoint settings) and what ``render`` writes as backend.hcl."""
+    st = project.config.state
+    return {
+        "bucket": st.bucket,
+        "key": state_key(project, c),
+        "region": st.region,
+        "use_lockfile": "true" if st.use_lockfile else "false",
+        "encrypt": "true",
+    }
+
+
 def render_backend(project: Project, c: ClientEnv) -> str:
-    return render_template(
-        project.templates_dir,
-        "backend.hcl.j2",
-        c=c,
-        state=project.config.state,
-        key=state_key(project, c),
+    """backend.hcl for ``terraform init -backend-config=backend.hcl``, from backend_settings."""
+    return project_templates(project).render(
+        "backend.hcl.j2", c=c, settings=backend_settings(project, c)
     )
 
 
@@ -97,13 +128,18 @@ def render_backend(project: Project, c: ClientEnv) -> str:
 class Rendered:
     tfvars: str
     backend: str
+    backend_settings: dict[str, str]
 
     def files(self) -> dict[str, str]:
         return {"terraform.tfvars.json": self.tfvars, "backend.hcl": self.backend}
 
 
 def render_client(project: Project, c: ClientEnv) -> Rendered:
-    return Rendered(tfvars=render_tfvars(project, c), backend=render_backend(project, c))
+    return Rendered(
+        tfvars=render_tfvars(project, c),
+        backend=render_backend(project, c),
+        backend_settings=backend_settings(project, c),
+    )
 
 
 def fingerprint(text: str) -> str:
@@ -114,4 +150,4 @@ def fingerprint(text: str) -> str:
 
 def render_manifest(project: Project, **values: Any) -> str:
     """A manifest scaffold for onboarding."""
-    return render_template(project.templates_dir, "manifest.yaml.j2", **values)
+    return project_templates(project).render("manifest.yaml.j2", **values)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from cosydeploy.cli.context import globals_of
+from cosydeploy.cli.app import app_of
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
 
 clients_app = typer.Typer(
@@ -24,44 +24,29 @@ ENV_OPT = typer.Option(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.command("validate")(validate)
-    app.command("schema")(schema)
-    app.add_typer(clients_app, name="clients")
-    app.command("render")(render)
-    app.command("plan")(plan)
-    app.command("apply")(apply)
-    app.command("onboard")(onboard)
-
-
 def validate(
     ctx: typer.Context, clients: list[str] = typer.Argument(None, help="Client ids (default: all).")
 ) -> None:
     """Validate cosydeploy.yaml and client manifests (exit 0 valid, 2 invalid)."""
-    from cosydeploy.cli.main import report_error
-    from cosydeploy.config.load import client_ids, load_manifest
-    from cosydeploy.config.load import manifest_path as mpath
+    from cosydeploy.config.load import client_ids, load_manifest, manifest_path
     from cosydeploy.ui import console
+    from cosydeploy.ui.present import report_error
 
-    g = globals_of(ctx)
-    from cosydeploy.cli.context import project
-
-    proj = project(g)
-    ids = clients or client_ids(proj)
+    g = app_of(ctx)
+    proj = g.project
     results = []
-    failed = 0
-    for cid in ids:
+    for cid in clients or client_ids(proj):
+        file = proj.display(manifest_path(proj, cid))
         try:
             load_manifest(proj, cid)
-            results.append({"client": cid, "file": proj.display(mpath(proj, cid)), "valid": True})
+            results.append({"client": cid, "file": file, "valid": True})
             if not g.json:
-                console.info(f"ok    {proj.display(mpath(proj, cid))}")
+                console.info(f"ok    {file}")
         except CosydeployError as exc:
-            failed += 1
             results.append(
                 {
                     "client": cid,
-                    "file": proj.display(mpath(proj, cid)),
+                    "file": file,
                     "valid": False,
                     "error": exc.message,
                     "hint": exc.hint,
@@ -69,8 +54,8 @@ def validate(
             )
             report_error(exc)
     if g.json:
-        console.print_json(results)
-    if failed:
+        g.present.data(results)
+    if not all(r["valid"] for r in results):
         raise typer.Exit(EXIT_USAGE)
 
 
@@ -91,11 +76,7 @@ def clients_list(
     ctx: typer.Context, env: str = typer.Option(None, "--env", "-e", help="Only this environment.")
 ) -> None:
     """One row per client/env (JSON: a matrix for CI)."""
-    from cosydeploy.cli.context import all_client_envs
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    _, envs = all_client_envs(g, None, env)
+    g = app_of(ctx)
     rows = [
         {
             "client": c.client,
@@ -104,17 +85,9 @@ def clients_list(
             "account_id": c.account_id,
             "region": c.region,
         }
-        for c in envs
+        for c in g.client_envs(None, env)
     ]
-    if g.json:
-        console.print_json(rows)
-        return
-    console.table(
-        None,
-        ["CLIENT", "ENV", "TIER", "ACCOUNT", "REGION"],
-        [list(r.values()) for r in rows],
-        to_stdout=True,
-    )
+    g.present.rows(None, ["client", "env", "tier", "account_id", "region"], rows)
 
 
 @clients_app.command("show")
@@ -122,25 +95,9 @@ def clients_show(
     ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
 ) -> None:
     """The resolved configuration of one client/env (secrets by name only)."""
-    from cosydeploy.cli.context import client_env
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    _, c = client_env(g, client, env)
-    data = c.as_dict()
-    if g.json:
-        console.print_json(data)
-        return
-    rows = [[k, _fmt(v)] for k, v in data.items()]
-    console.table(f"{c.client}/{c.env}", ["KEY", "VALUE"], rows, to_stdout=True)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items()) or "-"
-    if isinstance(v, list | tuple):
-        return ", ".join(map(str, v)) or "-"
-    return "-" if v is None else str(v)
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    g.present.mapping(f"{c.client}/{c.env}", c.as_dict())
 
 
 def render(
@@ -152,13 +109,13 @@ def render(
     ),
 ) -> None:
     """Render the Terraform variables and backend config (shows, never applies)."""
-    from cosydeploy.cli.context import client_env
+    import json
+
     from cosydeploy.render import render_client
     from cosydeploy.ui import console
 
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    rendered = render_client(proj, c)
+    g = app_of(ctx)
+    rendered = render_client(g.project, g.client_env(client, env))
     if out:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.files().items():
@@ -166,53 +123,24 @@ def render(
             console.info(f"wrote {out / name}")
         return
     if g.json:
-        import json
-
-        console.print_json({"tfvars": json.loads(rendered.tfvars), "backend": rendered.backend})
+        g.present.data(
+            {"tfvars": json.loads(rendered.tfvars), "backend": rendered.backend_settings}
+        )
         return
     for name, text in rendered.files().items():
         sys.stdout.write(f"# --- {name}\n{text}")
 
 
-def _plan_one(g: Any, proj: Any, c: Any):
-    from cosydeploy import infra
-    from cosydeploy.cli.context import aws_session, sandbox_info, workspace
+def _plan_one(ctx: typer.Context, c: Any) -> tuple[Any, Any]:
     from cosydeploy.ui import console
 
-    aws_session(g, proj, c)  # the account guard, before Terraform touches anything
-    ws = workspace(g, proj, c)
-    extra = {"sandbox_alb_url": sandbox_info(g, proj).alb_url} if g.sandbox else None
+    g = app_of(ctx)
+    g.platform.session(c)  # the account guard, before Terraform touches anything
+    ws = g.infra.workspace(c)
     console.step(f"plan {c.client}/{c.env} (workspace {ws.name}, {ws.engine.name} Terraform)")
-    with console.progress(f"terraform plan {ws.name} ..."):
-        result = infra.plan(proj, c, ws, extra)
-    _show_plan(result.plan)
+    result = g.infra.plan(c, ws)
+    g.present.plan(result.plan)
     return result, ws
-
-
-def _show_plan(summary: Any) -> None:
-    from cosydeploy.ui import console
-
-    rows = [[ch.action, ch.address] for ch in summary.changes if ch.action not in {"no-op", "read"}]
-    if rows:
-        console.table(None, ["ACTION", "ADDRESS"], rows)
-    console.info(
-        f"plan: {summary.adds} to add, {summary.updates} to change, {summary.destroys} to destroy"
-        + ("" if summary.has_changes else " (no changes)")
-    )
-
-
-def plan(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
-) -> None:
-    """Plan the client's workspace to a saved plan file and summarise it."""
-    from cosydeploy.cli.context import client_env
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    result, _ = _plan_one(g, proj, c)
-    if g.json:
-        console.print_json(result.as_dict())
 
 
 def _confirm(yes: bool):
@@ -229,61 +157,14 @@ def _confirm(yes: bool):
     return ask
 
 
-def _after_apply(g: Any, proj: Any, c: Any):
-    if not g.sandbox:
-        return None
-
-    def provision_sandbox(outputs: dict[str, Any]) -> None:
-        from cosydeploy.cli.context import aws_session
-        from cosydeploy.sandbox.provision import provision
-        from cosydeploy.stack import StackOutputs
-        from cosydeploy.ui import console
-
-        spec = provision_spec(proj, c)
-        session = aws_session(g, proj, c, guard=False)
-        provision(session.session, StackOutputs.from_terraform(outputs), spec)
-        console.info(f"sandbox: resources of {c.client}/{c.env} are in place")
-
-    return provision_sandbox
-
-
-def provision_spec(proj: Any, c: Any) -> Any:
-    """What the sandbox must create for one client/env (what the client stack would make)."""
-    from cosydeploy.render import ecr_repository_url
-    from cosydeploy.sandbox.provision import ProvisionSpec
-
-    params = {
-        "WEB_PORT": str(c.port),
-        "MONGO_DB_NAME": c.mongo_db_name,
-        "NODE_ENV": c.environment.get("NODE_ENV", "production"),
-        "PUBLIC_URL": f"https://{c.hostname}",
-        # The sandbox has no Redis of its own; these are what the stack's parameters hold.
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": "6379",
-        "REDIS_TLS": "false",
-        "REDIS_USERNAME": "app",
-    }
-    for flag, on in c.feature_flags.items():
-        params[f"FEATURE_{flag.upper()}"] = "true" if on else "false"
-    cfg = proj.config
-    return ProvisionSpec(
-        project=c.project,
-        client=c.client,
-        environment=c.env,
-        region=c.region,
-        cpu=c.cpu,
-        memory=c.memory,
-        desired_count=c.desired_count,
-        container_port=c.port,
-        health_path=c.health_path,
-        health_check_grace_period=c.health_check_grace_period,
-        secret_names=list(c.secrets),
-        parameters=params,
-        ecr_repository=cfg.image.repository,
-        lock_table=cfg.release.lock_table,
-        ledger_table=cfg.release.ledger_table,
-        initial_image=ecr_repository_url(proj, c) + ":bootstrap",
-    )
+def plan(
+    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+) -> None:
+    """Plan the client's workspace to a saved plan file and summarise it."""
+    g = app_of(ctx)
+    result, _ = _plan_one(ctx, g.client_env(client, env))
+    if g.json:
+        g.present.data(result.as_dict())
 
 
 def apply(
@@ -295,52 +176,10 @@ def apply(
     ),
 ) -> None:
     """Plan, show the plan, ask, then apply exactly that saved plan."""
-    from cosydeploy import infra
-    from cosydeploy.cli.context import client_env
-
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    result, ws = _plan_one(g, proj, c)
-    result = infra.apply(result, ws, _confirm(yes), _after_apply(g, proj, c))
-    _record_applied(g, proj, c, result)
-    _report_outputs(g, [result])
-
-
-def _record_applied(g: Any, proj: Any, c: Any, result: Any) -> None:
-    """Keep the applied tfvars' fingerprint in the ledger (releases skip the plan while
-    it matches); a ledger that cannot be written only warns: the apply itself succeeded."""
-    if not (result.applied or (result.plan and not result.plan.has_changes)):
-        return
-    from cosydeploy.cli.context import aws_session
-    from cosydeploy.fleet import record_applied
-    from cosydeploy.ledger import Ledger
-    from cosydeploy.render import render_tfvars
-    from cosydeploy.ui import console
-
-    try:
-        session = aws_session(g, proj, c, guard=False)
-        ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
-        record_applied(ledger, c.client, c.env, render_tfvars(proj, c))
-    except CosydeployError as exc:
-        console.warn(f"{c.target}: applied, but the tfvars fingerprint was not recorded: {exc}")
-
-
-def _report_outputs(g: Any, results: list[Any]) -> None:
-    from cosydeploy.ui import console
-
-    if g.json:
-        console.print_json([r.as_dict() for r in results])
-        return
-    for r in results:
-        state = (
-            "applied"
-            if r.applied
-            else "no changes"
-            if r.plan and not r.plan.has_changes
-            else "not applied"
-        )
-        url = r.outputs.get("app_url") or "-"
-        sys.stdout.write(f"{r.client}/{r.env}: {state}; app_url {url}\n")
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    result, ws = _plan_one(ctx, c)
+    g.present.infra_results([g.infra.apply(c, result, ws, _confirm(yes))])
 
 
 def onboard(
@@ -367,19 +206,18 @@ def onboard(
     ),
 ) -> None:
     """Manifest -> Terraform workspace -> infrastructure, per environment. Safe to run again."""
-    from cosydeploy import infra
-    from cosydeploy.cli.context import project
     from cosydeploy.config.load import load_manifest, manifest_path
     from cosydeploy.config.resolve import resolve
     from cosydeploy.onboard import ManifestAnswers, write_manifest
     from cosydeploy.ui import console
 
-    g = globals_of(ctx)
-    proj = project(g)
+    g = app_of(ctx)
+    proj = g.project
     path = manifest_path(proj, client)
     if path.exists():
         console.info(f"manifest {proj.display(path)} exists; using it unchanged")
     else:
+        interactive = sys.stdin.isatty() and not yes
         answers = ManifestAnswers.gather(
             proj,
             client,
@@ -390,7 +228,9 @@ def onboard(
             name=name,
             contact=contact,
             envs=envs,
-            interactive=sys.stdin.isatty() and not yes,
+            prompt=(lambda label, default: str(typer.prompt(label, default=default, err=True)))
+            if interactive
+            else None,
         )
         text = write_manifest(proj, answers, dry_run=dry_run)
         if dry_run:
@@ -400,20 +240,17 @@ def onboard(
         console.info(f"wrote {proj.display(path)}")
     manifest, _ = load_manifest(proj, client)
     chosen = envs or list(manifest.environments)
+    unknown = [e for e in chosen if e not in manifest.environments]
+    if unknown:
+        raise UsageError(
+            f"client {client!r} has no environment {unknown[0]!r}",
+            hint=f"its environments: {', '.join(manifest.environments)}",
+        )
     results = []
     for env in chosen:
-        if env not in manifest.environments:
-            raise UsageError(
-                f"client {client!r} has no environment {env!r}",
-                hint=f"its environments: {', '.join(manifest.environments)}",
-            )
         c = resolve(proj, manifest, env)
-        result, ws = _plan_one(g, proj, c)
-        if dry_run:
-            results.append(result)
-            continue
-        results.append(infra.apply(result, ws, _confirm(yes), _after_apply(g, proj, c)))
-        _record_applied(g, proj, c, results[-1])
+        result, ws = _plan_one(ctx, c)
+        results.append(result if dry_run else g.infra.apply(c, result, ws, _confirm(yes)))
     if not g.json and results and all(r.plan and not r.plan.has_changes for r in results):
         console.info(f"{client}: already onboarded; nothing to change")
-    _report_outputs(g, results)
+    g.present.infra_results(results)

@@ -1,91 +1,76 @@
-"""The ``cosydeploy`` command: global options, error handling, exit codes.
+"""The ``cosydeploy`` command: global options, lazy commands, errors and exit codes.
 
-Commands are thin: parse, build a context, call one function, render the result.
+Commands are thin: parse, call the core, present. A command's module is imported only
+when that command runs (``--help`` reads the one-line help kept here), so start-up
+cost is handled in one place.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from cosydeploy import __version__
-from cosydeploy.errors import EXIT_INTERRUPTED, EXIT_NOT_RECOVERED, CosydeployError
+from cosydeploy.cli.app import App, ErrorsGroup
+from cosydeploy.errors import EXIT_INTERRUPTED
 
-
-@dataclass(frozen=True)
-class Globals:
-    """Options every command sees (flag > COSYDEPLOY_* env var > default)."""
-
-    project_dir: str | None
-    sandbox: bool
-    output: str
-    debug: bool
-
-    @property
-    def json(self) -> bool:
-        return self.output == "json"
-
-
-def report_error(exc: CosydeployError) -> None:
-    from cosydeploy.ui import console, github
-
-    console.err().print(f"error: {exc.message}", markup=False)
-    if exc.hint:
-        console.err().print(f"hint: {exc.hint}", markup=False)
-    file = getattr(exc, "file", None)
-    github.annotate_error(
-        getattr(exc, "detail", exc.message), file=file, line=getattr(exc, "line", None)
+# name -> "module:attribute:one-line help" (module under cosydeploy.cli). A Typer
+# attribute is a command group. Only the command that runs is imported.
+COMMAND_TABLE = """
+validate:infra:validate:Validate cosydeploy.yaml and client manifests.
+schema:infra:schema:Print the JSON Schema of client manifests.
+clients:infra:clients_app:List clients and show their resolved configuration.
+render:infra:render:Render the Terraform variables and backend config.
+plan:infra:plan:Plan the client's workspace to a saved plan.
+apply:infra:apply:Plan, show, ask, then apply exactly that plan.
+onboard:infra:onboard:Manifest -> Terraform workspace -> infrastructure.
+build:releases:build:Build the app image; with --push, push it once.
+release:releases:release:Build once, roll out, watch, verify; roll back on failure.
+promote:releases:promote:Release the digest that succeeded in another env.
+rollback:releases:rollback:Back to the previous good release, watched.
+status:releases:status:What each client/env is serving now.
+history:releases:history:The release ledger of one client/env.
+unlock:releases:unlock:Force the deploy lock open (after a crashed run).
+secrets:secrets:app:Set and inspect secret values (never shown).
+cost:cost:cost_command:Monthly cost estimate per client/env.
+doctor:doctor:doctor:Check what a release needs (OK/FAIL/SKIP).
+sandbox:sandbox:app:The local AWS stand-in: up, status, env, down.
+"""
+COMMANDS = {
+    name: (f"cosydeploy.cli.{module}", attr, text)
+    for name, module, attr, text in (
+        line.split(":", 3) for line in COMMAND_TABLE.strip().splitlines()
     )
+}
 
 
-class Group(TyperGroup):
-    """Translates every CosydeployError into one line, a hint and its exit code."""
+class Group(ErrorsGroup):
+    """Loads a command when it runs (errors are translated as in every group)."""
 
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CosydeployError as exc:
-            g = ctx.obj if isinstance(ctx.obj, Globals) else None
-            if (g and g.debug) or os.environ.get("COSYDEPLOY_DEBUG"):
-                import traceback
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(COMMANDS)
 
-                traceback.print_exc()
-                output = getattr(exc, "output", "")
-                if output:
-                    print(output, file=sys.stderr)
-            report_error(exc)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            print(
-                "interrupted: locks released; a deployment ECS already started goes on "
-                "(see cosydeploy status / history, or cosydeploy rollback)",
-                file=sys.stderr,
-            )
-            ctx.exit(EXIT_INTERRUPTED)
-        except Exception as exc:
-            if type(exc).__module__.split(".")[0] in {"typer", "click"}:
-                raise  # exits, aborts and usage errors: the CLI framework reports those
-            # A failure no adapter translated (a bug, or an AWS error nobody expected). The
-            # state of a release in flight is unknown: say so, and exit 3 (needs a person).
-            g = ctx.obj if isinstance(ctx.obj, Globals) else None
-            if (g and g.debug) or os.environ.get("COSYDEPLOY_DEBUG"):
-                import traceback
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        obj = getattr(importlib.import_module(module), attr)
+        if isinstance(obj, typer.Typer):
+            cmd = typer.main.get_group(obj)
+        else:
+            holder = typer.Typer()
+            holder.command(name)(obj)
+            cmd = typer.main.get_command(holder)
+        cmd.name = name
+        return cmd
 
-                traceback.print_exc()
-            from cosydeploy.ui import console
-
-            console.err().print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False)
-            console.err().print(
-                "hint: if a release or rollback was running, check `cosydeploy status`; "
-                "run again with --debug for the traceback",
-                markup=False,
-            )
-            ctx.exit(EXIT_NOT_RECOVERED)
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 app = typer.Typer(
@@ -143,22 +128,7 @@ def root(
     """
     if output not in {"text", "json"}:
         raise typer.BadParameter("must be text or json", param_hint="--output")
-    ctx.obj = Globals(project_dir=project_dir, sandbox=sandbox, output=output, debug=debug)
-
-
-def _register() -> None:
-    from cosydeploy.cli import cost, infra, releases, sandbox_cmd, secrets
-    from cosydeploy.cli import doctor as doctor_cmd
-
-    infra.register(app)
-    releases.register(app)
-    app.add_typer(secrets.app, name="secrets")
-    app.command("cost")(cost.cost_command)
-    app.command("doctor")(doctor_cmd.doctor)
-    sandbox_cmd.register(app)
-
-
-_register()
+    ctx.obj = App(project_dir=project_dir, sandbox=sandbox, output=output, debug=debug)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -1,17 +1,19 @@
-"""Release commands: build, release, rollback, status, history, unlock. Thin: parse, build, call, show."""
+"""Release commands: build, release, promote, rollback, status, history, unlock.
+
+Each parses its options into values, calls the release service once and presents the
+result; the exit code is the worst outcome.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from cosydeploy.cli.context import globals_of
+from cosydeploy.cli.app import App, app_of
 from cosydeploy.cli.infra import ENV_OPT
+from cosydeploy.errors import UsageError
 
 TIMEOUT_OPT = typer.Option(
     None,
@@ -22,287 +24,6 @@ TIMEOUT_OPT = typer.Option(
 LOCK_WAIT_OPT = typer.Option(
     0.0, "--lock-wait", help="Seconds to wait for another release's lock (then exit 4)."
 )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("build")(build)
-    app.command("release")(release)
-    app.command("promote")(promote)
-    app.command("rollback")(rollback)
-    app.command("status")(status)
-    app.command("history")(history)
-    app.command("unlock")(unlock)
-
-
-# ------------------------------------------------------------------ shared plumbing
-
-
-def git_sha(root: Path) -> str:
-    sha = os.environ.get("GITHUB_SHA")
-    if sha:
-        return sha[:12]
-    proc = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
-
-
-def _build_args(pairs: list[str] | None) -> dict[str, str]:
-    from cosydeploy.errors import UsageError
-
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(
-                f"--build-arg {pair!r} is not KEY=VALUE",
-                hint="e.g. --build-arg NODE_ENV=production",
-            )
-        out[key] = value
-    return out
-
-
-def _context_dir(proj: Any, context: Path | None) -> Path:
-    """The build context; the sandbox's sample app gets its static busybox copied in."""
-    chosen = context or proj.path(proj.config.image.context)
-    dockerfile = chosen / proj.config.image.dockerfile
-    if (
-        dockerfile.is_file()
-        and "COPY busybox" in dockerfile.read_text()
-        and not (chosen / "busybox").exists()
-    ):
-        from cosydeploy.sandbox.appcontext import prepare_app_context
-
-        return prepare_app_context(proj.root / ".cosydeploy" / "build" / chosen.name)
-    return chosen
-
-
-def resolve_image(
-    g: Any,
-    proj: Any,
-    c: Any,
-    session: Any,
-    version: str,
-    *,
-    build_args: dict[str, str],
-    context: Path | None,
-) -> Any:
-    """Build once and push, or reuse the digest already in ECR for this version."""
-    from cosydeploy.image import ensure_image
-    from cosydeploy.render import ecr_repository_url
-    from cosydeploy.ui import console
-
-    registry = None
-    if g.sandbox:
-        from cosydeploy.cli.context import sandbox_info
-
-        registry = sandbox_info(g, proj).registry
-    img = proj.config.image
-    args = {"VERSION": version, **img.build_args, **build_args}
-
-    def docker_client() -> Any:
-        from cosydeploy.engine import docker_client as make_client
-
-        return make_client()
-
-    layers: dict[str, str] = {}
-
-    def on_push(p: Any) -> None:
-        if layers.get(p.layer) != p.status and p.status in {
-            "Pushed",
-            "Layer already exists",
-            "Mounted from",
-        }:
-            console.info(f"  push {p.layer[:12]}: {p.status}")
-        layers[p.layer] = p.status
-
-    console.step(f"image {img.repository}:{version}")
-    resolved = ensure_image(
-        ecr_client=session.client("ecr"),
-        repository_uri=ecr_repository_url(proj, c),
-        version=version,
-        git_sha=git_sha(proj.root),
-        docker_client=docker_client,
-        context=str(_context_dir(proj, context)),
-        dockerfile=img.dockerfile,
-        build_args=args,
-        platform=img.platform,
-        registry_override=registry,
-        on_build_output=lambda line: (
-            console.info(f"  build: {line}") if line.startswith("Step") else None
-        ),
-        on_push_progress=on_push,
-    )
-    console.info(
-        f"  {'built and pushed' if resolved.built else 'already in ECR, reused'}: {resolved.uri}"
-    )
-    return resolved
-
-
-def release_target(g: Any, proj: Any, c: Any, session: Any) -> Any:
-    """The client stack's outputs (from its Terraform state) plus the resolved config."""
-    from cosydeploy.cli.context import workspace
-    from cosydeploy.config.load import manifest_path
-    from cosydeploy.errors import UsageError
-    from cosydeploy.release import ReleaseTarget
-    from cosydeploy.render import render_tfvars
-    from cosydeploy.stack import StackOutputs
-
-    ws = workspace(g, proj, c)
-    ws.prepare(render_tfvars(proj, c))
-    raw = ws.outputs()
-    if not raw.get("cluster_name"):
-        raise UsageError(
-            f"{c.target} has no infrastructure yet (workspace {c.workspace} has no outputs)",
-            hint=f"onboard it first: cosydeploy onboard {c.client} --env {c.env}",
-        )
-    return ReleaseTarget(
-        project=c.project,
-        client=c.client,
-        env=c.env,
-        region=c.region,
-        account_id=c.account_id,
-        session=session.session,
-        outputs=StackOutputs.from_terraform(raw),
-        cpu=c.cpu,
-        memory=c.memory,
-        container_port=c.port,
-        health_path=c.health_path,
-        environment=c.environment,
-        secret_names=c.secrets,
-        stop_timeout=c.stop_timeout,
-        tags=c.tags,
-        lock_table=proj.config.release.lock_table,
-        ledger_table=proj.config.release.ledger_table,
-        timeout=float(proj.config.release.timeout),
-        manifest=proj.display(manifest_path(proj, c.client)),
-    )
-
-
-def _show_result(g: Any, result: Any) -> None:
-    from cosydeploy.ui import console, github
-
-    d = result.as_dict()
-    github.set_outputs(
-        {"version": result.version, "digest": result.digest, "outcome": result.outcome}
-    )
-    github.write_summary(
-        [
-            {
-                "client": result.client,
-                "env": result.env,
-                "version": result.version,
-                "outcome": result.outcome,
-                "duration": result.elapsed,
-                "diagnosis": github.run_url() or "",
-            }
-        ]
-    )
-    if g.json:
-        console.print_json(d)
-        return
-    line = f"{result.client}/{result.env}: {result.kind} {result.version} {result.outcome}"
-    if result.digest:
-        line += f" ({result.digest[:19]})"
-    if result.message:
-        line += f": {result.message}"
-    sys.stdout.write(line + "\n")
-
-
-def _run_reporting(g: Any, fn: Any) -> Any:
-    """Run a release/rollback under the live view (``fn(ui)``); show its result once the
-    view is closed, even when it failed, then fail with its exit code."""
-    from cosydeploy.errors import ReleaseFailed
-    from cosydeploy.release import ReleaseUI
-    from cosydeploy.ui.live import RolloutView
-
-    failure: ReleaseFailed | None = None
-    with RolloutView() as view:
-        try:
-            result = fn(ReleaseUI(update=view.update, events=view.events))
-        except ReleaseFailed as exc:
-            failure, result = exc, getattr(exc, "result", None)
-    if result is not None:
-        _show_result(g, result)
-    if failure is not None:
-        raise failure
-    return result
-
-
-# ------------------------------------------------------------------ commands
-
-
-def build(
-    ctx: typer.Context,
-    version: str = typer.Argument(..., help="Version tag, e.g. v1.4.0."),
-    client: str = typer.Option(
-        "example",
-        "--client",
-        "-c",
-        help="With --push: a client whose account/region holds the ECR repository "
-        "(any client when image.registry_account_id names a central one).",
-    ),
-    env: str = ENV_OPT,
-    build_arg: list[str] = typer.Option(
-        None, "--build-arg", help="KEY=VALUE build argument (repeatable)."
-    ),
-    context: Path = typer.Option(
-        None, "--context", help="Build context directory (default: image.context)."
-    ),
-    push: bool = typer.Option(
-        False, "--push", help="Push to ECR (reusing the digest when the tag is there already)."
-    ),
-) -> None:
-    """Build the app image for a version; with --push, push it to ECR once (an existing
-    tag is reused, never rebuilt or moved) and print its URI by digest."""
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    if not push:
-        from cosydeploy.cli.context import project
-        from cosydeploy.engine import docker_client
-        from cosydeploy.image import build as build_image
-
-        proj = project(g)
-        tags = [f"{proj.config.image.repository}:{version}"]
-        with console.progress(f"docker build {tags[0]} ..."):
-            build_image(
-                docker_client(),
-                str(_context_dir(proj, context)),
-                proj.config.image.dockerfile,
-                tags,
-                build_args={
-                    "VERSION": version,
-                    **proj.config.image.build_args,
-                    **_build_args(build_arg),
-                },
-                platform=proj.config.image.platform,
-            )
-        console.info(f"built {tags[0]} (local only; --push sends it to ECR)")
-        return
-    from cosydeploy.cli.context import aws_session, client_env
-
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
-    img = resolve_image(
-        g, proj, c, session, version, build_args=_build_args(build_arg), context=context
-    )
-    from cosydeploy.ui import github
-
-    github.set_outputs(
-        {"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"}
-    )
-    if g.json:
-        console.print_json(
-            {"version": version, "digest": img.digest, "uri": img.uri, "built": img.built}
-        )
-    else:
-        sys.stdout.write(f"{img.uri}\n")
-
-
 CLIENTS_OPT = typer.Option(None, "--client", "-c", help="Client id (repeatable).")
 ALL_OPT = typer.Option(False, "--all", help="Every client that has the environment.")
 PARALLEL_OPT = typer.Option(
@@ -320,6 +41,109 @@ INFRA_OPT = typer.Option(
     help="Plan each client's workspace first (default: only when its tfvars changed since "
     "the last apply) / never.",
 )
+BUILD_ARG_OPT = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable).")
+CONTEXT_OPT = typer.Option(
+    None, "--context", help="Build context directory (default: image.context)."
+)
+NO_ROLLBACK_OPT = typer.Option(
+    False, "--no-rollback", help="On failure, do not roll back (exit 3)."
+)
+
+
+def _build_args(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"--build-arg {pair!r} is not KEY=VALUE",
+                hint="e.g. --build-arg NODE_ENV=production",
+            )
+        out[key] = value
+    return out
+
+
+def _fleet_options(parallel: int | None, waves: str | None, infra: bool | None) -> Any:
+    from cosydeploy.release.model import FleetOptions
+
+    mode = "auto" if infra is None else ("force" if infra else "skip")
+    return FleetOptions(parallel=parallel or 4, waves=waves, infra=mode)
+
+
+def _which(g: App, clients: list[str] | None, all_clients: bool, env: str | None) -> list[Any]:
+    from cosydeploy.config.targets import fleet_envs
+
+    chosen = list(clients or [])
+    if all_clients and chosen:
+        raise UsageError("give --all or --client, not both")
+    if not all_clients and not chosen:
+        raise UsageError("which clients?", hint="--client C (repeatable) or --all")
+    return fleet_envs(g.project, chosen, env)
+
+
+def _finish(g: App, run: Any, *, single: bool) -> None:
+    from cosydeploy.errors import CosydeployError
+
+    first = run.results[0] if run.results else None
+    if single and first is not None and isinstance(first.error, CosydeployError):
+        raise first.error  # bad input or a held lock: one error line, its exit code
+    g.present.run(run, single=single)
+    if run.exit_code:
+        for r in run.results:
+            if r.hint and r.exit_code == run.exit_code and not g.json:
+                from cosydeploy.ui import console
+
+                console.info(f"hint: {r.hint}")
+                break
+        raise typer.Exit(run.exit_code)
+
+
+def build(
+    ctx: typer.Context,
+    version: str = typer.Argument(..., help="Version tag, e.g. v1.4.0."),
+    client: str = typer.Option(
+        None,
+        "--client",
+        "-c",
+        help="With --push: a client whose account/region holds the ECR repository "
+        "(not needed when image.registry_account_id names a central one).",
+    ),
+    env: str = ENV_OPT,
+    build_arg: list[str] = BUILD_ARG_OPT,
+    context: Path = CONTEXT_OPT,
+    push: bool = typer.Option(
+        False, "--push", help="Push to ECR (reusing the digest when the tag is there already)."
+    ),
+) -> None:
+    """Build the app image for a version; with --push, push it to ECR once (an existing
+    tag is reused, never rebuilt or moved) and print its URI by digest."""
+    from cosydeploy.ui import github
+
+    g = app_of(ctx)
+    c = g.client_env(client, env) if client else _central_registry_client(g, push)
+    img = g.releaser.build(
+        version, c=c, push=push, build_args=_build_args(build_arg), context=context
+    )
+    if not push:
+        return
+    github.set_outputs(
+        {"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"}
+    )
+    if g.json:
+        g.present.data(
+            {"version": version, "digest": img.digest, "uri": img.uri, "built": img.built}
+        )
+    else:
+        g.present.line(img.uri)
+
+
+def _central_registry_client(g: App, push: bool) -> Any:
+    """With a central registry any client's identity will do; without one, --push needs
+    the client whose account holds the repository (never a silent default)."""
+    if not push or not g.project.config.image.registry_account_id:
+        return None
+    envs = g.client_envs(None, None)
+    return envs[0] if envs else None
 
 
 def release(
@@ -333,76 +157,38 @@ def release(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the task definition diff and stop."
     ),
-    no_rollback: bool = typer.Option(
-        False, "--no-rollback", help="On failure, do not roll back (exit 3)."
-    ),
-    build_arg: list[str] = typer.Option(
-        None, "--build-arg", help="KEY=VALUE build argument (repeatable)."
-    ),
-    context: Path = typer.Option(
-        None, "--context", help="Build context directory (default: image.context)."
-    ),
+    no_rollback: bool = NO_ROLLBACK_OPT,
+    build_arg: list[str] = BUILD_ARG_OPT,
+    context: Path = CONTEXT_OPT,
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
-    One --client (and no fleet option) is the single-client release; --all, several
-    --client, --waves or --parallel make it a fleet release. Either way a client's
-    workspace is planned first only when its tfvars changed since the last apply.
+    One --client is a fleet of one; --all, several --client, --waves or --parallel make
+    it a fleet release. Either way a client's workspace is planned first only when its
+    tfvars changed since the last apply.
     """
-    from cosydeploy import release as pipeline
-    from cosydeploy.cli.context import client_env
-    from cosydeploy.errors import UsageError
+    from cosydeploy.release.model import ReleaseOptions
 
-    g = globals_of(ctx)
-    clients = list(client or [])
-    if all_clients and clients:
-        raise UsageError("give --all or --client, not both")
-    if not all_clients and not clients:
-        raise UsageError("which clients?", hint="--client C (repeatable) or --all")
-    if all_clients or len(clients) > 1 or parallel or waves:
-        options = pipeline.ReleaseOptions(
-            dry_run=dry_run,
-            timeout=timeout,
-            lock_wait=lock_wait,
-            rollback=not no_rollback,
-            secrets_checked=True,
-        )
-        _fleet(
-            g,
+    g = app_of(ctx)
+    envs = _which(g, client, all_clients, env)
+    options = ReleaseOptions(
+        dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
+    )
+    single = len(envs) == 1 and not (all_clients or parallel or waves)
+    g.present.single = single
+    with g.present.live():
+        run = g.releaser.release(
             version,
-            clients,
-            env,
+            envs,
             options,
-            parallel=parallel,
-            waves=waves,
-            infra=infra,
-            image=_build_images(g, version, _build_args(build_arg), context),
+            _fleet_options(parallel, waves, infra),
+            build_args=_build_args(build_arg),
+            context=context,
         )
-        return
-    from cosydeploy.ui import console
-
-    proj, c = client_env(g, clients[0], env)
-    # The same preparation as every fleet member: account guard, outputs, secrets, Terraform in step.
-    member = _prepare_member(
-        g, proj, c, "auto" if infra is None else ("force" if infra else "skip")
-    )
-    console.info(f"{c.target}: infra: {member.infra}")
-    for warning in member.warnings:
-        console.warn(f"{c.target}: {warning}")
-    img = resolve_image(
-        g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context
-    )
-    options = pipeline.ReleaseOptions(
-        dry_run=dry_run,
-        timeout=timeout,
-        lock_wait=lock_wait,
-        rollback=not no_rollback,
-        secrets_checked=True,
-    )
-    _run_reporting(g, lambda ui: pipeline.release(member.target, img, options, ui))
+    _finish(g, run, single=single)
 
 
 def promote(
@@ -416,9 +202,7 @@ def promote(
     all_clients: bool = ALL_OPT,
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
-    no_rollback: bool = typer.Option(
-        False, "--no-rollback", help="On failure, do not roll back (exit 3)."
-    ),
+    no_rollback: bool = NO_ROLLBACK_OPT,
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
@@ -427,31 +211,21 @@ def promote(
 
     Refuses (exit 2, naming the client) when the version never succeeded there.
     """
-    from cosydeploy import release as pipeline
-    from cosydeploy.cli.context import project, resolve_env
-    from cosydeploy.errors import UsageError
+    from cosydeploy.config.targets import resolve_env
+    from cosydeploy.release.model import ReleaseOptions
 
-    g = globals_of(ctx)
-    clients = list(client or [])
-    if all_clients == bool(clients):
-        raise UsageError("give --all or --client C (repeatable)")
-    proj = project(g)
-    if resolve_env(proj, from_env) == resolve_env(proj, to_env):
-        raise UsageError("--from and --to name the same environment")
-    options = pipeline.ReleaseOptions(
-        timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback, secrets_checked=True
-    )
-    _fleet(
-        g,
-        version,
-        clients,
-        to_env,
-        options,
-        parallel=parallel,
-        waves=waves,
-        infra=infra,
-        image=_promoted_images(g, version, from_env),
-    )
+    g = app_of(ctx)
+    envs = _which(g, client, all_clients, to_env)
+    options = ReleaseOptions(timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
+    with g.present.live():
+        run = g.releaser.promote(
+            version,
+            resolve_env(g.project, from_env),
+            envs,
+            options,
+            _fleet_options(parallel, waves, infra),
+        )
+    _finish(g, run, single=False)
 
 
 def rollback(
@@ -464,16 +238,16 @@ def rollback(
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
 ) -> None:
-    """Go back to the previous good release (or --to VERSION, by its digest), watched and verified."""
-    from cosydeploy import release as pipeline
-    from cosydeploy.cli.context import aws_session, client_env
+    """Go back to the previous good release (or --to VERSION, by its digest), watched and
+    verified. Needs only ECS and DynamoDB: no Terraform."""
+    from cosydeploy.release.model import ReleaseOptions
 
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
-    target = release_target(g, proj, c, session)
-    options = pipeline.ReleaseOptions(timeout=timeout, lock_wait=lock_wait)
-    _run_reporting(g, lambda ui: pipeline.rollback(target, to, options, ui))
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    g.present.single = True
+    with g.present.live():
+        run = g.releaser.rollback(c, to, ReleaseOptions(timeout=timeout, lock_wait=lock_wait))
+    _finish(g, run, single=True)
 
 
 def status(
@@ -482,25 +256,8 @@ def status(
     env: str = typer.Option(None, "--env", "-e", help="Only this environment."),
 ) -> None:
     """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
-    from cosydeploy.cli.context import all_client_envs, aws_session
-    from cosydeploy.errors import UsageError
-    from cosydeploy.status import service_status
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    proj, envs = all_client_envs(g, [client] if client else None, env)
-    rows = []
-    for c in envs:
-        session = aws_session(g, proj, c)
-        try:
-            target = release_target(g, proj, c, session)
-        except UsageError:  # the workspace has no outputs: nothing to report on yet
-            rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
-            continue
-        rows.append(service_status(session, target))
-    if g.json:
-        console.print_json(rows)
-        return
+    g = app_of(ctx)
+    rows = g.releaser.status(g.client_envs([client] if client else None, env))
     cols = [
         "client",
         "env",
@@ -513,12 +270,7 @@ def status(
         "last",
         "outcome",
     ]
-    console.table(
-        None,
-        [c.upper() for c in cols],
-        [[r.get(k, "") for k in cols] for r in rows],
-        to_stdout=True,
-    )
+    g.present.rows(None, cols, rows)
 
 
 def history(
@@ -528,286 +280,21 @@ def history(
     limit: int = typer.Option(20, "--limit", "-n", help="How many attempts to show."),
 ) -> None:
     """The release ledger of one client/env, newest first."""
-    from cosydeploy.cli.context import aws_session, client_env
-    from cosydeploy.ledger import Ledger
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
-    records = Ledger(session.client("dynamodb"), proj.config.release.ledger_table).history(
-        c.client, c.env, limit
-    )
-    if g.json:
-        console.print_json([r.as_dict() for r in records])
-        return
-    rows = [
-        [
-            r.started_at,
-            r.kind,
-            r.version,
-            r.digest[7:19],
-            r.outcome,
-            r.actor,
-            r.task_definition_arn.rsplit("/", 1)[-1],
-        ]
-        for r in records
-    ]
-    console.table(
-        f"{c.client}/{c.env}",
-        ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"],
-        rows,
-        to_stdout=True,
-    )
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    g.present.history(f"{c.client}/{c.env}", g.releaser.history(c, limit))
 
 
 def unlock(
     ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
 ) -> None:
     """Force the deploy lock of a client/env open (after a crashed run)."""
-    from cosydeploy.cli.context import aws_session, client_env
-    from cosydeploy.lock import force_unlock
-    from cosydeploy.ui import console
-
-    g = globals_of(ctx)
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
-    holder = force_unlock(
-        session.client("dynamodb"), c.client, c.env, table=proj.config.release.lock_table
-    )
-    msg = (
-        f"{c.target}: lock removed (was held by {holder.describe()})"
-        if holder
-        else f"{c.target}: no lock was held"
-    )
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    holder = g.releaser.unlock(c)
     if g.json:
-        console.print_json({"client": c.client, "env": c.env, "was_held": bool(holder)})
+        g.present.data({"client": c.client, "env": c.env, "was_held": bool(holder)})
+    elif holder:
+        g.present.line(f"{c.target}: lock removed (was held by {holder.describe()})")
     else:
-        sys.stdout.write(msg + "\n")
-
-
-# ------------------------------------------------------------------ fleet plumbing
-
-
-def _fleet_envs(g: Any, clients: list[str], env: str | None) -> tuple[Any, list[Any]]:
-    """The ClientEnvs of a fleet run: named clients (each must have the env) or --all."""
-    from cosydeploy.cli.context import all_client_envs, client_env, project
-    from cosydeploy.errors import UsageError
-
-    if clients:
-        pairs = [client_env(g, c, env) for c in dict.fromkeys(clients)]
-        return pairs[0][0], [c for _, c in pairs]
-    proj, envs = all_client_envs(g, None, env or None)
-    if env is None:
-        from cosydeploy.cli.context import resolve_env
-
-        first = resolve_env(proj, None)
-        envs = [c for c in envs if c.env == first]
-    if not envs:
-        raise UsageError("no client has this environment", hint="see cosydeploy clients list")
-    return proj or project(g), envs
-
-
-def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
-    """Session (account guard), stack outputs, secrets preflight, Terraform in step, drift."""
-    from cosydeploy import fleet, infra
-    from cosydeploy import release as pipeline
-    from cosydeploy.cli.context import aws_session, sandbox_info, workspace
-    from cosydeploy.ledger import Ledger
-    from cosydeploy.render import render_tfvars
-
-    session = aws_session(g, proj, c)
-    target = release_target(g, proj, c, session)
-    pipeline.preflight_secrets(session.client("secretsmanager"), target)
-    ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
-    tfvars = render_tfvars(proj, c)
-    extra = {"sandbox_alb_url": sandbox_info(g, proj).alb_url} if g.sandbox else None
-
-    def plan() -> Any:
-        return infra.plan(proj, c, workspace(g, proj, c), extra).plan
-
-    recorded = dict(ledger.infra_state(c.client, c.env) or {})
-
-    def record(**fields: Any) -> None:
-        ledger.record_infra(c.client, c.env, **fields)
-        recorded.update(fields)
-
-    check = fleet.check_infra(
-        mode=infra_mode,
-        tfvars=tfvars,
-        recorded=dict(recorded),
-        plan=plan,
-        record=record,
-        apply_hint=f"cosydeploy apply {c.client} --env {c.env}",
-    )
-    o = target.outputs
-    svc = (
-        session.client("ecs")
-        .describe_services(cluster=o.cluster_name, services=[o.service_name])
-        .get("services")
-        or [{}]
-    )[0]
-    cidrs = fleet.service_subnet_cidrs(session.client("ec2"), svc)
-    applied = fleet.applied_view(recorded or None, tfvars)
-    warnings = fleet.terraform_drift(applied, o, svc, cidrs)
-    if check.warning:
-        warnings.insert(0, check.warning)
-    member = fleet.Member(c.client, c.env, target, infra=check.reason, warnings=warnings)
-    member.session = session  # type: ignore[attr-defined]
-    member.config = c  # type: ignore[attr-defined]
-    return member
-
-
-def _build_images(g: Any, version: str, build_args: dict[str, str], context: Path | None):
-    """image_for: build and push once per ECR repository (one per account/region)."""
-    import threading
-
-    from cosydeploy.cli.context import project
-    from cosydeploy.render import ecr_repository_url
-
-    made: dict[str, Any] = {}
-    guard = threading.Lock()
-
-    def image_for(m: Any) -> Any:
-        proj = project(g)
-        repo = ecr_repository_url(proj, m.config)
-        with guard:
-            if repo not in made:
-                made[repo] = resolve_image(
-                    g, proj, m.config, m.session, version, build_args=build_args, context=context
-                )
-            return made[repo]
-
-    return image_for
-
-
-def _promoted_images(g: Any, version: str, from_env: str):
-    """image_for: the exact image (by digest) of ``version``'s good release in ``from_env``."""
-    from cosydeploy.cli.context import aws_session, client_env
-    from cosydeploy.errors import UsageError
-    from cosydeploy.image import ResolvedImage
-    from cosydeploy.ledger import Ledger
-    from cosydeploy.ui import console
-
-    def image_for(m: Any) -> Any:
-        proj, src = client_env(g, m.client, from_env)
-        session = aws_session(g, proj, src)
-        ledger = Ledger(session.client("dynamodb"), proj.config.release.ledger_table)
-        good = ledger.last_good(m.client, src.env, version=version)
-        if good is None or not good.digest or "@" not in good.image:
-            raise UsageError(
-                f"{m.client}: {version} never succeeded in {src.env}; refusing to promote it",
-                hint=f"release it there first: cosydeploy release {version} --client {m.client} "
-                f"--env {src.env}",
-            )
-        console.info(
-            f"  {m.client}: promoting {version} from {src.env} by digest {good.digest[:19]}"
-        )
-        return ResolvedImage(
-            version=version, git_sha=good.git_sha, digest=good.digest, uri=good.image, built=False
-        )
-
-    return image_for
-
-
-def _fleet(
-    g: Any,
-    version: str,
-    clients: list[str],
-    env: str | None,
-    options: Any,
-    *,
-    parallel: int | None,
-    waves: str | None,
-    infra: bool | None,
-    image: Any,
-) -> None:
-    """Run a fleet release (cosydeploy.fleet) and show it; exit with the worst outcome."""
-    from cosydeploy import fleet
-    from cosydeploy.ui import console
-
-    proj, envs = _fleet_envs(g, clients, env)
-    by_client = {c.client: c for c in envs}
-    plan = fleet.waves_from_option(waves, list(by_client), base=proj.root)
-    mode = "auto" if infra is None else ("force" if infra else "skip")
-    env_name = envs[0].env
-    console.step(
-        f"fleet release {version} to {env_name}: "
-        + " then ".join("[" + ", ".join(w) + "]" for w in plan)
-    )
-    from cosydeploy.release import ReleaseUI
-    from cosydeploy.ui.live import RolloutView
-
-    with RolloutView() as view:
-        ui = fleet.FleetUI(
-            release_ui=lambda cid: ReleaseUI(update=view.update, events=view.events),
-            on_wave=lambda i, w: console.step(f"wave {i}: {', '.join(w)}"),
-            on_result=lambda r: console.info(
-                f"  [{r.client}/{r.env}] {r.outcome}" + (f": {r.message}" if r.message else "")
-            ),
-            on_warning=lambda client, msg: console.warn(f"{client}/{env_name}: {msg}"),
-        )
-        result = fleet.release_fleet(
-            plan,
-            env=env_name,
-            version=version,
-            prepare=lambda cid: _prepare_member(g, proj, by_client[cid], mode),
-            image_for=image,
-            options=fleet.FleetOptions(parallel=parallel or 4, release=options),
-            ui=ui,
-        )
-    _show_fleet(g, result)
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
-
-
-def _show_fleet(g: Any, result: Any) -> None:
-    from cosydeploy.ui import console, github
-
-    for r in result.results:
-        with github.group(f"{r.client}/{r.env}: {r.outcome}"):
-            for line in [f"infra: {r.infra}"] * bool(r.infra) + r.warnings + r.diagnosis:
-                console.info(f"  [{r.client}/{r.env}] {line}")
-    link = github.run_url() or ""
-    rows = [
-        {
-            "client": r.client,
-            "env": r.env,
-            "version": r.version,
-            "outcome": r.outcome,
-            "duration": r.duration,
-            "diagnosis": link if r.diagnosis else "",
-        }
-        for r in result.results
-    ]
-    github.write_summary(rows)
-    worst = next(
-        (r.outcome for r in result.results if r.exit_code == result.exit_code), "succeeded"
-    )
-    github.set_outputs(
-        {
-            "version": result.results[0].version if result.results else "",
-            "outcome": worst if result.exit_code else "succeeded",
-            "exit_code": result.exit_code,
-        }
-    )
-    if g.json:
-        console.print_json([r.as_dict() for r in result.results])
-        return
-    table = [
-        [
-            r.client,
-            r.env,
-            r.version,
-            r.outcome,
-            f"{r.duration:.0f}s",
-            (r.diagnosis[0] if r.diagnosis else r.message)[:120],
-        ]
-        for r in result.results
-    ]
-    console.table(
-        None,
-        ["CLIENT", "ENV", "VERSION", "OUTCOME", "DURATION", "DIAGNOSIS"],
-        table,
-        to_stdout=True,
-    )
+        g.present.line(f"{c.target}: no lock was held")

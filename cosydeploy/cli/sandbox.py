@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
+from cosydeploy.cli.app import ErrorsGroup
+
 app = typer.Typer(
-    help="The sandbox: moto, a registry and a rollout driver on loopback.", no_args_is_help=True
+    cls=ErrorsGroup,
+    help="The sandbox: moto, a registry and a rollout driver on loopback.",
+    no_args_is_help=True,
 )
 
 StateOpt = Annotated[
@@ -38,15 +42,6 @@ def _state(ctx: typer.Context, state_file: Path | None) -> Path:
     return default_state_file()
 
 
-def _fail(exc) -> None:
-    from cosydeploy.ui import console
-
-    console.err().print(f"error: {exc.message}", markup=False)
-    if exc.hint:
-        console.err().print(f"hint: {exc.hint}", markup=False)
-    raise typer.Exit(exc.exit_code)
-
-
 def _show(info) -> None:
     from cosydeploy.ui import console
 
@@ -74,29 +69,22 @@ def up(
     state_file: StateOpt = None,
 ) -> None:
     """Start the sandbox (in the foreground until Ctrl-C, or --detach)."""
-    from cosydeploy.errors import SandboxError
     from cosydeploy.sandbox import runner
     from cosydeploy.ui import console
 
-    try:
-        if detach:
-            info = runner.start_detached(
-                port=port, region=region, state_file=_state(ctx, state_file)
-            )
-            console.info(
-                f"sandbox running in the background (pid {info.pid}); stop it with "
-                "`cosydeploy sandbox down`"
-            )
-            _show(info)
-            _print_env(info)
-            return
-        from cosydeploy.sandbox.server import Sandbox
-
-        box = Sandbox(port=port, region=region, state_file=state_file or runner.state_path())
-        info = box.start()
-    except SandboxError as exc:
-        _fail(exc)
+    if detach:
+        info = runner.start_detached(port=port, region=region, state_file=_state(ctx, state_file))
+        console.info(
+            f"sandbox running in the background (pid {info.pid}); stop it with "
+            "`cosydeploy sandbox down`"
+        )
+        _show(info)
+        _print_env(info)
         return
+    from cosydeploy.sandbox.server import Sandbox
+
+    box = Sandbox(port=port, region=region, state_file=state_file or runner.state_path())
+    info = box.start()
     import signal
 
     def interrupt(signum, frame):
@@ -128,15 +116,10 @@ def _print_env(info) -> None:
 @app.command()
 def status(ctx: typer.Context, state_file: StateOpt = None) -> None:
     """Show the running sandbox (exit 2 when none is running)."""
-    from cosydeploy.errors import SandboxError
     from cosydeploy.sandbox.state import load_info
     from cosydeploy.ui import console
 
-    try:
-        info = load_info(_state(ctx, state_file), strict=True)
-    except SandboxError as exc:
-        _fail(exc)
-        return
+    info = load_info(_state(ctx, state_file), strict=True)
     assert info is not None
     console.print_json(info.as_dict())
 
@@ -144,14 +127,9 @@ def status(ctx: typer.Context, state_file: StateOpt = None) -> None:
 @app.command()
 def env(ctx: typer.Context, state_file: StateOpt = None) -> None:
     """Print `export K=V` lines pointing AWS SDKs and cosydeploy at the running sandbox."""
-    from cosydeploy.errors import SandboxError
     from cosydeploy.sandbox.state import load_info
 
-    try:
-        info = load_info(_state(ctx, state_file), strict=True)
-    except SandboxError as exc:
-        _fail(exc)
-        return
+    info = load_info(_state(ctx, state_file), strict=True)
     assert info is not None
     _print_env(info)
 
@@ -159,15 +137,10 @@ def env(ctx: typer.Context, state_file: StateOpt = None) -> None:
 @app.command()
 def down(ctx: typer.Context, state_file: StateOpt = None) -> None:
     """Stop a detached sandbox (by the PID in its state file)."""
-    from cosydeploy.errors import SandboxError
     from cosydeploy.sandbox import runner
     from cosydeploy.ui import console
 
-    try:
-        pid = runner.stop_detached(_state(ctx, state_file))
-    except SandboxError as exc:
-        _fail(exc)
-        return
+    pid = runner.stop_detached(_state(ctx, state_file))
     console.info(f"sandbox stopped (pid {pid})" if pid else "no sandbox was running")
 
 

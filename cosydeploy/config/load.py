@@ -8,44 +8,19 @@ config > built-in defaults.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from cosydeploy.config.models import ClientManifest, ProjectConfig, explain_pattern
+from cosydeploy.config.project import Project
+from cosydeploy.config.resolve import LayeringError, resolve
 from cosydeploy.config.yamlsrc import Source, dotted, load_yaml
 from cosydeploy.errors import ConfigError, UsageError
 
 PROJECT_FILE = "cosydeploy.yaml"
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Project:
-    """The project config and where it lives."""
-
-    root: Path
-    config: ProjectConfig
-
-    def path(self, rel: str) -> Path:
-        return (self.root / rel).resolve()
-
-    @property
-    def clients_dir(self) -> Path:
-        return self.path(self.config.paths.clients)
-
-    @property
-    def templates_dir(self) -> Path:
-        return self.path(self.config.paths.templates)
-
-    def display(self, p: Path) -> str:
-        """A path as the user should see it: relative to the project when inside it."""
-        try:
-            return str(p.resolve().relative_to(self.root))
-        except ValueError:
-            return str(p)
 
 
 def find_project_dir(
@@ -230,17 +205,25 @@ def _cross_check(project: Project, m: ClientManifest, src: Source, path: Path) -
                 hint=f"tiers defined in cosydeploy.yaml: {tiers}",
             )
         # layering can only fail in ways we report against the manifest's lines
-        from cosydeploy.config.resolve import resolve
-
         try:
             resolve(project, m, env)
-        except ValueError as exc:
-            field, _, message = str(exc).partition(": ")
-            path_ = (*where, *field.split(".")) if field else where
+        except LayeringError as exc:
+            path_ = (*where, *exc.field)
             raise ConfigError(
-                message or str(exc),
+                exc.message,
                 file=src.file,
                 line=src.line_of(path_),
                 field=dotted(path_),
                 hint="check the task sizes and scaling bounds of this environment",
             ) from None
+
+
+__all__ = [
+    "PROJECT_FILE",
+    "Project",
+    "client_ids",
+    "find_project_dir",
+    "load_manifest",
+    "load_project",
+    "manifest_path",
+]

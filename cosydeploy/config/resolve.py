@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from cosydeploy.config.models import DEFAULT_SECRETS, AtlasDb, ClientManifest, check_fargate
 
 if TYPE_CHECKING:
-    from cosydeploy.config.load import Project
+    from cosydeploy.config.project import Project
 
 DEFAULT_RETENTION = {"dev": 7, "staging": 30, "prod": 90}
 
@@ -77,12 +77,21 @@ class ClientEnv:
         return d
 
 
+class LayeringError(ValueError):
+    """The layers of one environment clash: ``field`` is the path under the environment."""
+
+    def __init__(self, field: tuple[str, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(field)}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
 def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
-    """Resolve one client/env. Raises ValueError("field.path: message") when the layers clash."""
+    """Resolve one client/env. Raises LayeringError (naming the field) when the layers clash."""
     cfg = project.config
     spec = m.environments.get(env)
     if env not in m.environments:
-        raise ValueError(f"environments: the client has no environment {env!r}")
+        raise LayeringError((), f"the client has no environment {env!r}")
     tier_name = (spec.tier if spec and spec.tier else None) or m.tier
     tier = cfg.tiers[tier_name]
 
@@ -93,7 +102,7 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
             check_fargate(cpu, memory)
         except ValueError as exc:
             key = "memory" if spec.memory is not None else "cpu"
-            raise ValueError(f"{key}: {exc}") from None
+            raise LayeringError((key,), str(exc)) from None
 
     min_tasks = tier.min_tasks
     max_tasks = tier.max_tasks
@@ -101,11 +110,11 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         min_tasks = spec.scaling.min if spec.scaling.min is not None else min_tasks
         max_tasks = spec.scaling.max if spec.scaling.max is not None else max_tasks
     if min_tasks > max_tasks:
-        raise ValueError(f"scaling: min {min_tasks} is greater than max {max_tasks}")
+        raise LayeringError(("scaling",), f"min {min_tasks} is greater than max {max_tasks}")
     desired = spec.desired_count if spec and spec.desired_count is not None else min_tasks
     if not min_tasks <= desired <= max_tasks:
-        raise ValueError(
-            f"desired_count: {desired} is outside the scaling bounds {min_tasks}-{max_tasks}"
+        raise LayeringError(
+            ("desired_count",), f"{desired} is outside the scaling bounds {min_tasks}-{max_tasks}"
         )
 
     aws_o = spec.aws if spec and spec.aws else None

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosydeploy.errors import ConfigError, UsageError
 from cosydeploy.stack import StackOutputs
+
+if TYPE_CHECKING:
+    from cosydeploy.render import Templates
 
 TEMPLATE_NAME = "taskdef.json.j2"
 
@@ -32,11 +34,6 @@ READ_ONLY_KEYS = (
 )
 
 
-def templates_dir() -> Path:
-    """The repository's ``templates/`` directory (next to the package)."""
-    return Path(__file__).resolve().parents[2] / "templates"
-
-
 def render_task_definition(
     *,
     outputs: StackOutputs,
@@ -51,7 +48,7 @@ def render_task_definition(
     health_check_path: str = "/health/live",
     health_start_period: int = 30,
     tags: Mapping[str, str] | None = None,
-    template_dir: Path | None = None,
+    templates: Templates | None = None,
 ) -> dict[str, Any]:
     """Render the task definition (a dict ready for ``register_task_definition``).
 
@@ -62,9 +59,8 @@ def render_task_definition(
     ``REDIS_HOST``, feature flags ...) as ``valueFrom``; a plain environment variable of
     the same name wins over a parameter.
     """
-    import jinja2
-
     from cosydeploy.image import ImageRef
+    from cosydeploy.render import templates as package_templates
 
     ref = ImageRef.parse(image_uri)
     if not ref.digest:
@@ -85,33 +81,25 @@ def render_task_definition(
             f"{', '.join(clash)} is both an environment variable and a secret",
             field="app.environment",
         )
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir or templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
+    text = (templates or package_templates()).render(
+        TEMPLATE_NAME,
+        family=outputs.task_family,
+        execution_role_arn=outputs.execution_role_arn,
+        task_role_arn=outputs.task_role_arn,
+        container_name=outputs.container_name,
+        log_group=outputs.log_group_name,
+        region=region,
+        image=str(ref),
+        container_port=container_port,
+        cpu=cpu,
+        memory=memory,
+        environment=dict(environment),
+        secrets=container_secrets(outputs, region, secret_names, environment),
+        stop_timeout=stop_timeout,
+        health_check_path=health_check_path,
+        health_start_period=health_start_period,
+        tags=dict(tags or {}),
     )
-    try:
-        text = env.get_template(TEMPLATE_NAME).render(
-            family=outputs.task_family,
-            execution_role_arn=outputs.execution_role_arn,
-            task_role_arn=outputs.task_role_arn,
-            container_name=outputs.container_name,
-            log_group=outputs.log_group_name,
-            region=region,
-            image=str(ref),
-            container_port=container_port,
-            cpu=cpu,
-            memory=memory,
-            environment=dict(environment),
-            secrets=container_secrets(outputs, region, secret_names, environment),
-            stop_timeout=stop_timeout,
-            health_check_path=health_check_path,
-            health_start_period=health_start_period,
-            tags=dict(tags or {}),
-        )
-    except jinja2.UndefinedError as exc:
-        raise ConfigError(f"{TEMPLATE_NAME}: {exc}", hint="a template value is missing") from exc
     return json.loads(text)
 
 

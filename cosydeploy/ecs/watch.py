@@ -6,15 +6,12 @@ deployment is PRIMARY, COMPLETED, running == desired and (with a target group) i
 targets are healthy. A FAILED rollout, or our deployment replaced by another
 PRIMARY (a circuit-breaker rollback), is a failure, never a success.
 
-``RolloutPoller`` follows many deployments at once: one ``describe_services`` call per
-(client, cluster) batch of at most 10 services, backing off from ``initial_interval``
-to ``max_interval`` and never sleeping past the nearest deadline.
+``cosydeploy.ecs.poller.Poller`` follows deployments with these verdicts.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -210,119 +207,3 @@ class Watch:
     verdict: Verdict = field(default_factory=lambda: Verdict(Phase.IN_PROGRESS, "not polled yet"))
     seen_events: set[str] = field(default_factory=set)
     polls: int = 0
-
-
-class RolloutPoller:
-    """Follow many deployments to their verdicts with batched, backed-off polling."""
-
-    def __init__(
-        self,
-        watches: Iterable[Watch],
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        initial_interval: float = 1.0,
-        max_interval: float = 3.0,
-        backoff: float = 1.5,
-        on_update: Callable[[Watch], None] | None = None,
-        on_events: Callable[[Watch, list[dict[str, Any]]], None] | None = None,
-    ) -> None:
-        self.watches = list(watches)
-        self.clock = clock
-        self.sleep = sleep
-        self.initial_interval = initial_interval
-        self.max_interval = max_interval
-        self.backoff = backoff
-        self.on_update = on_update
-        self.on_events = on_events
-        self.describe_calls = 0
-
-    def _batches(self, pending: list[Watch]) -> list[list[Watch]]:
-        groups: dict[tuple[Any, ...], list[Watch]] = {}
-        for w in pending:
-            groups.setdefault((w.group, id(w.ecs), w.cluster), []).append(w)
-        out: list[list[Watch]] = []
-        for ws in groups.values():
-            names = list(dict.fromkeys(w.service for w in ws))
-            for i in range(0, len(names), MAX_SERVICES_PER_CALL):
-                chunk = set(names[i : i + MAX_SERVICES_PER_CALL])
-                out.append([w for w in ws if w.service in chunk])
-        return out
-
-    def poll_once(self) -> None:
-        """One round: one describe_services per batch, then verdicts and callbacks."""
-        pending = [w for w in self.watches if not w.verdict.phase.done]
-        for batch in self._batches(pending):
-            self.poll_batch(batch)
-
-    def poll_batch(self, batch: list[Watch]) -> None:
-        """One describe_services call for one batch (same group, client and cluster)."""
-        first = batch[0]
-        names = list(dict.fromkeys(w.service for w in batch))
-        self.describe_calls += 1
-        resp = first.ecs.describe_services(cluster=first.cluster, services=names)
-        by_name: dict[str, Mapping[str, Any]] = {}
-        for s in resp.get("services") or []:
-            by_name[s.get("serviceName", "")] = s
-            by_name[s.get("serviceArn", "")] = s
-        now = self.clock()
-        for w in batch:
-            self._judge(w, by_name.get(w.service), now)
-
-    def _judge(self, w: Watch, service: Mapping[str, Any] | None, now: float) -> None:
-        w.polls += 1
-        has_tg = bool(w.target_group_arn and w.elbv2 is not None)
-        kwargs: dict[str, Any] = dict(
-            now=now,
-            deadline=w.deadline,
-            task_definition_arn=w.task_definition_arn,
-            not_before=w.not_before,
-            exclude_ids=w.exclude_ids,
-            has_target_group=has_tg,
-        )
-        verdict = evaluate(service, w.deployment_id, **kwargs)
-        if verdict.needs_target_health:
-            # Target health costs a call: read it only once the rollout says COMPLETED.
-            th = w.elbv2.describe_target_health(TargetGroupArn=w.target_group_arn)
-            verdict = evaluate(
-                service,
-                w.deployment_id,
-                target_health=th.get("TargetHealthDescriptions", []),
-                **kwargs,
-            )
-        if verdict.deployment_id and not w.deployment_id:
-            w.deployment_id = verdict.deployment_id
-        w.verdict = verdict
-        if service is not None:
-            events = [
-                e
-                for e in service.get("events") or []
-                if w.ignore_events_before is None
-                or _ts(e.get("createdAt")) >= w.ignore_events_before
-            ]
-            fresh = new_events(events, w.seen_events)
-            if fresh and self.on_events:
-                self.on_events(w, fresh)
-        if self.on_update:
-            self.on_update(w)
-
-    def run(self) -> dict[str, Verdict]:
-        """Poll until every watch has a verdict; returns ``{key: verdict}``."""
-        interval = self.initial_interval
-        while True:
-            self.poll_once()
-            pending = [w for w in self.watches if not w.verdict.phase.done]
-            if not pending:
-                return {w.key: w.verdict for w in self.watches}
-            now = self.clock()
-            nearest = min(w.deadline for w in pending)
-            # Never sleep past the deadline; the poll at the deadline decides TIMED_OUT.
-            wait = max(0.0, min(interval, nearest - now))
-            if wait > 0:
-                self.sleep(wait)
-            interval = min(self.max_interval, interval * self.backoff)
-
-
-def watch_one(watch: Watch, **kwargs: Any) -> Verdict:
-    """Convenience: follow one deployment to its verdict."""
-    return RolloutPoller([watch], **kwargs).run()[watch.key]

@@ -1,4 +1,8 @@
-"""Assemble the build context of the sandbox's sample app (examples/app + a static busybox)."""
+"""Build contexts for images the sandbox can run: an app directory plus a static busybox.
+
+There is no image hub here, so test images are ``FROM scratch`` with a static busybox
+copied in (``COPY busybox``); this adds the binary to a copy of the app's context.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 from cosydeploy.errors import SandboxError
 
-APP_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "app"
+SAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app"
 
 
 def find_busybox() -> Path:
@@ -24,14 +28,24 @@ def find_busybox() -> Path:
     )
 
 
-def prepare_app_context(dest: Path) -> Path:
-    """Copy examples/app and a static busybox into ``dest``; return ``dest`` (the build context)."""
-    if not APP_SOURCE.is_dir():
-        raise SandboxError(
-            f"sample app not found at {APP_SOURCE}", hint="run from a source checkout"
-        )
+def needs_busybox(context: Path, dockerfile: str = "Dockerfile") -> bool:
+    """The Dockerfile copies a busybox the context does not have."""
+    path = Path(context) / dockerfile
+    return (
+        path.is_file()
+        and "COPY busybox" in path.read_text()
+        and not (Path(context) / "busybox").exists()
+    )
+
+
+def prepare_app_context(dest: Path, source: Path | None = None) -> Path:
+    """Copy the app at ``source`` (default: this repository's sample app) and a static
+    busybox into ``dest``; return ``dest`` (the build context)."""
+    source = Path(source) if source else SAMPLE_APP
+    if not source.is_dir():
+        raise SandboxError(f"app directory not found at {source}", hint="check image.context")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(APP_SOURCE, dest, dirs_exist_ok=True)
+    shutil.copytree(source, dest, dirs_exist_ok=True)
     shutil.copy2(find_busybox(), dest / "busybox")
     return dest

@@ -12,7 +12,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosydeploy.errors import SandboxError
-from cosydeploy.stack import StackOutputs
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The names a stack's outputs give (a plain mapping of output name -> value)."""
+
+    cluster_name: str
+    service_name: str
+    container_name: str
+    task_family: str
+    execution_role_arn: str
+    task_role_arn: str
+    log_group_name: str
+    target_group_arn: str = ""
+    secret_arns: dict[str, str] = field(default_factory=dict)
+    parameter_names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Any) -> Outputs:
+        if isinstance(values, Outputs):
+            return values
+        names = {f for f in cls.__dataclass_fields__}
+        data = dict(values) if isinstance(values, dict) else dict(vars(values))
+        return cls(**{k: (v if v is not None else "") for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -33,8 +56,9 @@ class ProvisionSpec:
     parameters: dict[str, str] = field(default_factory=dict)
     generated_secrets: tuple[str, ...] = ("REDIS_AUTH_TOKEN",)
     ecr_repository: str = "cosyworld"
-    lock_table: str = "cosyworld-deploy-locks"
-    ledger_table: str = "cosyworld-releases"
+    # DynamoDB tables the sandbox stands in for (create_table arguments, plus an optional
+    # "TimeToLiveAttribute"): the bootstrap stack makes them on AWS.
+    tables: tuple[dict[str, Any], ...] = ()
     initial_image: str = ""
     circuit_breaker_rollback: bool = True
 
@@ -104,7 +128,7 @@ def _network(ec2, name: str) -> tuple[str, list[str], str]:
     return vpc, subnets, sg
 
 
-def _target_group(elb, outputs: StackOutputs, spec: ProvisionSpec, vpc: str) -> None:
+def _target_group(elb, outputs: Any, spec: ProvisionSpec, vpc: str) -> None:
     """The target group, under exactly ``outputs.target_group_arn``.
 
     moto picks its own ARN suffix; the sandbox's driver re-keys the group to the ARN the
@@ -144,7 +168,7 @@ def _wait_target_group_arn(elb, arn: str, timeout: float = 10.0) -> None:
     )
 
 
-def task_definition(outputs: StackOutputs, spec: ProvisionSpec, image: str) -> dict[str, Any]:
+def task_definition(outputs: Any, spec: ProvisionSpec, image: str) -> dict[str, Any]:
     """The first task definition, as the client stack registers it (placeholder image)."""
     return {
         "family": outputs.task_family,
@@ -178,8 +202,9 @@ def task_definition(outputs: StackOutputs, spec: ProvisionSpec, image: str) -> d
     }
 
 
-def provision(session, outputs: StackOutputs, spec: ProvisionSpec) -> None:
+def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
     """Create (idempotently) the client stack's resources in the sandbox, named by ``outputs``."""
+    outputs = Outputs.of(outputs)
     region = spec.region
     ecs = session.client("ecs", region_name=region)
     ec2 = session.client("ec2", region_name=region)
@@ -260,30 +285,19 @@ def provision(session, outputs: StackOutputs, spec: ProvisionSpec) -> None:
 
 def _tables(ddb, spec: ProvisionSpec) -> None:
     existing = set(ddb.list_tables()["TableNames"])
-    if spec.lock_table not in existing:
-        ddb.create_table(
-            TableName=spec.lock_table,
-            AttributeDefinitions=[{"AttributeName": "lock_id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lock_id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.update_time_to_live(
-            TableName=spec.lock_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-        )
-    if spec.ledger_table not in existing:
-        ddb.create_table(
-            TableName=spec.ledger_table,
-            AttributeDefinitions=[
-                {"AttributeName": "target", "AttributeType": "S"},
-                {"AttributeName": "release_id", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "target", "KeyType": "HASH"},
-                {"AttributeName": "release_id", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    for table in spec.tables:
+        args = {k: v for k, v in table.items() if k != "TimeToLiveAttribute"}
+        if args["TableName"] in existing:
+            continue
+        ddb.create_table(BillingMode="PAY_PER_REQUEST", **args)
+        if table.get("TimeToLiveAttribute"):
+            ddb.update_time_to_live(
+                TableName=args["TableName"],
+                TimeToLiveSpecification={
+                    "Enabled": True,
+                    "AttributeName": table["TimeToLiveAttribute"],
+                },
+            )
 
 
 def spec_json(spec: ProvisionSpec) -> str:

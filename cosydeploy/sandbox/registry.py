@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cosydeploy.errors import SandboxError
+from cosydeploy.sandbox.state import ACCOUNT_ID
 
 log = logging.getLogger("cosydeploy.sandbox.registry")
 
@@ -126,6 +127,35 @@ class PushListener:
             pass
         self.linked.append((repository, digest))
         log.info("linked %s@%s (tag %s) into ECR", repository, digest, tag)
+        _link_other_accounts(repository, manifest, media_type, digest, tag)
+
+
+def _link_other_accounts(
+    repository: str, manifest: str, media_type: str, digest: str, tag: str | None
+) -> None:
+    """The one registry stands in for every account's ECR: a push shows in each other
+    account (and region) whose ECR has a repository of that name, as a push to that
+    account's own registry would."""
+    from moto.ecr.models import ecr_backends
+
+    if not tag:
+        return
+    for account, regions in list(ecr_backends.items()):
+        if account == ACCOUNT_ID:
+            continue
+        for region, backend in list(regions.items()):
+            if repository not in backend.repositories:
+                continue
+            try:
+                backend.put_image(
+                    repository,
+                    manifest,
+                    tag,
+                    image_manifest_mediatype=media_type or None,
+                    digest=digest,
+                )
+            except Exception as exc:  # already there, or a tag that exists: keep going
+                log.info("link into %s/%s: %s", account, region, exc)
 
 
 def _death_signal_hook():

@@ -41,13 +41,19 @@ def _check_port_free(port: int) -> None:
 
 
 def _docker_client():
-    from cosydeploy.engine import docker_client
-    from cosydeploy.errors import DockerError
-
+    """The local Docker engine the rollout driver runs tasks on."""
     try:
-        return docker_client()
-    except DockerError as exc:
-        raise SandboxError(exc.message, hint=exc.hint) from None
+        import docker
+
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client
+    except Exception as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise SandboxError(
+            f"the Docker engine is not reachable at {where} ({type(exc).__name__})",
+            hint="start it (make services, or dockerd) and check `docker info`",
+        ) from None
 
 
 class Sandbox:

@@ -48,7 +48,7 @@ def e2e_project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sandbox(e2e_project: Path) -> Iterator[object]:
-    from cosydeploy.engine import docker_client
+    from cosydeploy.adapters.docker import docker_client
     from cosydeploy.sandbox.server import Sandbox
 
     docker_client()  # fails loudly (not a skip) when the engine is missing

@@ -39,8 +39,40 @@ def _registry_digest(registry: str, repo: str, tag: str) -> str:
         return resp.headers["Docker-Content-Digest"]
 
 
+def _link_into_ecr(client, registry: str, repo: str):
+    """after_push for a bare registry: record the pushed manifest in moto's ECR (the
+    sandbox's registry listener does this; this test has no sandbox)."""
+
+    def link(tag: str, digest: str) -> None:
+        req = urllib.request.Request(
+            f"http://{registry}/v2/{repo}/manifests/{digest}",
+            headers={
+                "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+                "application/vnd.oci.image.manifest.v1+json",
+                "Authorization": "Basic "
+                + base64.b64encode(f"{ECR_USER}:{ECR_PASSWORD}".encode()).decode(),
+            },
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            manifest = resp.read().decode()
+            media_type = resp.headers.get("Content-Type", "").split(";")[0]
+        try:
+            client.put_image(
+                repositoryName=repo,
+                imageManifest=manifest,
+                imageManifestMediaType=media_type,
+                imageTag=tag,
+                imageDigest=digest,
+            )
+        except client.exceptions.ImageAlreadyExistsException:
+            pass
+
+    return link
+
+
 def _ensure(ecr, registry, docker_client, ctx, version, sha, image_cleanup, **kw):
     client, repo, uri = ecr
+    kw.setdefault("after_push", _link_into_ecr(client, registry, repo))
     image_cleanup.extend(f"{registry}/{repo}:{t}" for t in (version, f"git-{sha[:12]}"))
     return ensure_image(
         ecr_client=client,

@@ -13,11 +13,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cosydeploy.errors import EXIT_NOT_RECOVERED, EXIT_ROLLED_BACK, CosydeployError, ReleaseFailed
+from cosydeploy import events as ev
+from cosydeploy.adapters.aws import AwsSession
+from cosydeploy.ecs.poller import Poller
+from cosydeploy.errors import EXIT_NOT_RECOVERED, EXIT_ROLLED_BACK, CosydeployError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.ledger import Ledger
 from cosydeploy.lock import read_holder
-from cosydeploy.release import ReleaseOptions, ReleaseTarget, ReleaseUI, release, rollback
+from cosydeploy.release.model import ReleaseOptions, ReleaseTarget
+from cosydeploy.release.pipeline import preflight_secrets, release_one, rollback_one
 from cosydeploy.stack import StackOutputs
 
 # Not us-east-1: the sandbox driver of other tests (same process, shared moto state) drives it.
@@ -177,7 +181,7 @@ def target(aws_session):
         env="dev",
         region=REGION,
         account_id=ACCOUNT,
-        session=s,
+        aws=AwsSession(s, REGION),
         outputs=outputs,
         environment={"NODE_ENV": "production"},
         secret_names=SECRETS,
@@ -191,12 +195,27 @@ FAST = ReleaseOptions(poll_initial=0.1, poll_max=0.2)
 @pytest.fixture
 def said():
     lines: list[str] = []
-    ui = ReleaseUI(step=lines.append, info=lines.append)
-    return lines, ui
+
+    def emit(e: ev.Event) -> None:
+        text = getattr(e, "text", None)
+        if isinstance(e, ev.Verified):
+            text = f"verify: {'SKIP' if e.ok is None else 'OK' if e.ok else 'NG'} {e.text}"
+        if text:
+            lines.append(text)
+
+    return lines, emit
+
+
+def release(target, image, options, emit, **kw):
+    return release_one(target, image, options, emit=emit, **kw)
+
+
+def rollback(target, to, options, emit, **kw):
+    return rollback_one(target, to, options, emit=emit, **kw)
 
 
 def running_image(target):
-    ecs = target.session.client("ecs")
+    ecs = target.aws.client("ecs")
     td = ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["taskDefinition"]
     return ecs.describe_task_definition(taskDefinition=td)["taskDefinition"][
         "containerDefinitions"
@@ -205,7 +224,7 @@ def running_image(target):
 
 def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
     lines, ui = said
-    ledger = Ledger(target.session.client("dynamodb"))
+    ledger = Ledger(target.aws.client("dynamodb"))
     with FakeRollout():
         dry = release(target, GOOD1, ReleaseOptions(dry_run=True), ui)
         assert dry.outcome == "dry_run" and dry.diff.first_release is False
@@ -221,11 +240,9 @@ def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
         again = release(target, GOOD2, FAST, ui)
         assert again.outcome == "noop" and again.task_definition_arn == r2.task_definition_arn
 
-        with pytest.raises(ReleaseFailed) as err:
-            release(target, BAD, FAST, ui)
-        assert err.value.recovered and err.value.exit_code == EXIT_ROLLED_BACK
-        assert err.value.result.outcome == "rolled_back"
-        assert "circuit breaker" in str(err.value)
+        bad = release(target, BAD, FAST, ui)
+        assert bad.outcome == "rolled_back" and bad.exit_code == EXIT_ROLLED_BACK
+        assert "circuit breaker" in bad.message
         assert running_image(target) == GOOD2.uri
 
         back = rollback(target, None, FAST, ui)
@@ -247,42 +264,41 @@ def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
     failed = hist[3]
     assert failed.diagnosis and failed.previous_task_definition_arn == r2.task_definition_arn
     assert hist[2].rollback_of == failed.release_id
-    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
     assert CANARY not in "\n".join(lines)
     assert all(CANARY not in str(r.as_dict()) for r in hist)
 
 
 def test_deadline_rolls_back_and_reports_not_recovered(target, said):
     _lines, ui = said
-    with FakeRollout(hang=True), pytest.raises(ReleaseFailed) as err:
-        release(target, GOOD1, ReleaseOptions(timeout=1.0, poll_initial=0.1, poll_max=0.2), ui)
+    with FakeRollout(hang=True):
+        r = release(target, GOOD1, ReleaseOptions(timeout=1.0, poll_initial=0.1, poll_max=0.2), ui)
     # No good release in the ledger: back to the previous revision, which also hangs.
-    assert err.value.recovered is False and err.value.exit_code == EXIT_NOT_RECOVERED
-    assert "timed out" in str(err.value)
-    hist = Ledger(target.session.client("dynamodb")).history("acme", "dev")
+    assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
+    assert "timed out" in r.message and "NOT back on a good release" in r.message
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
     assert [(r.kind, r.outcome) for r in hist] == [("rollback", "failed"), ("release", "failed")]
-    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
 
 
 def test_interrupt_mid_watch_records_interrupted_and_unlocks(target, said):
+    """Ctrl-C reaches a release waiting on the poller as the poller's cancel (the main
+    thread cancels it on KeyboardInterrupt, as a fleet run does)."""
+    import threading
+
     _, ui = said
-    calls = [0]
-
-    def sleep(_s):
-        calls[0] += 1
-        if calls[0] == 2:
-            raise KeyboardInterrupt
-
+    poller = Poller(initial_interval=0.1, max_interval=0.2)
+    threading.Timer(1.5, poller.cancel).start()
     with FakeRollout(hang=True), pytest.raises(KeyboardInterrupt):
-        release(target, GOOD1, FAST, ui, sleep=sleep)
-    hist = Ledger(target.session.client("dynamodb")).history("acme", "dev")
+        release(target, GOOD1, FAST, ui, poller=poller)
+    poller.close()
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
     assert [r.outcome for r in hist] == ["interrupted"]
-    assert read_holder(target.session.client("dynamodb"), "acme", "dev") is None
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
 
 
-def test_secret_without_value_is_refused_before_any_change(target, said):
-    _, ui = said
-    sm = target.session.client("secretsmanager")
+def test_secret_without_value_is_refused_before_any_change(target):
+    sm = target.aws.client("secretsmanager")
     sm.create_secret(Name="cosyworld/acme/dev/ENCRYPTION_KEY")  # no value
     import dataclasses
 
@@ -294,7 +310,87 @@ def test_secret_without_value_is_refused_before_any_change(target, said):
         ),
     )
     with pytest.raises(CosydeployError, match="ENCRYPTION_KEY") as err:
-        release(t, GOOD1, FAST, ui)
+        preflight_secrets(t.aws.client("secretsmanager"), t)
     assert err.value.exit_code == 2
     assert running_image(target).endswith(":bootstrap")
-    assert Ledger(target.session.client("dynamodb")).history("acme", "dev") == []
+    assert Ledger(target.aws.client("dynamodb")).history("acme", "dev") == []
+
+
+class HealthByImage:
+    """An app URL whose health path answers 500 while the service runs ``broken``'s image."""
+
+    def __init__(self, broken: ResolvedImage) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from moto.ecs.models import ecs_backends
+
+        backend = ecs_backends[ACCOUNT][REGION]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                td = backend.services[f"{NAME}:app"].task_definition
+                image_ = backend.describe_task_definition(td).container_definitions[0]["image"]
+                self.send_response(500 if image_ == broken.uri else 200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+VERIFY_FAST = ReleaseOptions(
+    poll_initial=0.1, poll_max=0.2, verify_interval=0.05, verify_max_tries=4
+)
+
+
+def test_verification_failing_after_completed_rolls_back(target, said) -> None:
+    import dataclasses
+
+    _, ui = said
+    app = HealthByImage(broken=GOOD2)
+    t = dataclasses.replace(target, outputs=dataclasses.replace(target.outputs, app_url=app.url))
+    try:
+        with FakeRollout():
+            ok = release(t, GOOD1, VERIFY_FAST, ui)
+            assert ok.outcome == "succeeded" and ok.verified is True
+            r = release(t, GOOD2, VERIFY_FAST, ui)
+    finally:
+        app.close()
+    assert r.outcome == "rolled_back" and r.exit_code == EXIT_ROLLED_BACK
+    assert r.verified is False and "failed verification" in r.message and "back on v1" in r.message
+    assert running_image(target) == GOOD1.uri
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert [(h.kind, h.version, h.outcome) for h in hist[:2]] == [
+        ("rollback", "v1", "succeeded"),
+        ("release", "v2", "rolled_back"),
+    ]
+
+
+def test_no_good_release_in_the_ledger_goes_back_to_what_served(target, said) -> None:
+    lines, ui = said
+    with FakeRollout():
+        r = release(target, BAD, FAST, ui)
+    assert r.outcome == "rolled_back" and r.exit_code == EXIT_ROLLED_BACK
+    assert any("no good release in the ledger" in line for line in lines)
+    assert running_image(target).endswith(":bootstrap")
+
+
+def test_no_rollback_leaves_it_and_says_so(target, said) -> None:
+    lines, ui = said
+    with FakeRollout():
+        release(target, GOOD1, FAST, ui)
+        r = release(target, BAD, ReleaseOptions(poll_initial=0.1, poll_max=0.2, rollback=False), ui)
+    assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
+    assert "NOT back on a good release" in r.message and r.hint
+    assert any("--no-rollback" in line for line in lines)
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert [(h.kind, h.version, h.outcome) for h in hist[:2]] == [
+        ("release", "v3", "failed"),
+        ("release", "v1", "succeeded"),
+    ]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cosydeploy.cli.context import sandbox_backend
+from cosydeploy.adapters.platform import sandbox_backend
+from cosydeploy.adapters.terraform.engine import Workspace, make_engine
 from cosydeploy.errors import TerraformError
-from cosydeploy.terraform.engine import Workspace, make_engine
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
 BUCKET = "state-test"

@@ -267,7 +267,7 @@ def test_run_doctor_without_a_sandbox_fails_credentials_and_skips_the_rest() -> 
     def no_sandbox(c):
         raise SandboxError("the sandbox is not running", hint="cosydeploy sandbox up --detach")
 
-    settings = doctor.Settings("bucket", "us-east-1", "locks", "ledger", "repo", sandbox=True)
+    settings = doctor.Settings("bucket", "us-east-1", "locks", "ledger", "repo")
     adapters = doctor.Adapters(
         docker=lambda: _Docker(),
         terraform=lambda: _Engine("1.15.5"),

@@ -135,7 +135,7 @@ ALL_TFVARS = {**contract_tfvars(), **rendered_tfvars()}
 
 
 def test_fmt_is_clean(tf_env: Path) -> None:
-    from cosydeploy.terraform.engine import make_engine
+    from cosydeploy.adapters.terraform.engine import make_engine
 
     rc, out, err = make_engine().run(TF, ["fmt", "-check", "-recursive", "-list=true"])
     assert (rc, out) == (0, ""), f"terraform fmt would change: {out} {err}"

@@ -6,7 +6,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cosydeploy.ecs.watch import Phase, RolloutPoller, Watch, evaluate, new_events
+from cosydeploy.ecs.poller import Poller
+from cosydeploy.ecs.watch import Phase, Watch, evaluate, new_events
 
 OURS = "ecs-svc/1111"
 OLD = "ecs-svc/0000"
@@ -304,8 +305,8 @@ def test_poller_batches_by_cluster_and_ten_services():
             {"services": [svc(dep(rollout="COMPLETED", running=2))]},
             {"cluster": "green", "services": ["app"]},
         )
-        poller = RolloutPoller(watches, clock=clock, sleep=clock.sleep)
-        result = poller.run()
+        poller = Poller(clock=clock, sleep=clock.sleep)
+        result = poller.follow(watches)
         stub.assert_no_pending_responses()
     assert poller.describe_calls == 3
     assert all(v.phase is Phase.SUCCEEDED for v in result.values())
@@ -349,14 +350,13 @@ def test_poller_rollback_is_failure_and_events_are_new_only():
             stub.add_response(
                 "describe_services", {"services": [s]}, {"cluster": "c", "services": ["app"]}
             )
-        poller = RolloutPoller(
-            [w],
-            clock=clock,
-            sleep=clock.sleep,
+        poller = Poller(clock=clock, sleep=clock.sleep)
+        verdict = poller.watch(
+            w,
             on_update=lambda w: updates.append(w.verdict.phase.value),
             on_events=lambda w, es: seen_events.extend(e["id"] for e in es),
         )
-        result = poller.run()
+        result = {w.key: verdict}
     assert result["acme/prod"].phase is Phase.FAILED
     assert "circuit breaker" in result["acme/prod"].reason
     assert seen_events == ["e1", "e2"]
@@ -378,10 +378,8 @@ def test_poller_backs_off_and_never_sleeps_past_deadline():
                 {"services": [svc(dep(running=1))]},
                 {"cluster": "c", "services": ["app"]},
             )
-        poller = RolloutPoller(
-            [w], clock=clock, sleep=clock.sleep, initial_interval=1.0, max_interval=3.0
-        )
-        verdict = poller.run()["a/dev"]
+        poller = Poller(clock=clock, sleep=clock.sleep, initial_interval=1.0, max_interval=3.0)
+        verdict = poller.follow([w])["a/dev"]
         stub.assert_no_pending_responses()
     assert verdict.phase is Phase.TIMED_OUT
     assert clock.sleeps == [1.0, 1.5, 2.25, 3.0, 2.25]
@@ -419,7 +417,7 @@ def test_poller_reads_target_health_only_after_completed():
         sl.add_response(
             "describe_target_health", {"TargetHealthDescriptions": HEALTHY}, {"TargetGroupArn": tg}
         )
-        verdict = RolloutPoller([w], clock=clock, sleep=clock.sleep).run()["a/dev"]
+        verdict = Poller(clock=clock, sleep=clock.sleep).follow([w])["a/dev"]
         se.assert_no_pending_responses()
         sl.assert_no_pending_responses()
     assert verdict.phase is Phase.SUCCEEDED

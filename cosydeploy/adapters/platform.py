@@ -1,0 +1,273 @@
+"""Where releases run: AWS, or the embedded sandbox. Chosen ONCE, from ``--sandbox`` /
+``COSYDEPLOY_SANDBOX``; everything that differs between the two lives here.
+
+A platform gives AWS sessions (and the account guard), the Terraform stack and its
+backend settings, the registry images are pushed to, the build context, and what
+happens after an apply. This is the only product module that imports
+``cosydeploy.sandbox``: the sandbox is an emulator that knows nothing of the tool, and
+the product knowledge it needs (what a client stack creates) comes in from here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cosydeploy.adapters.aws import AwsSession, guard_account, open_session
+from cosydeploy.errors import SandboxError, UsageError
+
+if TYPE_CHECKING:
+    from cosydeploy.config.project import Project
+    from cosydeploy.config.resolve import ClientEnv
+
+
+class AwsPlatform:
+    """The real thing: profiles and roles from the manifests, the client stack."""
+
+    name = "aws"
+    sandbox = False
+
+    def __init__(self, project: Project | None) -> None:
+        self.project = project
+
+    # --------------------------------------------------------------- identities
+
+    def session(self, c: ClientEnv, *, guard: bool = True) -> AwsSession:
+        """A session as the client's identity; the account guard runs before anything changes."""
+        session = self._open(c)
+        if guard:
+            from cosydeploy.config.load import manifest_path
+
+            assert self.project is not None
+            source = self.project.display(manifest_path(self.project, c.client))
+            guard_account(session, c.account_id, source)
+        return session
+
+    def _open(self, c: ClientEnv) -> AwsSession:
+        return open_session(c.region, profile=c.profile, role_arn=c.role_arn)
+
+    def caller_session(self, region: str) -> AwsSession:
+        """The caller's own identity (the state bucket, Cost Explorer)."""
+        return open_session(region)
+
+    # --------------------------------------------------------------- Terraform
+
+    def stack_path(self) -> Path:
+        assert self.project is not None
+        return self.project.path(self.project.config.paths.stack)
+
+    def backend_settings(self, settings: dict[str, str]) -> dict[str, str]:
+        """The S3 backend settings Terraform is initialised with."""
+        return dict(settings)
+
+    def terraform_vars(self) -> dict[str, str] | None:
+        return None
+
+    def after_apply(self, c: ClientEnv, outputs: dict[str, Any]) -> str | None:
+        """Work after a successful apply; returns a line to show, or None."""
+        return None
+
+    # --------------------------------------------------------------- images
+
+    def push_registry(self) -> str | None:
+        """``host:port`` docker pushes to instead of the ECR host (None: ECR itself)."""
+        return None
+
+    def build_context(self, context: Path, dockerfile: str) -> Path:
+        return context
+
+    def after_push(self, ecr: Any, repository: str, tag: str, digest: str) -> None:
+        """Called once a tag is pushed (ECR sees pushes at once)."""
+
+    # --------------------------------------------------------------- doctor
+
+    def doctor_notes(self) -> dict[str, str]:
+        """Checks that do not apply here, by name, with the reason (doctor prints SKIP)."""
+        return {}
+
+
+class SandboxPlatform(AwsPlatform):
+    """The embedded sandbox: moto for AWS, a local registry for ECR, the sandbox stack."""
+
+    name = "sandbox"
+    sandbox = True
+
+    def __init__(self, project: Project | None) -> None:
+        super().__init__(project)
+        self._info: Any = None
+
+    @property
+    def info(self) -> Any:
+        """The running sandbox; its environment (endpoint, credentials) is exported to
+        this process, so every AWS SDK call goes there."""
+        if self._info is None:
+            from cosydeploy.sandbox.state import load_info
+
+            info = load_info(self.state_path())
+            if info is None:
+                raise SandboxError(
+                    "the sandbox is not running",
+                    hint="start it with: cosydeploy sandbox up --detach",
+                )
+            os.environ.update(info.env())
+            self._info = info
+        return self._info
+
+    def state_path(self) -> Path:
+        explicit = os.environ.get("COSYDEPLOY_SANDBOX_STATE")
+        if explicit:
+            return Path(explicit)
+        root = self.project.root if self.project else Path.cwd()
+        return root / ".cosydeploy" / "sandbox" / "state.json"
+
+    def _open(self, c: ClientEnv) -> AwsSession:
+        self.info  # noqa: B018 - exports the sandbox's endpoint first
+        # moto keeps accounts apart by credentials: a role in another account is assumed
+        # as it would be in AWS (profiles do not exist there).
+        return open_session(c.region, role_arn=c.role_arn)
+
+    def caller_session(self, region: str) -> AwsSession:
+        self.info  # noqa: B018
+        return open_session(region)
+
+    def stack_path(self) -> Path:
+        assert self.project is not None
+        return self.project.path(self.project.config.paths.sandbox_stack)
+
+    def backend_settings(self, settings: dict[str, str]) -> dict[str, str]:
+        """S3 backend settings for moto: path style, no AWS-only checks; the state bucket
+        (made by the bootstrap stack on AWS) is made here."""
+        endpoint = self.info.endpoint_url
+        self._ensure_bucket(endpoint, settings["bucket"], settings["region"])
+        return {**settings, **sandbox_backend(endpoint)}
+
+    @staticmethod
+    def _ensure_bucket(endpoint_url: str, bucket: str, region: str) -> None:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception:
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def terraform_vars(self) -> dict[str, str] | None:
+        return {"sandbox_alb_url": self.info.alb_url}
+
+    def after_apply(self, c: ClientEnv, outputs: dict[str, Any]) -> str | None:
+        """Create in the sandbox what the client stack would have made."""
+        from cosydeploy.sandbox.provision import provision
+        from cosydeploy.stack import StackOutputs
+
+        session = self.session(c, guard=False)
+        plain = StackOutputs.from_terraform(outputs).as_dict()
+        provision(session.session, plain, self.provision_spec(c))
+        return f"sandbox: resources of {c.client}/{c.env} are in place"
+
+    def provision_spec(self, c: ClientEnv) -> Any:
+        """What the sandbox must create for one client/env (what the client stack would make)."""
+        from cosydeploy import ledger, lock
+        from cosydeploy.render import ecr_repository_url
+        from cosydeploy.sandbox.provision import ProvisionSpec
+
+        assert self.project is not None
+        params = {
+            "WEB_PORT": str(c.port),
+            "MONGO_DB_NAME": c.mongo_db_name,
+            "NODE_ENV": c.environment.get("NODE_ENV", "production"),
+            "PUBLIC_URL": f"https://{c.hostname}",
+            # The sandbox has no Redis of its own; these are what the stack's parameters hold.
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": "6379",
+            "REDIS_TLS": "false",
+            "REDIS_USERNAME": "app",
+        }
+        for flag, on in c.feature_flags.items():
+            params[f"FEATURE_{flag.upper()}"] = "true" if on else "false"
+        cfg = self.project.config
+        return ProvisionSpec(
+            project=c.project,
+            client=c.client,
+            environment=c.env,
+            region=c.region,
+            cpu=c.cpu,
+            memory=c.memory,
+            desired_count=c.desired_count,
+            container_port=c.port,
+            health_path=c.health_path,
+            health_check_grace_period=c.health_check_grace_period,
+            secret_names=list(c.secrets),
+            parameters=params,
+            ecr_repository=cfg.image.repository,
+            tables=(
+                {"TableName": cfg.release.lock_table, **lock.TABLE_SCHEMA},
+                {"TableName": cfg.release.ledger_table, **ledger.TABLE_SCHEMA},
+            ),
+            initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+        )
+
+    def push_registry(self) -> str | None:
+        return str(self.info.registry)
+
+    def build_context(self, context: Path, dockerfile: str) -> Path:
+        """Images here are FROM scratch with a static busybox: add it to a copy of the context."""
+        from cosydeploy.sandbox.appcontext import needs_busybox, prepare_app_context
+
+        if not needs_busybox(context, dockerfile):
+            return context
+        assert self.project is not None
+        dest = self.project.root / ".cosydeploy" / "build" / context.name
+        return prepare_app_context(dest, source=context)
+
+    def after_push(self, ecr: Any, repository: str, tag: str, digest: str) -> None:
+        """The registry tells moto's ECR of each push (a notification, delivered a moment
+        later); wait until ECR names the tag, as it would at once on AWS."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                found = ecr.describe_images(
+                    repositoryName=repository, imageIds=[{"imageTag": tag}]
+                )["imageDetails"]
+            except Exception:
+                found = []
+            if found and found[0].get("imageDigest") == digest:
+                return
+            time.sleep(0.1)
+        raise SandboxError(
+            f"the sandbox's ECR never saw {repository}:{tag} ({digest[:19]})",
+            hint="is the sandbox's registry listener running? cosydeploy sandbox status",
+        )
+
+    def doctor_notes(self) -> dict[str, str]:
+        return {"dns": "the sandbox has no Route 53: its stack makes no DNS record"}
+
+
+def sandbox_backend(endpoint_url: str) -> dict[str, str]:
+    """S3 backend settings for a local AWS endpoint (moto): path style, no AWS-only checks."""
+    return {
+        "access_key": "testing",
+        "secret_key": "testing",
+        "use_path_style": "true",
+        "skip_credentials_validation": "true",
+        "skip_region_validation": "true",
+        "skip_requesting_account_id": "true",
+        "skip_metadata_api_check": "true",
+        "endpoints": '{s3="' + endpoint_url + '"}',
+    }
+
+
+Platform = AwsPlatform
+
+
+def platform_for(project: Project | None, sandbox: bool) -> AwsPlatform:
+    """THE choice between AWS and the sandbox."""
+    return SandboxPlatform(project) if sandbox else AwsPlatform(project)
+
+
+def require_project(project: Project | None) -> Project:
+    if project is None:
+        raise UsageError("this needs a project (cosydeploy.yaml)")
+    return project

@@ -1,0 +1,55 @@
+"""Choosing client/envs: one client in one environment, every client of an environment."""
+
+from __future__ import annotations
+
+import os
+
+from cosydeploy.config.load import client_ids, load_manifest
+from cosydeploy.config.project import Project
+from cosydeploy.config.resolve import ClientEnv, resolve
+from cosydeploy.errors import UsageError
+
+
+def resolve_env(project: Project, env: str | None) -> str:
+    """``--env`` > ``COSYDEPLOY_ENV`` > the first environment of cosydeploy.yaml."""
+    envs = project.config.environments
+    chosen = env or os.environ.get("COSYDEPLOY_ENV") or envs[0]
+    if chosen not in envs:
+        raise UsageError(f"unknown environment {chosen!r}", hint=f"environments: {', '.join(envs)}")
+    return chosen
+
+
+def client_env(project: Project, client: str, env: str | None) -> ClientEnv:
+    """Load, validate and resolve one client in one environment."""
+    manifest, src = load_manifest(project, client)
+    name = resolve_env(project, env)
+    if name not in manifest.environments:
+        raise UsageError(
+            f"{src.file}: environments: client {client!r} has no environment {name!r}",
+            hint=f"its environments: {', '.join(manifest.environments)}",
+        )
+    return resolve(project, manifest, name)
+
+
+def all_client_envs(
+    project: Project, clients: list[str] | None = None, env: str | None = None
+) -> list[ClientEnv]:
+    """Every ClientEnv of the given clients (all when None), in one env or all of theirs."""
+    out = []
+    for cid in clients or client_ids(project):
+        manifest, _ = load_manifest(project, cid)
+        envs = [resolve_env(project, env)] if env else list(manifest.environments)
+        out += [resolve(project, manifest, e) for e in envs if e in manifest.environments]
+    return out
+
+
+def fleet_envs(project: Project, clients: list[str], env: str | None) -> list[ClientEnv]:
+    """The ClientEnvs of a run: named clients (each must have the env), or every client
+    that has the environment (``--all``: clients empty)."""
+    if clients:
+        return [client_env(project, c, env) for c in dict.fromkeys(clients)]
+    chosen = resolve_env(project, env)
+    envs = all_client_envs(project, None, chosen)
+    if not envs:
+        raise UsageError("no client has this environment", hint="see cosydeploy clients list")
+    return envs

@@ -1,0 +1,202 @@
+"""Runs over clients: waves, up to N clients at a time, one poller for every deployment.
+
+A release to one client is a fleet of one: the same path, the same poller, the same
+results and exit code.
+
+    prepare every client (account guard, stack outputs, secrets, Terraform in step,
+    drift) -> the image for each, before any wave -> wave by wave through
+    ``pipeline.release_one`` (or ``rollback_one``) -> one ReleaseResult per client;
+    the worst outcome is the exit code.
+
+A failure in a wave stops the waves after it: clients already released stay released,
+the failed one was rolled back by its own pipeline, later clients are ``skipped``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosydeploy import events as ev
+from cosydeploy import outcome as oc
+from cosydeploy.ecs.poller import Poller
+from cosydeploy.errors import CosydeployError, LockHeldError
+from cosydeploy.image import ResolvedImage
+from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget, RunResult
+
+
+@dataclass
+class Member:
+    """One client/env ready to release: its target and what its preparation found."""
+
+    client: str
+    env: str
+    target: ReleaseTarget
+    image: ResolvedImage | None = None
+    infra: str = ""
+    warnings: list[str] = field(default_factory=list)
+    config: Any = None  # the resolved ClientEnv
+
+
+# What one member's run is: release_one(target, image, ...) or a rollback.
+MemberRun = Callable[[Member, Poller], ReleaseResult]
+
+
+def from_error(
+    client: str, env: str, version: str, exc: BaseException, *, wave: int = 0, started: float = 0.0
+) -> ReleaseResult:
+    """The result of a client whose run raised instead of returning an outcome."""
+    if isinstance(exc, KeyboardInterrupt):
+        outcome, code, msg, hint = oc.INTERRUPTED, None, "interrupted", ""
+    elif isinstance(exc, LockHeldError):
+        outcome, code, msg, hint = oc.LOCKED, None, exc.message, exc.hint or ""
+    elif isinstance(exc, CosydeployError):
+        outcome, code, msg, hint = oc.ERROR, exc.exit_code, exc.message, exc.hint or ""
+    else:  # a bug or an unexpected AWS answer mid-release: a person must look
+        outcome, code, msg, hint = (
+            oc.FAILED,
+            None,
+            f"unexpected {type(exc).__name__}: {exc}",
+            f"check cosydeploy status {client} --env {env}",
+        )
+    return ReleaseResult(
+        client,
+        env,
+        version,
+        outcome=outcome,
+        message=msg,
+        hint=hint,
+        wave=wave,
+        code=code,
+        error=exc,
+        elapsed=time.time() - started if started else 0.0,
+    )
+
+
+def skipped(client: str, env: str, version: str, wave: int, why: str) -> ReleaseResult:
+    return ReleaseResult(client, env, version, outcome=oc.SKIPPED, message=why, wave=wave)
+
+
+def run_waves(
+    waves: Sequence[Sequence[str]],
+    *,
+    env: str,
+    version: str,
+    prepare: Callable[[str], Member],
+    run: MemberRun,
+    image_for: Callable[[Member], ResolvedImage] | None = None,
+    parallel: int = 4,
+    options: ReleaseOptions | None = None,
+    emit: ev.Sink = ev.ignore,
+    poller: Poller | None = None,
+) -> RunResult:
+    """Run ``run(member, poller)`` for every client of ``waves``, wave by wave.
+
+    ``prepare(client)`` builds a Member; every client is prepared before anything
+    ships, and one that cannot be prepared stops the run (its outcome, the others
+    skipped). ``image_for(member)`` gives the image by digest (built and pushed once,
+    or a promoted digest); it is called for every client before the first wave.
+    """
+    options = options or ReleaseOptions()
+    plan: list[list[str]] = [list(w) for w in waves if w]
+    clients = [c for w in plan for c in w]
+    wave_of = {c: i + 1 for i, w in enumerate(plan) for c in w}
+    parallel = max(1, int(parallel))
+
+    # 1. Prepare every client (in parallel: AWS reads, maybe a Terraform plan).
+    members: dict[str, Member] = {}
+    failed: list[ReleaseResult] = []
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="cosydeploy-prep") as ex:
+        futures = {c: ex.submit(prepare, c) for c in clients}
+        for c, fut in futures.items():
+            try:
+                members[c] = fut.result()
+            except (Exception, KeyboardInterrupt) as exc:
+                failed.append(from_error(c, env, version, exc, wave=wave_of[c], started=started))
+    for m in members.values():
+        for w in m.warnings:
+            emit(ev.Warning(f"{m.client}/{m.env}", w))
+    if failed:
+        why = "not started: " + ", ".join(f"{r.client} could not be prepared" for r in failed)
+        results = failed + [skipped(c, env, version, wave_of[c], why) for c in members]
+        results.sort(key=lambda r: clients.index(r.client))
+        for r in results:
+            emit(ev.ClientDone(r.key, r))
+        return RunResult(results, plan)
+
+    # 2. The image, for everyone, before any wave (a refused promotion stops here).
+    if image_for is not None:
+        for c in clients:
+            members[c].image = image_for(members[c])
+
+    # 3. Waves.
+    own = poller is None
+    shared = poller or Poller(initial_interval=options.poll_initial, max_interval=options.poll_max)
+    results = []
+    stop_reason = ""
+    try:
+        for i, wave in enumerate(plan, start=1):
+            if stop_reason:
+                results += [skipped(c, env, version, i, stop_reason) for c in wave]
+                continue
+            if len(plan) > 1:
+                emit(ev.WaveStarted("", i, list(wave)))
+            wave_results = _run_wave(wave, i, members, run, shared, emit, version, parallel)
+            results += wave_results
+            bad = [r for r in wave_results if r.outcome not in oc.GOOD]
+            if bad:
+                stop_reason = (
+                    f"wave {i} failed ({', '.join(r.client for r in bad)}): later waves not started"
+                )
+    finally:
+        if own:
+            shared.close()
+    for r in results:
+        if r.outcome == oc.SKIPPED:
+            emit(ev.ClientDone(r.key, r))
+    return RunResult(results, plan, shared)
+
+
+def _run_wave(
+    wave: list[str],
+    index: int,
+    members: Mapping[str, Member],
+    run: MemberRun,
+    poller: Poller,
+    emit: ev.Sink,
+    version: str,
+    parallel: int,
+) -> list[ReleaseResult]:
+    def one(client: str) -> ReleaseResult:
+        m = members[client]
+        started = time.time()
+        try:
+            r = run(m, poller)
+        except (Exception, KeyboardInterrupt) as exc:
+            r = from_error(client, m.env, version, exc, wave=index, started=started)
+        r.wave, r.infra, r.warnings = index, m.infra, list(m.warnings)
+        emit(ev.ClientDone(r.key, r))
+        return r
+
+    out: dict[str, ReleaseResult] = {}
+    ex = ThreadPoolExecutor(
+        max_workers=min(parallel, len(wave)), thread_name_prefix=f"cosydeploy-wave{index}"
+    )
+    futures = {c: ex.submit(one, c) for c in wave}
+    try:
+        for c, fut in futures.items():
+            out[c] = fut.result()
+    except KeyboardInterrupt:
+        # Wake every watching release with KeyboardInterrupt: each records
+        # "interrupted" in its ledger and releases its lock; then stop.
+        poller.cancel()
+        for fut in futures.values():
+            fut.cancel()
+        ex.shutdown(wait=True)
+        raise
+    ex.shutdown(wait=True)
+    return [out[c] for c in wave]

@@ -1,0 +1,130 @@
+"""The values a release works with: what it releases to, how, and what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosydeploy import outcome as oc
+from cosydeploy.stack import StackOutputs
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """Everything a release knows about one client/env (resolved config + stack outputs)."""
+
+    project: str
+    client: str
+    env: str
+    region: str
+    account_id: str
+    aws: Any  # cosydeploy.adapters.aws.AwsSession: every client with the project's botocore config
+    outputs: StackOutputs
+    cpu: int = 256
+    memory: int = 512
+    container_port: int = 3000
+    health_path: str = "/health/ready"
+    environment: Mapping[str, str] = field(default_factory=dict)
+    secret_names: tuple[str, ...] = ()
+    stop_timeout: int = 30
+    tags: Mapping[str, str] = field(default_factory=dict)
+    lock_table: str = "cosyworld-deploy-locks"
+    ledger_table: str = "cosyworld-releases"
+    timeout: float = 600.0
+    container_health_path: str = "/health/live"
+    manifest: str = ""  # where the required secrets are named, for error messages
+    templates: Any = None  # cosydeploy.render.Templates (None: the package's defaults)
+
+    @property
+    def key(self) -> str:
+        return f"{self.client}/{self.env}"
+
+    def secret_id(self, name: str) -> str:
+        return f"{self.project}/{self.client}/{self.env}/{name}"
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """How one client's release runs (the CLI's flags, as a value)."""
+
+    dry_run: bool = False
+    timeout: float | None = None  # overrides target.timeout
+    lock_wait: float = 0.0
+    rollback: bool = True
+    verify_attempts: int = 3  # consecutive 200s needed
+    verify_interval: float = 1.0
+    verify_max_tries: int = 15
+    poll_initial: float = 1.0
+    poll_max: float = 3.0
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How a run over several clients goes: waves, parallelism within a wave."""
+
+    parallel: int = 4
+    waves: str | None = None  # a spec (canary,rest) or a file of waves
+    infra: str = "auto"  # auto | force | skip: Terraform in step
+
+
+@dataclass
+class ReleaseResult:
+    """What happened to one client/env in a release, promotion or rollback."""
+
+    client: str
+    env: str
+    version: str
+    digest: str = ""
+    outcome: str = oc.FAILED
+    kind: str = "release"
+    release_id: str = ""
+    task_definition_arn: str = ""
+    previous_task_definition_arn: str = ""
+    rolled_back_to: str = ""
+    diff: Any = None  # cosydeploy.ecs.taskdef.TaskDefDiff
+    diagnosis: list[str] = field(default_factory=list)
+    message: str = ""
+    hint: str = ""
+    verified: bool | None = None
+    elapsed: float = 0.0
+    wave: int = 0
+    infra: str = ""
+    warnings: list[str] = field(default_factory=list)
+    code: int | None = None  # an error's own exit code (outcome "error")
+    error: BaseException | None = None  # what a run raised instead of an outcome
+
+    @property
+    def key(self) -> str:
+        return f"{self.client}/{self.env}"
+
+    @property
+    def exit_code(self) -> int:
+        return self.code if self.code is not None else oc.exit_code(self.outcome)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in {"diff", "code", "error"}}
+        d["diff"] = self.diff.lines() if self.diff else []
+        d["exit_code"] = self.exit_code
+        d["duration"] = self.elapsed
+        return d
+
+
+@dataclass
+class RunResult:
+    """A run over one or more clients: one result per client, the worst exit code."""
+
+    results: list[ReleaseResult]
+    waves: list[list[str]] = field(default_factory=list)
+    poller: Any = None  # the poller that followed the run (its call counts)
+
+    @property
+    def exit_code(self) -> int:
+        return oc.worst(r.exit_code for r in self.results)
+
+    @property
+    def digest(self) -> str:
+        """The one image digest of the run (empty when clients ended on different ones)."""
+        digests = {r.digest for r in self.results if r.digest}
+        return digests.pop() if len(digests) == 1 else ""

@@ -1,0 +1,571 @@
+"""The release of one client/env, as functions over values, an AWS session and a poller.
+
+    lock -> render + diff (dry-run stops) -> no-op check -> ledger(in_progress) ->
+    register -> update service -> watch THAT deployment -> verify health ->
+    ledger(succeeded)
+    on failure or deadline: diagnose -> roll back to the last good revision (watched)
+    -> ledger(rolled_back | failed)
+
+Outcomes are returned as a ReleaseResult, never raised. Bad input raises a
+CosydeployError before anything changes; a held lock raises LockHeldError;
+KeyboardInterrupt leaves the ledger saying interrupted, releases the lock and
+propagates. Everything the user should see is emitted as an event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from cosydeploy import events as ev
+from cosydeploy import outcome as oc
+from cosydeploy.ecs.diagnose import Diagnosis, diagnose
+from cosydeploy.ecs.poller import Poller
+from cosydeploy.ecs.taskdef import container_image, diff_task_definitions, render_task_definition
+from cosydeploy.ecs.watch import Phase, Verdict, Watch
+from cosydeploy.errors import AwsError, CosydeployError, UsageError
+from cosydeploy.image import ImageRef, ResolvedImage
+from cosydeploy.ledger import Ledger, ReleaseRecord, current_actor
+from cosydeploy.lock import DeployLock
+from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget
+
+__all__ = ["preflight_secrets", "release_one", "rollback_one", "verify_health"]
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def preflight_secrets(secretsmanager: Any, target: ReleaseTarget) -> None:
+    """Every required secret exists and has a current value; else exit 2 naming them.
+
+    The one secrets-presence check (``cosydeploy.secrets``): metadata only, secret values
+    are never fetched.
+    """
+    from cosydeploy.secrets import list_secrets, missing_values
+
+    if not target.secret_names:
+        return
+    statuses = list_secrets(
+        secretsmanager, target.project, target.client, target.env, target.secret_names
+    )
+    missing = missing_values(statuses)
+    if missing:
+        where = f"{target.manifest}: app.secrets: " if target.manifest else ""
+        raise CosydeployError(
+            f"{where}{target.key}: required secret(s) without a value: {', '.join(missing)}",
+            hint=f"set each from stdin or a prompt: cosydeploy secrets set {target.client} "
+            f"--env {target.env} {missing[0]}",
+        )
+
+
+def current_service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
+    o = target.outputs
+    resp = ecs.describe_services(cluster=o.cluster_name, services=[o.service_name])
+    services = resp.get("services") or []
+    if not services or services[0].get("status") != "ACTIVE":
+        raise AwsError(
+            f"{target.key}: service {o.cluster_name}/{o.service_name} not found",
+            hint="apply the client's stack first",
+        )
+    return services[0]
+
+
+def lock_ttl(target: ReleaseTarget, options: ReleaseOptions) -> int:
+    """Long enough for a whole release plus its rollback, so a live lock never expires."""
+    deadline = options.timeout if options.timeout is not None else target.timeout
+    return int(max(3600.0, deadline + target.timeout + 600))
+
+
+def settled(service: Mapping[str, Any]) -> bool:
+    """The PRIMARY deployment finished (COMPLETED) with every desired task running."""
+    primary = next(
+        (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None
+    )
+    if primary is None:
+        return False
+    return (
+        primary.get("rolloutState") in (None, "COMPLETED")
+        and primary.get("runningCount", 0) == primary.get("desiredCount", -1)
+        and len(service.get("deployments") or []) == 1
+    )
+
+
+def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    resp = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+    return resp["taskDefinition"], resp.get("tags") or []
+
+
+def verify_health(
+    url: str,
+    *,
+    needed: int = 3,
+    interval: float = 1.0,
+    max_tries: int = 15,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 5.0,
+) -> tuple[bool, str]:
+    """GET ``url`` until it answers 200 ``needed`` times in a row (at most ``max_tries``)."""
+    import urllib.error
+    import urllib.request
+
+    streak = 0
+    last = ""
+    for i in range(max_tries):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                code = resp.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        except OSError as exc:
+            code = 0
+            last = str(getattr(exc, "reason", exc))
+        if code == 200:
+            streak += 1
+            if streak >= needed:
+                return True, f"{url} answered 200 {needed} times in a row"
+        else:
+            streak = 0
+            last = f"HTTP {code}" if code else last
+        if i + 1 < max_tries:
+            sleep(interval)
+    return False, f"{url} did not answer 200 {needed} times in a row (last: {last or 'n/a'})"
+
+
+def _deployment_of(update_resp: Mapping[str, Any], taskdef_arn: str) -> str | None:
+    for d in (update_resp.get("service") or {}).get("deployments") or []:
+        if d.get("taskDefinition") == taskdef_arn and d.get("status") == "PRIMARY":
+            return d.get("id")
+    return None
+
+
+class _Run:
+    """One client's release or rollback: the target, its clients, the poller, the sink."""
+
+    def __init__(
+        self,
+        target: ReleaseTarget,
+        options: ReleaseOptions,
+        emit: ev.Sink,
+        poller: Poller,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.t = target
+        self.options = options
+        self.emit = emit
+        self.poller = poller
+        self.clock = clock
+        self.sleep = sleep
+        self.ecs = target.aws.client("ecs")
+        self.ledger = Ledger(target.aws.client("dynamodb"), target.ledger_table, clock=clock)
+
+    def step(self, text: str) -> None:
+        self.emit(ev.Step(self.t.key, text))
+
+    def info(self, text: str) -> None:
+        self.emit(ev.Info(self.t.key, text))
+
+    @contextmanager
+    def lock(self, operation: str):
+        self.step("lock")
+        with DeployLock(
+            self.t.aws.client("dynamodb"),
+            self.t.client,
+            self.t.env,
+            table=self.t.lock_table,
+            wait=self.options.lock_wait,
+            operation=operation,
+            ttl_seconds=lock_ttl(self.t, self.options),
+            actor=self.options.actor,
+            clock=self.clock,
+            sleep=self.sleep,
+        ):
+            yield
+
+    def roll_out(
+        self, taskdef_arn: str, *, timeout: float | None = None, label: str = ""
+    ) -> tuple[Verdict, bool | None, str]:
+        """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
+        (verdict, verified, message); verified is None when skipped.
+
+        ``timeout`` defaults to the release's (``--timeout``, else the config's); a
+        rollback passes the config's own, so a short release deadline never starves it."""
+        o = self.t.outputs
+        started = self.clock()
+        resp = self.ecs.update_service(
+            cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn
+        )
+        dep_id = _deployment_of(resp, taskdef_arn)
+        # Without an id in the response, the deployments it lists existed before our update.
+        before = (
+            frozenset()
+            if dep_id
+            else frozenset(
+                d.get("id", "") for d in (resp.get("service") or {}).get("deployments") or []
+            )
+        )
+        if timeout is None:
+            timeout = self.options.timeout if self.options.timeout is not None else self.t.timeout
+        watch = Watch(
+            key=self.t.key,
+            ecs=self.ecs,
+            cluster=o.cluster_name,
+            service=o.service_name,
+            deployment_id=dep_id,
+            deadline=started + timeout,
+            task_definition_arn=taskdef_arn,
+            not_before=started - 60 if dep_id is None else None,
+            exclude_ids=before,
+            elbv2=self.t.aws.client("elbv2") if o.target_group_arn else None,
+            target_group_arn=o.target_group_arn,
+            group=f"{self.t.account_id}|{self.t.region}",
+            ignore_events_before=started - 1,
+            started_at=started,
+            label=" ".join(x for x in (label, taskdef_arn.rsplit("/", 1)[-1]) if x),
+        )
+        verdict = self.poller.watch(
+            watch,
+            on_update=lambda w: self.emit(ev.Rollout(self.t.key, w)),
+            on_events=lambda w, es: self.emit(ev.ServiceEvents(self.t.key, w, es)),
+        )
+        if verdict.phase is not Phase.SUCCEEDED:
+            return verdict, None, verdict.reason
+        if not o.app_url:
+            self.emit(ev.Verified(self.t.key, None, "the stack has no app URL"))
+            return verdict, None, verdict.reason
+        ok, why = verify_health(
+            o.app_url.rstrip("/") + self.t.health_path,
+            needed=self.options.verify_attempts,
+            interval=self.options.verify_interval,
+            max_tries=self.options.verify_max_tries,
+            sleep=self.sleep,
+        )
+        self.emit(ev.Verified(self.t.key, ok, why))
+        return verdict, ok, why
+
+    def diagnose(self, taskdef_arn: str) -> Diagnosis:
+        o = self.t.outputs
+        d = diagnose(
+            ecs=self.ecs,
+            logs=self.t.aws.client("logs"),
+            elbv2=self.t.aws.client("elbv2") if o.target_group_arn else None,
+            cluster=o.cluster_name,
+            service=o.service_name,
+            container_name=o.container_name,
+            log_group=o.log_group_name,
+            target_group_arn=o.target_group_arn,
+            task_definition_arn=taskdef_arn,
+        )
+        self.emit(ev.Diagnosed(self.t.key, d))
+        return d
+
+    def rollback_to(
+        self,
+        *,
+        to: ReleaseRecord | None,
+        taskdef_arn: str,
+        previous: str,
+        rollback_of: str,
+    ) -> ReleaseRecord:
+        """Roll out a known-good revision, watched and verified; record it as kind=rollback."""
+        rec = self.ledger.start(
+            client=self.t.client,
+            env=self.t.env,
+            version=to.version if to else "previous",
+            digest=to.digest if to else "",
+            image=to.image if to else "",
+            previous_task_definition_arn=previous,
+            kind="rollback",
+            rollback_of=rollback_of,
+            git_sha=to.git_sha if to else "",
+            actor=self.options.actor,
+        )
+        rec = self.ledger.update(rec, task_definition_arn=taskdef_arn)
+        try:
+            verdict, verified, why = self.roll_out(
+                taskdef_arn, timeout=self.t.timeout, label=f"back to {rec.version}"
+            )
+        except KeyboardInterrupt:
+            self.ledger.finish(rec, oc.INTERRUPTED, message="interrupted during rollback")
+            raise
+        ok = verdict.phase is Phase.SUCCEEDED and verified is not False
+        diag = [] if ok else self.diagnose(taskdef_arn).lines()
+        return self.ledger.finish(
+            rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag
+        )
+
+
+def _private_poller(options: ReleaseOptions, poller: Poller | None) -> tuple[Poller, bool]:
+    if poller is not None:
+        return poller, False
+    return Poller(initial_interval=options.poll_initial, max_interval=options.poll_max), True
+
+
+# -------------------------------------------------------------------------- release
+
+
+def release_one(
+    target: ReleaseTarget,
+    image: ResolvedImage,
+    options: ReleaseOptions | None = None,
+    *,
+    emit: ev.Sink = ev.ignore,
+    poller: Poller | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReleaseResult:
+    """Release ``image`` (by digest) to one client/env and tell the truth about it.
+
+    Returns a ReleaseResult with outcome dry_run, noop, succeeded, rolled_back (failed
+    and back on a good release: exit 1) or failed (NOT back on a good release: exit 3).
+    """
+    options = options or ReleaseOptions()
+    if not ImageRef.parse(image.uri).digest:
+        raise UsageError(f"release needs an image by digest, got {image.uri}")
+    poller, own = _private_poller(options, poller)
+    run = _Run(target, options, emit, poller, clock, sleep)
+    t0 = clock()
+    try:
+        if options.dry_run:
+            result = _release(run, image)
+        else:
+            with run.lock(f"release {image.version}"):
+                result = _release(run, image)
+    finally:
+        if own:
+            poller.close()
+    result.elapsed = clock() - t0
+    return result
+
+
+def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
+    t, o, options = run.t, run.t.outputs, run.options
+    service = current_service(run.ecs, t)
+    previous_arn = service.get("taskDefinition", "")
+    running, running_tags = _describe_taskdef(run.ecs, previous_arn) if previous_arn else ({}, [])
+    actor = options.actor or current_actor()
+    new_td = render_task_definition(
+        outputs=o,
+        image_uri=image.uri,
+        region=t.region,
+        container_port=t.container_port,
+        cpu=t.cpu,
+        memory=t.memory,
+        environment=t.environment,
+        secret_names=t.secret_names,
+        stop_timeout=t.stop_timeout,
+        health_check_path=t.container_health_path,
+        tags={
+            **t.tags,
+            "cosydeploy:version": image.version,
+            "cosydeploy:git-sha": image.git_sha or "unknown",
+            "cosydeploy:released-by": actor,
+        },
+        templates=t.templates,
+    )
+    diff = diff_task_definitions(running or None, new_td, running_tags=running_tags)
+    run.step(
+        f"task definition {o.task_family} (diff against "
+        f"{previous_arn.rsplit('/', 1)[-1] or 'nothing'})"
+    )
+    run.emit(ev.DiffShown(t.key, diff))
+    result = ReleaseResult(
+        t.client,
+        t.env,
+        image.version,
+        image.digest,
+        oc.DRY_RUN,
+        diff=diff,
+        previous_task_definition_arn=previous_arn,
+    )
+    if options.dry_run:
+        result.message = "dry run: nothing registered"
+        return result
+
+    def begin() -> ReleaseRecord:
+        return run.ledger.start(
+            client=t.client,
+            env=t.env,
+            version=image.version,
+            digest=image.digest,
+            image=image.uri,
+            git_sha=image.git_sha,
+            previous_task_definition_arn=previous_arn,
+            actor=actor,
+        )
+
+    # "Already serving" is a claim too: only when that revision's deployment settled.
+    same_image = container_image(running, o.container_name) == image.uri
+    if same_image and diff.without("tags").empty and settled(service):
+        rec = run.ledger.finish(
+            begin(),
+            oc.NOOP,
+            task_definition_arn=previous_arn,
+            message="already running this image and configuration",
+        )
+        result.outcome, result.release_id = oc.NOOP, rec.release_id
+        result.task_definition_arn = previous_arn
+        result.message = f"{t.key} already runs {image.version} ({image.digest[:19]})"
+        run.info(f"{result.message}: nothing to do")
+        return result
+
+    box = [begin()]
+    result.release_id = box[0].release_id
+    try:
+        return _deploy(run, box, new_td, previous_arn, image, result)
+    except KeyboardInterrupt:
+        run.ledger.finish(box[0], oc.INTERRUPTED, message="interrupted (Ctrl-C)")
+        raise
+    except Exception as exc:
+        # Never leave an attempt in_progress: record what broke, then re-raise.
+        run.ledger.finish(box[0], oc.FAILED, message=f"error: {exc}")
+        raise
+
+
+def _deploy(
+    run: _Run,
+    box: list[ReleaseRecord],
+    new_td: dict[str, Any],
+    previous_arn: str,
+    image: ResolvedImage,
+    result: ReleaseResult,
+) -> ReleaseResult:
+    t, o = run.t, run.t.outputs
+    arn = run.ecs.register_task_definition(**new_td)["taskDefinition"]["taskDefinitionArn"]
+    rec = box[0] = run.ledger.update(box[0], task_definition_arn=arn)
+    result.task_definition_arn = arn
+    run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
+    verdict, verified, why = run.roll_out(arn, label=image.version)
+    if verdict.phase is Phase.SUCCEEDED and verified is not False:
+        result.verified = verified
+        box[0] = run.ledger.finish(rec, oc.SUCCEEDED, message=why)
+        result.outcome = oc.SUCCEEDED
+        result.message = f"{t.key} is serving {image.version} ({why})"
+        return result
+
+    # Failure: diagnose, then roll back.
+    phase = "timed out" if verdict.phase is Phase.TIMED_OUT else "failed"
+    if verified is False:
+        phase = "failed verification"
+        result.verified = False
+    run.step(f"release {phase}: {why}")
+    result.diagnosis = run.diagnose(arn).lines()
+    rec = box[0] = run.ledger.update(rec, diagnosis=result.diagnosis, message=f"{phase}: {why}")
+    recovered, back = False, ""
+    if run.options.rollback:
+        good = run.ledger.last_good(t.client, t.env, exclude_digest=image.digest)
+        to_arn = good.task_definition_arn if good else ""
+        if not to_arn and previous_arn:
+            prev_td, _ = _describe_taskdef(run.ecs, previous_arn)
+            if container_image(prev_td, o.container_name) != image.uri:
+                to_arn = previous_arn
+                run.info(
+                    "no good release in the ledger: rolling back to the revision that served before"
+                )
+        if to_arn:
+            run.step(f"rolling back to {good.version if good else to_arn.rsplit('/', 1)[-1]}")
+            rb = run.rollback_to(
+                to=good, taskdef_arn=to_arn, previous=arn, rollback_of=rec.release_id
+            )
+            recovered = rb.outcome == oc.SUCCEEDED
+            back = rb.version
+            result.rolled_back_to = to_arn
+        else:
+            run.info("nothing to roll back to")
+    else:
+        run.info("--no-rollback: left as it is")
+    result.outcome = oc.ROLLED_BACK if recovered else oc.FAILED
+    box[0] = run.ledger.finish(rec, result.outcome)
+    result.message = f"{t.key}: {image.version} {phase} ({why}); " + (
+        f"back on {back}" if recovered else "NOT back on a good release"
+    )
+    if not recovered:
+        result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
+    return result
+
+
+# -------------------------------------------------------------------------- rollback
+
+
+def rollback_one(
+    target: ReleaseTarget,
+    to_version: str | None = None,
+    options: ReleaseOptions | None = None,
+    *,
+    emit: ev.Sink = ev.ignore,
+    poller: Poller | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReleaseResult:
+    """Roll back to the previous good release (or the newest good release of
+    ``to_version``), under the lock, watched and verified, recorded as kind=rollback.
+
+    Raises UsageError when there is nothing to roll back to; a rollback that fails is a
+    result with outcome failed (exit 3).
+    """
+    options = options or ReleaseOptions()
+    poller, own = _private_poller(options, poller)
+    run = _Run(target, options, emit, poller, clock, sleep)
+    t0 = clock()
+    try:
+        with run.lock("rollback"):
+            result = _rollback(run, to_version)
+    finally:
+        if own:
+            poller.close()
+    result.elapsed = clock() - t0
+    return result
+
+
+def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
+    t, o = run.t, run.t.outputs
+    service = current_service(run.ecs, t)
+    current_arn = service.get("taskDefinition", "")
+    current_td, _ = _describe_taskdef(run.ecs, current_arn) if current_arn else ({}, [])
+    current_image = container_image(current_td, o.container_name) or ""
+    current_digest = ImageRef.parse(current_image).digest if current_image else ""
+    if to_version:
+        good = run.ledger.last_good(t.client, t.env, version=to_version)
+        missing = f"no good release of {to_version} in the ledger"
+    else:
+        good = run.ledger.last_good(t.client, t.env, exclude_digest=current_digest)
+        missing = "no earlier good release to roll back to"
+    if not good:
+        raise UsageError(
+            f"{t.key}: {missing}", hint=f"see cosydeploy history {t.client} --env {t.env}"
+        )
+    td, _ = _describe_taskdef(run.ecs, good.task_definition_arn)
+    if (
+        good.digest
+        and ImageRef.parse(container_image(td, o.container_name) or "x").digest != good.digest
+    ):
+        raise AwsError(
+            f"{good.task_definition_arn} no longer runs {good.digest}",
+            hint="release that version again instead",
+        )
+    result = ReleaseResult(
+        t.client,
+        t.env,
+        good.version,
+        good.digest,
+        oc.FAILED,
+        kind="rollback",
+        task_definition_arn=good.task_definition_arn,
+        previous_task_definition_arn=current_arn,
+        rolled_back_to=good.task_definition_arn,
+    )
+    run.step(f"rolling back to {good.version} ({good.task_definition_arn.rsplit('/', 1)[-1]})")
+    rb = run.rollback_to(
+        to=good, taskdef_arn=good.task_definition_arn, previous=current_arn, rollback_of=""
+    )
+    result.release_id = rb.release_id
+    result.diagnosis = rb.diagnosis
+    if rb.outcome != oc.SUCCEEDED:
+        result.message = f"{t.key}: rollback to {good.version} failed: {rb.message}"
+        result.hint = "look at the diagnosis; a person is needed"
+        return result
+    result.outcome = oc.SUCCEEDED
+    result.message = f"{t.key} is back on {good.version} ({rb.message})"
+    return result

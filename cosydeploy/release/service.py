@@ -1,0 +1,427 @@
+"""The release service: one object that prepares client/envs, releases, promotes, rolls
+back and reports, over one platform (AWS or the sandbox).
+
+It returns results and emits events; it never prints, prompts or exits. A release to
+one client is a fleet of one: every path goes through ``fleet.run_waves``, one poller
+and one outcome table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cosydeploy import events as ev
+from cosydeploy.errors import UsageError
+from cosydeploy.image import ResolvedImage
+from cosydeploy.release import infra_check, pipeline
+from cosydeploy.release.fleet import Member, run_waves
+from cosydeploy.release.model import FleetOptions, ReleaseOptions, ReleaseTarget, RunResult
+from cosydeploy.release.waves import waves_from_option
+
+if TYPE_CHECKING:
+    from cosydeploy.adapters.aws import AwsSession
+    from cosydeploy.adapters.platform import AwsPlatform
+    from cosydeploy.config.project import Project
+    from cosydeploy.config.resolve import ClientEnv
+    from cosydeploy.ecs.poller import Poller
+    from cosydeploy.ledger import Ledger
+    from cosydeploy.stack import StackOutputs
+
+
+class Releaser:
+    """Releases for the clients of one project on one platform."""
+
+    def __init__(
+        self,
+        project: Project,
+        platform: AwsPlatform,
+        emit: ev.Sink = ev.ignore,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.project = project
+        self.platform = platform
+        self.emit = emit
+        self.clock = clock
+        self.sleep = sleep
+        self._sessions: dict[tuple[str, str], AwsSession] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ building blocks
+
+    def session(self, c: ClientEnv) -> AwsSession:
+        """The client's identity, account-guarded once per run."""
+        key = (c.client, c.env)
+        with self._lock:
+            if key not in self._sessions:
+                self._sessions[key] = self.platform.session(c)
+            return self._sessions[key]
+
+    def ledger(self, c: ClientEnv) -> Ledger:
+        from cosydeploy.ledger import Ledger
+
+        return Ledger(self.session(c).client("dynamodb"), self.project.config.release.ledger_table)
+
+    def stack_outputs(self, c: ClientEnv, recorded: dict[str, Any] | None = None) -> StackOutputs:
+        """The client stack's outputs as recorded at the last apply; Terraform is read only
+        for a stack applied before outputs were recorded."""
+        from cosydeploy.stack import StackOutputs
+
+        if recorded is None:
+            recorded = self.ledger(c).infra_state(c.client, c.env)
+        kept = infra_check.recorded_outputs(recorded)
+        if kept is not None:
+            return StackOutputs.from_terraform(kept)
+        from cosydeploy.infra import Infra
+        from cosydeploy.render import render_tfvars
+
+        ws = Infra(self.project, self.platform, self.emit).workspace(c)
+        ws.prepare(render_tfvars(self.project, c))
+        raw = ws.outputs()
+        if not raw.get("cluster_name"):
+            raise UsageError(
+                f"{c.target} has no infrastructure yet (workspace {c.workspace} has no outputs)",
+                hint=f"onboard it first: cosydeploy onboard {c.client} --env {c.env}",
+            )
+        return StackOutputs.from_terraform(raw)
+
+    def target(self, c: ClientEnv, outputs: StackOutputs) -> ReleaseTarget:
+        from cosydeploy.config.load import manifest_path
+        from cosydeploy.render import project_templates
+
+        cfg = self.project.config
+        return ReleaseTarget(
+            project=c.project,
+            client=c.client,
+            env=c.env,
+            region=c.region,
+            account_id=c.account_id,
+            aws=self.session(c),
+            outputs=outputs,
+            cpu=c.cpu,
+            memory=c.memory,
+            container_port=c.port,
+            health_path=c.health_path,
+            environment=c.environment,
+            secret_names=c.secrets,
+            stop_timeout=c.stop_timeout,
+            tags=c.tags,
+            lock_table=cfg.release.lock_table,
+            ledger_table=cfg.release.ledger_table,
+            timeout=float(cfg.release.timeout),
+            manifest=self.project.display(manifest_path(self.project, c.client)),
+            templates=project_templates(self.project),
+        )
+
+    def prepare(self, c: ClientEnv, infra_mode: str = "auto") -> Member:
+        """Account guard, stack outputs, secrets preflight, Terraform in step, drift."""
+        from cosydeploy.render import render_tfvars
+
+        session = self.session(c)
+        ledger = self.ledger(c)
+        recorded = dict(ledger.infra_state(c.client, c.env) or {})
+        target = self.target(c, self.stack_outputs(c, recorded))
+        pipeline.preflight_secrets(session.client("secretsmanager"), target)
+        tfvars = render_tfvars(self.project, c)
+
+        def plan() -> Any:
+            from cosydeploy.infra import Infra
+
+            return Infra(self.project, self.platform, self.emit).plan(c).plan
+
+        def record(**fields: Any) -> None:
+            ledger.record_infra(c.client, c.env, **fields)
+            recorded.update(fields)
+
+        check = infra_check.check_infra(
+            mode=infra_mode,
+            tfvars=tfvars,
+            recorded=dict(recorded),
+            plan=plan,
+            record=record,
+            apply_hint=f"cosydeploy apply {c.client} --env {c.env}",
+        )
+        o = target.outputs
+        svc = (
+            session.client("ecs")
+            .describe_services(cluster=o.cluster_name, services=[o.service_name])
+            .get("services")
+            or [{}]
+        )[0]
+        cidrs = infra_check.service_subnet_cidrs(session.client("ec2"), svc)
+        applied = infra_check.applied_view(recorded or None, tfvars)
+        warnings = infra_check.terraform_drift(applied, o, svc, cidrs)
+        if check.warning:
+            warnings.insert(0, check.warning)
+        return Member(c.client, c.env, target, infra=check.reason, warnings=warnings, config=c)
+
+    # ------------------------------------------------------------------ images
+
+    def build(
+        self,
+        version: str,
+        *,
+        c: ClientEnv | None = None,
+        push: bool = False,
+        build_args: dict[str, str] | None = None,
+        context: Path | None = None,
+    ) -> ResolvedImage | list[str]:
+        """Build the image of ``version``; with ``push`` (and the client whose account
+        holds the ECR repository, or a central registry), push it once and return it by
+        digest. Without ``push``: the local tags built."""
+        from cosydeploy.adapters.docker import docker_client
+        from cosydeploy.image import build as build_image
+
+        img = self.project.config.image
+        if push:
+            if c is None:
+                raise UsageError(
+                    "build --push needs the client whose account holds the ECR repository",
+                    hint="pass --client C, or set image.registry_account_id and "
+                    "image.registry_region in cosydeploy.yaml for a central registry",
+                )
+            return self.image_for(c, version, build_args or {}, context)
+        tags = [f"{img.repository}:{version}"]
+        label = f"docker build {tags[0]}"
+        self.emit(ev.LongStep("", label))
+        try:
+            build_image(
+                docker_client(),
+                str(self._context(context)),
+                img.dockerfile,
+                tags,
+                build_args={"VERSION": version, **img.build_args, **(build_args or {})},
+                platform=img.platform,
+                on_progress=lambda line: self.emit(ev.BuildOutput("", line)),
+            )
+        finally:
+            self.emit(ev.LongStep("", label, done=True))
+        self.emit(ev.Info("", f"built {tags[0]} (local only; --push sends it to ECR)"))
+        return tags
+
+    def _context(self, context: Path | None) -> Path:
+        img = self.project.config.image
+        chosen = context or self.project.path(img.context)
+        return self.platform.build_context(Path(chosen), img.dockerfile)
+
+    def image_for(
+        self, c: ClientEnv, version: str, build_args: dict[str, str], context: Path | None
+    ) -> ResolvedImage:
+        """Build once and push, or reuse the digest already in ECR for this version."""
+        from cosydeploy.adapters.docker import docker_client
+        from cosydeploy.adapters.git import git_sha
+        from cosydeploy.image import ensure_image
+        from cosydeploy.render import ecr_repository_url
+
+        img = self.project.config.image
+        session = self.session(c)
+        ecr = session.client("ecr")
+        self.emit(ev.Step(c.target, f"image {img.repository}:{version}"))
+        resolved = ensure_image(
+            ecr_client=ecr,
+            repository_uri=ecr_repository_url(self.project, c),
+            version=version,
+            git_sha=git_sha(self.project.root),
+            docker_client=docker_client,
+            context=str(self._context(context)),
+            dockerfile=img.dockerfile,
+            build_args={"VERSION": version, **img.build_args, **build_args},
+            platform=img.platform,
+            registry_override=self.platform.push_registry(),
+            on_build_output=lambda line: self.emit(ev.BuildOutput(c.target, line)),
+            on_push_progress=lambda p: self.emit(
+                ev.PushProgress(c.target, p.layer, p.status, p.current, p.total)
+            ),
+            on_warning=lambda msg: self.emit(ev.Warning(c.target, msg, cause="tag-kept")),
+            after_push=lambda tag, digest: self.platform.after_push(
+                ecr, img.repository, tag, digest
+            ),
+        )
+        self.emit(
+            ev.Info(
+                c.target,
+                f"{'built and pushed' if resolved.built else 'already in ECR, reused'}: "
+                f"{resolved.uri}",
+            )
+        )
+        return resolved
+
+    def _built_once(
+        self, version: str, build_args: dict[str, str], context: Path | None
+    ) -> Callable[[Member], ResolvedImage]:
+        """image_for: build and push once per ECR repository (one per account/region)."""
+        from cosydeploy.render import ecr_repository_url
+
+        made: dict[str, ResolvedImage] = {}
+        guard = threading.Lock()
+
+        def image_for(m: Member) -> ResolvedImage:
+            repo = ecr_repository_url(self.project, m.config)
+            with guard:
+                if repo not in made:
+                    made[repo] = self.image_for(m.config, version, build_args, context)
+                return made[repo]
+
+        return image_for
+
+    def _promoted(self, version: str, from_env: str) -> Callable[[Member], ResolvedImage]:
+        """image_for: the exact image (by digest) of ``version``'s good release in ``from_env``."""
+        from cosydeploy.config.targets import client_env
+
+        def image_for(m: Member) -> ResolvedImage:
+            src = client_env(self.project, m.client, from_env)
+            good = self.ledger(src).last_good(m.client, src.env, version=version)
+            if good is None or not good.digest or "@" not in good.image:
+                raise UsageError(
+                    f"{m.client}: {version} never succeeded in {src.env}; refusing to promote it",
+                    hint=f"release it there first: cosydeploy release {version} --client "
+                    f"{m.client} --env {src.env}",
+                )
+            self.emit(
+                ev.Info(
+                    f"{m.client}/{m.env}",
+                    f"promoting {version} from {src.env} by digest {good.digest[:19]}",
+                )
+            )
+            return ResolvedImage(
+                version=version, git_sha=good.git_sha, digest=good.digest, uri=good.image
+            )
+
+        return image_for
+
+    # ------------------------------------------------------------------ runs
+
+    def _waves(self, envs: list[ClientEnv], fleet: FleetOptions) -> list[list[str]]:
+        return waves_from_option(fleet.waves, [c.client for c in envs], base=self.project.root)
+
+    def _release_run(self, options: ReleaseOptions) -> Callable[[Member, Poller], Any]:
+        def run(m: Member, poller: Poller) -> Any:
+            assert m.image is not None
+            return pipeline.release_one(
+                m.target,
+                m.image,
+                options,
+                emit=self.emit,
+                poller=poller,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+
+        return run
+
+    def release(
+        self,
+        version: str,
+        envs: list[ClientEnv],
+        options: ReleaseOptions | None = None,
+        fleet: FleetOptions | None = None,
+        *,
+        build_args: dict[str, str] | None = None,
+        context: Path | None = None,
+    ) -> RunResult:
+        """Build once, then release ``version`` to every client/env of ``envs``, in waves."""
+        options, fleet = options or ReleaseOptions(), fleet or FleetOptions()
+        by_client = {c.client: c for c in envs}
+        return run_waves(
+            self._waves(envs, fleet),
+            env=envs[0].env,
+            version=version,
+            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra),
+            run=self._release_run(options),
+            image_for=self._built_once(version, build_args or {}, context),
+            parallel=fleet.parallel,
+            options=options,
+            emit=self.emit,
+        )
+
+    def promote(
+        self,
+        version: str,
+        from_env: str,
+        envs: list[ClientEnv],
+        options: ReleaseOptions | None = None,
+        fleet: FleetOptions | None = None,
+    ) -> RunResult:
+        """Release to ``envs`` the exact digest that succeeded in ``from_env``; builds nothing."""
+        options, fleet = options or ReleaseOptions(), fleet or FleetOptions()
+        if envs and from_env == envs[0].env:
+            raise UsageError("--from and --to name the same environment")
+        by_client = {c.client: c for c in envs}
+        return run_waves(
+            self._waves(envs, fleet),
+            env=envs[0].env,
+            version=version,
+            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra),
+            run=self._release_run(options),
+            image_for=self._promoted(version, from_env),
+            parallel=fleet.parallel,
+            options=options,
+            emit=self.emit,
+        )
+
+    def rollback(
+        self, c: ClientEnv, to_version: str | None = None, options: ReleaseOptions | None = None
+    ) -> RunResult:
+        """Back to the previous good release (or ``to_version``), watched and verified.
+        Needs only ECS and DynamoDB (the stack outputs come from the ledger)."""
+        options = options or ReleaseOptions()
+
+        def prepare(_: str) -> Member:
+            return Member(c.client, c.env, self.target(c, self.stack_outputs(c)), config=c)
+
+        def run(m: Member, poller: Poller) -> Any:
+            return pipeline.rollback_one(
+                m.target,
+                to_version,
+                options,
+                emit=self.emit,
+                poller=poller,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+
+        return run_waves(
+            [[c.client]],
+            env=c.env,
+            version=to_version or "",
+            prepare=prepare,
+            run=run,
+            options=options,
+            emit=self.emit,
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def status(self, envs: list[ClientEnv]) -> list[dict[str, Any]]:
+        """Per client/env: serving version, digest, revision, counts, rollout, last release."""
+        from cosydeploy.status import service_status
+
+        rows = []
+        for c in envs:
+            self.session(c)
+            try:
+                outputs = self.stack_outputs(c)
+            except UsageError:  # no outputs anywhere: nothing to report on yet
+                rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
+                continue
+            rows.append(service_status(self.session(c), self.target(c, outputs)))
+        return rows
+
+    def history(self, c: ClientEnv, limit: int = 20) -> list[Any]:
+        return self.ledger(c).history(c.client, c.env, limit)
+
+    def unlock(self, c: ClientEnv) -> Any:
+        """Force the deploy lock open; returns who held it (or None)."""
+        from cosydeploy.lock import force_unlock
+
+        return force_unlock(
+            self.session(c).client("dynamodb"),
+            c.client,
+            c.env,
+            table=self.project.config.release.lock_table,
+        )

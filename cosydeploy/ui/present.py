@@ -1,0 +1,263 @@
+"""Presenting: events of the core as text, the live view and spinners (stderr), results
+as text or JSON (stdout) and as GitHub Actions outputs. The only CLI code that draws."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from cosydeploy import events as ev
+from cosydeploy.ui import console, github
+
+KEEP_PUSH_STATUS = {"Pushed", "Layer already exists", "Mounted from"}
+
+
+class Presenter:
+    """Turns events into output. Thread-safe: releases in a wave emit from their threads."""
+
+    def __init__(self, *, json: bool = False, debug: bool = False) -> None:
+        self.json = json
+        self.debug = debug
+        self.single = False  # a run of one client: its result line says it all
+        self._view: Any = None
+        self._plain: Any = None
+        self._lock = threading.RLock()
+        self._spinners: dict[str, ExitStack] = {}
+        self._causes: set[str] = set()
+        self._layers: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ events
+
+    def emit(self, e: ev.Event) -> None:
+        with self._lock:
+            self._show(e)
+
+    def _tag(self, e: ev.Event) -> str:
+        return f"  [{e.key}] " if e.key else "  "
+
+    def _show(self, e: ev.Event) -> None:
+        if isinstance(e, ev.Step):
+            console.step(f"{e.key}: {e.text}" if e.key else e.text)
+        elif isinstance(e, ev.Info):
+            console.info(f"{self._tag(e)}{e.text}" if e.key else e.text)
+        elif isinstance(e, ev.Warning):
+            if e.cause and (e.cause, e.key) in self._causes:
+                return
+            self._causes.add((e.cause, e.key))  # type: ignore[arg-type]
+            console.warn(f"{e.key}: {e.text}" if e.key else e.text)
+        elif isinstance(e, ev.DiffShown):
+            for line in e.diff.lines():
+                console.info(f"  {line}")
+        elif isinstance(e, ev.Rollout):
+            self._rollouts().update(e.watch)
+        elif isinstance(e, ev.ServiceEvents):
+            self._rollouts().events(e.watch, e.events)
+        elif isinstance(e, ev.Diagnosed):
+            for line in e.diagnosis.lines():
+                console.info(f"{self._tag(e)}{line}")
+        elif isinstance(e, ev.Verified):
+            word = "SKIP" if e.ok is None else "OK" if e.ok else "NG"
+            console.info(f"{self._tag(e)}verify: {word} {e.text}")
+        elif isinstance(e, ev.BuildOutput):
+            if self.debug or e.line.startswith("Step"):
+                console.info(f"  build: {e.line}")
+        elif isinstance(e, ev.PushProgress):
+            if self._layers.get(e.layer) != e.status and e.status in KEEP_PUSH_STATUS:
+                console.info(f"  push {e.layer[:12]}: {e.status}")
+            self._layers[e.layer] = e.status
+        elif isinstance(e, ev.WaveStarted):
+            console.step(f"wave {e.index}: {', '.join(e.clients)}")
+        elif isinstance(e, ev.ClientDone):
+            if self.single:
+                return
+            r = e.result
+            console.info(f"  [{r.key}] {r.outcome}" + (f": {r.message}" if r.message else ""))
+        elif isinstance(e, ev.LongStep):
+            self._long_step(e)
+
+    def _long_step(self, e: ev.LongStep) -> None:
+        if e.done:
+            stack = self._spinners.pop(e.text, None)
+            if stack is not None:
+                stack.close()
+            return
+        stack = ExitStack()
+        stack.enter_context(console.progress(f"{e.text} ..."))
+        self._spinners[e.text] = stack
+
+    def _rollouts(self) -> Any:
+        if self._view is not None:
+            return self._view
+        if self._plain is None:
+            from cosydeploy.ui.live import RolloutView
+
+            self._plain = RolloutView(live=False)
+        return self._plain
+
+    @contextmanager
+    def live(self):
+        """The live view of rollouts, open while a run goes on."""
+        from cosydeploy.ui.live import RolloutView
+
+        with RolloutView() as view:
+            self._view = view
+            try:
+                yield view
+            finally:
+                self._view = None
+
+    # ------------------------------------------------------------------ results
+
+    def data(self, value: Any) -> None:
+        """A result as JSON on stdout."""
+        console.print_json(value)
+
+    def line(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+
+    def run(self, run: Any, *, single: bool) -> None:
+        """The results of a release, promotion or rollback: GitHub outputs and summary,
+        then one line (a single client) or a table, or JSON (an object for a single
+        client, a list otherwise)."""
+        results = run.results
+        link = github.run_url() or ""
+        if not single:
+            for r in results:
+                with github.group(f"{r.client}/{r.env}: {r.outcome}"):
+                    for text in [f"infra: {r.infra}"] * bool(r.infra) + r.warnings + r.diagnosis:
+                        console.info(f"  [{r.client}/{r.env}] {text}")
+        github.write_summary(
+            [
+                {
+                    "client": r.client,
+                    "env": r.env,
+                    "version": r.version,
+                    "outcome": r.outcome,
+                    "duration": r.elapsed,
+                    "diagnosis": link if r.diagnosis else "",
+                }
+                for r in results
+            ]
+        )
+        worst = next((r for r in results if r.exit_code == run.exit_code), None)
+        github.set_outputs(
+            {
+                "version": results[0].version if results else "",
+                "digest": run.digest,
+                "outcome": worst.outcome if worst and run.exit_code else "succeeded",
+                "exit_code": run.exit_code,
+            }
+        )
+        if self.json:
+            self.data(
+                results[0].as_dict() if single and results else [r.as_dict() for r in results]
+            )
+            return
+        if single and results:
+            r = results[0]
+            text = f"{r.client}/{r.env}: {r.kind} {r.version} {r.outcome}"
+            if r.digest:
+                text += f" ({r.digest[:19]})"
+            if r.message:
+                text += f": {r.message}"
+            self.line(text)
+            return
+        console.table(
+            None,
+            ["CLIENT", "ENV", "VERSION", "OUTCOME", "DURATION", "DIAGNOSIS"],
+            [
+                [
+                    r.client,
+                    r.env,
+                    r.version,
+                    r.outcome,
+                    f"{r.elapsed:.0f}s",
+                    (r.diagnosis[0] if r.diagnosis else r.message)[:120],
+                ]
+                for r in results
+            ],
+            to_stdout=True,
+        )
+
+    def rows(self, title: str | None, columns: list[str], rows: list[dict[str, Any]]) -> None:
+        """Rows of dicts: JSON as they are, or a table of the given columns."""
+        if self.json:
+            self.data(rows)
+            return
+        console.table(
+            title,
+            [c.upper() for c in columns],
+            [[r.get(k, "") for k in columns] for r in rows],
+            to_stdout=True,
+        )
+
+    def history(self, title: str, records: list[Any]) -> None:
+        if self.json:
+            self.data([r.as_dict() for r in records])
+            return
+        console.table(
+            title,
+            ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"],
+            [
+                [
+                    r.started_at,
+                    r.kind,
+                    r.version,
+                    r.digest[7:19],
+                    r.outcome,
+                    r.actor,
+                    r.task_definition_arn.rsplit("/", 1)[-1],
+                ]
+                for r in records
+            ],
+            to_stdout=True,
+        )
+
+    def mapping(self, title: str, data: dict[str, Any]) -> None:
+        """One object: JSON as it is, or a KEY/VALUE table."""
+        if self.json:
+            self.data(data)
+            return
+        console.table(
+            title, ["KEY", "VALUE"], [[k, _fmt(v)] for k, v in data.items()], to_stdout=True
+        )
+
+    def plan(self, summary: Any) -> None:
+        rows = [
+            [ch.action, ch.address] for ch in summary.changes if ch.action not in {"no-op", "read"}
+        ]
+        if rows:
+            console.table(None, ["ACTION", "ADDRESS"], rows)
+        console.info(
+            f"plan: {summary.adds} to add, {summary.updates} to change, {summary.destroys} to destroy"
+            + ("" if summary.has_changes else " (no changes)")
+        )
+
+    def infra_results(self, results: list[Any]) -> None:
+        if self.json:
+            self.data([r.as_dict() for r in results])
+            return
+        for r in results:
+            self.line(f"{r.client}/{r.env}: {r.state}; app_url {r.outputs.get('app_url') or '-'}")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items()) or "-"
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v)) or "-"
+    return "-" if v is None else str(v)
+
+
+def report_error(exc: Any) -> None:
+    """One line of what and where, then the hint; an annotation under GitHub Actions."""
+    console.err().print(f"error: {exc.message}", markup=False)
+    if exc.hint:
+        console.err().print(f"hint: {exc.hint}", markup=False)
+    github.annotate_error(
+        getattr(exc, "detail", exc.message),
+        file=getattr(exc, "file", None),
+        line=getattr(exc, "line", None),
+    )
