@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import urllib.request
 import uuid
 
@@ -56,7 +57,7 @@ def _link_into_ecr(client, registry: str, repo: str):
         with urllib.request.urlopen(req, timeout=10) as resp:
             manifest = resp.read().decode()
             media_type = resp.headers.get("Content-Type", "").split(";")[0]
-        try:
+        with contextlib.suppress(client.exceptions.ImageAlreadyExistsException):
             client.put_image(
                 repositoryName=repo,
                 imageManifest=manifest,
@@ -64,8 +65,6 @@ def _link_into_ecr(client, registry: str, repo: str):
                 imageTag=tag,
                 imageDigest=digest,
             )
-        except client.exceptions.ImageAlreadyExistsException:
-            pass
 
     return link
 
