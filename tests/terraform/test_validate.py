@@ -14,8 +14,8 @@ from .conftest import FIXTURES, ROOT, TF, Terraform
 
 sys.path.insert(0, str(ROOT / "tools" / "tfstub"))
 
-import make_subset  # noqa: E402
-import mirror  # noqa: E402
+import make_subset
+import mirror
 
 DIRECTORIES = [
     *sorted(p.relative_to(TF) for p in (TF / "modules").iterdir() if p.is_dir()),

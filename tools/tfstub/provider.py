@@ -28,11 +28,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import grpc  # noqa: E402
-from google.protobuf.message_factory import GetMessageClass  # noqa: E402
-
 import data_sources  # noqa: E402
+import grpc  # noqa: E402
 import values as V  # noqa: E402
+from google.protobuf.message_factory import GetMessageClass  # noqa: E402
 from values import UNKNOWN  # noqa: E402
 
 
@@ -66,7 +65,9 @@ def load_schemas(name: str) -> dict[str, Any]:
     if name == "aws":
         doc = json.loads(next(iter(sorted(schemas.glob("aws-6*.json")))).read_text())
         doc["provider_config"] = json.loads((schemas / "aws-provider-config.json").read_text())
-        doc["ephemeral_resources"] = {}
+        doc["ephemeral_resources"] = json.loads((schemas / "aws-ephemeral.json").read_text())[
+            "ephemeral_resources"
+        ]
         return doc
     if name == "random":
         return json.loads(next(iter(sorted(schemas.glob("random-*.json")))).read_text())
@@ -124,6 +125,7 @@ class Provider:
         self.account_id = STANDIN_ACCOUNT
         self.default_tags: dict[str, str] = {}
         self.counter = 0
+        self.secret_values: dict[str, dict[str, Any]] = {}
         self._types = {
             kind: {n: V.block_type(s) for n, s in self.doc[kind].items()}
             for kind in ("resources", "data_sources", "ephemeral_resources")
@@ -286,7 +288,20 @@ class Provider:
         if request.type_name == "random_password":
             result.update(_password(config))
             _record(result["result"])
-        renew = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        elif request.type_name == "aws_secretsmanager_secret_version":
+            value = self.secret_values.setdefault(
+                str(config.get("secret_id")), _password({"length": 32})
+            )
+            result.update(
+                arn=f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{config.get('secret_id')}",
+                created_date="2026-01-01T00:00:00Z",
+                region=config.get("region") or self.region,
+                secret_string=value["result"],
+                version_id=config.get("version_id") or "standin-version",
+                version_stages=["AWSCURRENT"],
+            )
+            _record(value["result"])
+        renew = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
         response = pb.OpenEphemeralResource.Response(
             result=pb.DynamicValue(msgpack=V.pack(result, ty))
         )
@@ -372,7 +387,7 @@ def _tls_pair() -> tuple[bytes, bytes]:
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
         ]
     )
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -436,7 +451,7 @@ def _guarded(impl: Any, response_class: Any) -> Any:
     def call(request: Any, context: Any) -> Any:
         try:
             return impl(request, context)
-        except Exception as exc:  # noqa: BLE001 - reported to Terraform
+        except Exception as exc:
             import traceback
 
             response = response_class()

@@ -86,7 +86,7 @@ def _from_raw(raw: Any, ty: Any, wire: bool) -> Any:
     if kind == "map":
         return {k: _from_raw(v, ty[1], wire) for k, v in raw.items()}
     if kind == "tuple":
-        return [_from_raw(e, t, wire) for e, t in zip(raw, ty[1])]
+        return [_from_raw(e, t, wire) for e, t in zip(raw, ty[1], strict=False)]
     if kind == "object":
         return {k: _from_raw(raw.get(k), t, wire) for k, t in ty[1].items()}
     raise ValueError(f"unknown type {ty!r}")
@@ -132,7 +132,7 @@ def _to_wire(value: Any, ty: Any) -> Any:
     if kind == "map":
         return {k: _to_wire(v, ty[1]) for k, v in value.items()}
     if kind == "tuple":
-        return [_to_wire(e, t) for e, t in zip(value, ty[1])]
+        return [_to_wire(e, t) for e, t in zip(value, ty[1], strict=False)]
     if kind == "object":
         return {k: _to_wire(value.get(k), t) for k, t in ty[1].items()}
     raise ValueError(f"unknown type {ty!r}")
@@ -206,5 +206,5 @@ def fill_unknowns(value: Any, ty: Any, make: Any, name: str = "") -> Any:
     if kind == "map":
         return {k: fill_unknowns(v, ty[1], make, name) for k, v in value.items()}
     if kind == "tuple":
-        return [fill_unknowns(v, t, make, name) for v, t in zip(value, ty[1])]
+        return [fill_unknowns(v, t, make, name) for v, t in zip(value, ty[1], strict=False)]
     return {k: fill_unknowns(value.get(k), t, make, k) for k, t in ty[1].items()}
