@@ -31,10 +31,12 @@ $(CHECKOV):
 	.cache/checkov-venv/bin/pip install -q 'checkov==3.3.30'
 
 test: install services checkov
-	$(BIN)/ruff check cosydeploy tests benchmarks
+	$(BIN)/ruff check cosydeploy tests benchmarks tools
 	# One process per tier: moto keeps its state per process, and the sandbox's
 	# rollout driver must not see the other tiers' services.
 	$(BIN)/pytest tests/unit tests/ci
+	# terraform validate and plan of every stack, offline, with the stand-in providers.
+	$(BIN)/pytest tests/terraform --timeout 600
 	$(BIN)/pytest tests/integration
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e

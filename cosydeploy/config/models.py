@@ -11,8 +11,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CLIENT_ID = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
-ENV_NAME = r"^[a-z][a-z0-9]{1,9}$"
+# Name rules. Every AWS name of a client's stack is built from `<project>-<client>-<env>`
+# (docs/CONTRACTS.md); these rules keep each one valid where AWS is strictest, and the
+# client stack's variables repeat them as Terraform validations:
+# - ElastiCache and DocumentDB ids: a letter first, no two hyphens in a row, no hyphen
+#   last; a replication group id is at most 40 characters and the RBAC users add "-a",
+#   so `<project>-<client>-<env>` is at most STACK_NAME_MAX (38) characters;
+# - an ALB name (`<client>-<env>`) must not start with "internal-";
+# - S3 bucket `<project>-<client>-<env>-<account>-media`: within 63 when the above holds.
+CLIENT_ID = r"^[a-z](-?[a-z0-9])+$"
+CLIENT_ID_MAX = 20
+ENV_NAME = r"^[a-z][a-z0-9]{1,6}$"
+PROJECT_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+STACK_NAME_MAX = 38
+# The only values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
+    | {2922, 3288, 3653}
+)
 SECRET_NAME = r"^[A-Z][A-Z0-9_]{0,63}$"
 FLAG_NAME = r"^[a-z][a-z0-9_]{0,40}$"
 ACCOUNT_ID = r"^[0-9]{12}$"
@@ -133,7 +149,7 @@ class TerraformConfig(Strict):
 
 
 class ProjectConfig(Strict):
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    project: Annotated[str, Field(pattern=PROJECT_NAME, max_length=STACK_NAME_MAX)]
     default_region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
     zone_name: Annotated[str, Field(pattern=DOMAIN)] = "cosyworld.ai"
     environments: list[Annotated[str, Field(pattern=ENV_NAME)]]
@@ -145,12 +161,32 @@ class ProjectConfig(Strict):
     paths: Paths = Field(default_factory=Paths)
     terraform: TerraformConfig = Field(default_factory=TerraformConfig)
 
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, v: dict[str, int]) -> dict[str, int]:
+        for env, days in v.items():
+            if days not in LOG_RETENTION_DAYS:
+                raise ValueError(
+                    f"{env}: CloudWatch Logs keeps logs for one of "
+                    f"{', '.join(map(str, sorted(LOG_RETENTION_DAYS)))} days, not {days}"
+                )
+        return v
+
     @model_validator(mode="after")
     def _envs(self) -> ProjectConfig:
         if len(set(self.environments)) != len(self.environments):
             raise ValueError("environments must be unique")
         if not self.environments:
             raise ValueError("at least one environment is needed")
+        longest = max(self.environments, key=len)
+        need = len(self.project) + 1 + CLIENT_ID_MAX + 1 + len(longest)
+        if need > STACK_NAME_MAX:
+            raise ValueError(
+                f"project: {self.project!r} with environment {longest!r} and a "
+                f"{CLIENT_ID_MAX}-character client id makes names of {need} characters; "
+                f"ElastiCache allows {STACK_NAME_MAX} here: shorten the project or the "
+                "environment name"
+            )
         return self
 
 
@@ -248,7 +284,7 @@ EnvironmentSpec.model_rebuild()
 
 
 class ClientManifest(Strict):
-    client: Annotated[str, Field(pattern=CLIENT_ID)]
+    client: Annotated[str, Field(pattern=CLIENT_ID, max_length=CLIENT_ID_MAX)]
     name: Annotated[str, Field(min_length=1, max_length=100)]
     contact: Annotated[str, Field(pattern=EMAIL)]
     tier: str
@@ -262,6 +298,15 @@ class ClientManifest(Strict):
         default_factory=dict
     )
 
+    @field_validator("client")
+    @classmethod
+    def _client_id(cls, v: str) -> str:
+        if v.startswith("internal"):
+            raise ValueError(
+                "must not start with 'internal': AWS reserves ALB names starting with 'internal-'"
+            )
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> ClientManifest:
         if not self.environments:
@@ -270,8 +315,9 @@ class ClientManifest(Strict):
 
 
 _PATTERN_MEANING = {
-    CLIENT_ID: "must be 2-20 characters: lowercase letters, digits and '-', starting with a letter",
-    ENV_NAME: "must be a short lowercase name like dev, staging or prod",
+    CLIENT_ID: "must be 2-20 characters: lowercase letters, digits and single '-', starting with a letter, not ending with '-'",
+    PROJECT_NAME: "must be lowercase letters, digits and single '-', starting with a letter",
+    ENV_NAME: "must be 2-7 lowercase letters and digits, like dev, staging or prod",
     SECRET_NAME: "must be UPPER_SNAKE_CASE, like DISCORD_BOT_TOKEN",
     FLAG_NAME: "must be lower_snake_case",
     ACCOUNT_ID: "must be a 12-digit AWS account id",

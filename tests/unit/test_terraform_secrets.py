@@ -32,5 +32,9 @@ def test_the_redis_password_is_ephemeral_and_write_only() -> None:
     text = (TF / "modules" / "redis" / "main.tf").read_text()
     assert 'ephemeral "random_password" "app"' in text
     assert "secret_string_wo         = ephemeral.random_password.app.result" in text
-    assert "passwords_wo         = ephemeral.random_password.app.result" in text
+    # The RBAC user reads the secret: one source for the password (tests/terraform).
+    assert (
+        "passwords_wo         = ephemeral.aws_secretsmanager_secret_version.auth_token.secret_string"
+        in text
+    )
     assert "user_group_ids" in text

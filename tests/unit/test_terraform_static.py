@@ -1,10 +1,10 @@
-"""Offline checks of the Terraform under terraform/ (issue: the AWS architecture).
+"""Offline checks of the Terraform under terraform/ that need no provider.
 
-The AWS provider cannot be installed here, so `terraform validate` and `plan` run in CI
-only. What runs here: fmt, Terraform's own configuration loader (through `init` with
-an empty provider mirror, which loads every module and stops at provider
-installation), the tfvars and output contracts, checkov, and the architecture's numbers
-read from the HCL where they live.
+What runs here: fmt, Terraform's own configuration loader (through `init` with an
+empty provider mirror, which loads every module and stops at provider installation),
+the tfvars and output contracts, checkov, and the architecture's numbers read from the
+HCL where they live. `terraform validate` and `plan` against the providers' real
+schemas run in tests/terraform, with the stand-in providers of tools/tfstub.
 """
 
 from __future__ import annotations

@@ -57,9 +57,20 @@ resource "aws_lb" "this" {
   tags = merge(var.tags, { Name = var.name })
 }
 
+locals {
+  # A replacement target group (new port, protocol or target type) is created before the
+  # old one is gone, and names are unique per account and region: the name carries a
+  # short digest of what forces the replacement. 27 + 1 + 4 = 32 characters at most.
+  target_group_name = format(
+    "%s-%s",
+    replace(substr(var.target_group_name, 0, 27), "/-+$/", ""),
+    substr(sha1(jsonencode([var.target_port, "HTTP", "ip"])), 0, 4),
+  )
+}
+
 resource "aws_lb_target_group" "this" {
   #checkov:skip=CKV_AWS_378:TLS ends at the ALB; tasks sit in private subnets reachable only from the ALB's security group.
-  name                 = var.target_group_name
+  name                 = local.target_group_name
   vpc_id               = var.vpc_id
   target_type          = "ip"
   port                 = var.target_port
@@ -78,7 +89,7 @@ resource "aws_lb_target_group" "this" {
     unhealthy_threshold = var.health_check.unhealthy_threshold
   }
 
-  tags = merge(var.tags, { Name = var.target_group_name })
+  tags = merge(var.tags, { Name = local.target_group_name })
 
   lifecycle {
     create_before_destroy = true

@@ -19,8 +19,13 @@ output "alb_zone_id" {
 }
 
 output "target_group_arn" {
-  description = "ARN of the `ip` target group the ECS service registers into."
+  description = "ARN of the `ip` target group the ECS service registers into; ready once a listener forwards to it."
   value       = aws_lb_target_group.this.arn
+
+  # ECS refuses a service whose target group no load balancer uses yet. Ordering through
+  # this output, not a module-level depends_on, keeps the caller's data sources readable
+  # at plan time.
+  depends_on = [aws_lb_listener.https]
 }
 
 output "target_group_arn_suffix" {

@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "target_group_name" {
-  description = "Name of the target group, `<client>-<environment>` (at most 32 characters)."
+  description = "Name of the target group before its digest, `<client>-<environment>` (the first 27 characters are kept)."
   type        = string
 }
 

@@ -1,5 +1,7 @@
 locals {
   multi_az = var.num_nodes > 1
+  # "<name>-a" and "<name>-d": within ElastiCache's 40 characters (var.name is at most 38).
+  id_prefix = var.name
 }
 
 resource "aws_elasticache_subnet_group" "this" {
@@ -10,9 +12,11 @@ resource "aws_elasticache_subnet_group" "this" {
   tags = var.tags
 }
 
-# The app's Redis password never reaches the state or the plan: it is an ephemeral
-# value, written only to write-only arguments (the Secrets Manager version the tasks
-# read, and the ElastiCache RBAC user). Bump var.password_version to rotate it.
+# The app's Redis password never reaches the state or the plan. The secret is its one
+# source: a new password_version writes a fresh random password to the secret (a
+# write-only argument), and the RBAC user always takes its password from the secret as
+# it is, read as an ephemeral value. Replacing the user alone, or finishing a partial
+# apply, therefore gives it the password the tasks read.
 ephemeral "random_password" "app" {
   length           = 48
   special          = true
@@ -35,9 +39,16 @@ resource "aws_secretsmanager_secret_version" "auth_token" {
   secret_string_wo_version = var.password_version
 }
 
+# Known only once the version above exists: the user is written after the secret.
+ephemeral "aws_secretsmanager_secret_version" "auth_token" {
+  secret_id  = aws_secretsmanager_secret_version.auth_token.secret_id
+  version_id = aws_secretsmanager_secret_version.auth_token.version_id
+}
+
 # RBAC needs a user named "default" in the group: it is switched off.
+# User ids are at most 40 characters, like the replication group id (var.name).
 resource "aws_elasticache_user" "default" {
-  user_id              = "${var.name}-default"
+  user_id              = "${local.id_prefix}-d"
   user_name            = "default"
   engine               = "redis"
   access_string        = "off -@all"
@@ -47,11 +58,13 @@ resource "aws_elasticache_user" "default" {
 }
 
 resource "aws_elasticache_user" "app" {
-  user_id              = "${var.name}-${var.username}"
-  user_name            = var.username
-  engine               = "redis"
-  access_string        = "on ~* +@all -@dangerous"
-  passwords_wo         = ephemeral.random_password.app.result
+  user_id   = "${local.id_prefix}-a"
+  user_name = var.username
+  engine    = "redis"
+  # &*: Redis 7 gives a new ACL user no Pub/Sub channel, and the app publishes and
+  # subscribes. -@dangerous also takes INFO, which the client's ready check sends.
+  access_string        = "on ~* &* +@all -@dangerous +info"
+  passwords_wo         = ephemeral.aws_secretsmanager_secret_version.auth_token.secret_string
   passwords_wo_version = var.password_version
 
   tags = var.tags

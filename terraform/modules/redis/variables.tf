@@ -1,6 +1,13 @@
 variable "name" {
-  description = "Replication group id, `<project>-<client>-<environment>` (at most 40 characters)."
+  description = "Replication group id, `<project>-<client>-<environment>`; user ids add two characters."
   type        = string
+
+  validation {
+    # ElastiCache ids: a letter first, letters, digits and single hyphens, no hyphen last,
+    # at most 40 characters (38 here, for the users' "-a" and "-d").
+    condition     = length(var.name) <= 38 && can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.name))
+    error_message = "name must be at most 38 lowercase letters, digits and single hyphens, starting with a letter."
+  }
 }
 
 variable "subnet_ids" {

@@ -225,8 +225,6 @@ module "ecs_service" {
   health_check_grace_period = var.service.health_check_grace_period
   log_retention_days        = var.service.log_retention_days
   kms_key_arn               = aws_kms_key.this.arn
-
-  depends_on = [module.alb]
 }
 
 module "autoscaling" {

@@ -2,28 +2,48 @@
 # renders for each client and environment (docs/CONTRACTS.md). The sandbox stack
 # uses this same file through a symbolic link, so the two cannot drift.
 
+# The name rules of cosydeploy/config/models.py: `<project>-<client>-<environment>` names
+# ElastiCache and DocumentDB ids (a letter first, single hyphens, none last, at most 38
+# characters so that the Redis users' ids stay within 40) and `<client>-<environment>`
+# names the ALB, which must not start with "internal-".
+
 variable "project" {
   description = "Project name, the first part of every name (`cosyworld`)."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.project))
+    error_message = "project must be lowercase letters, digits and single hyphens, starting with a letter."
+  }
 }
 
 variable "client" {
-  description = "Client id: lowercase, DNS-safe, at most 20 characters."
+  description = "Client id: 2-20 lowercase letters, digits and single hyphens; not starting with `internal`."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.client))
-    error_message = "client must be lowercase letters, digits and dashes, at most 20 characters."
+    condition     = length(var.client) <= 20 && can(regex("^[a-z](-?[a-z0-9])+$", var.client))
+    error_message = "client must be 2-20 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen."
+  }
+
+  validation {
+    condition     = !startswith(var.client, "internal")
+    error_message = "client must not start with \"internal\": AWS reserves ALB names starting with \"internal-\"."
   }
 }
 
 variable "environment" {
-  description = "Environment: dev, staging or prod."
+  description = "Environment: 2-7 lowercase letters and digits (dev, staging, prod)."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be dev, staging or prod."
+    condition     = can(regex("^[a-z][a-z0-9]{1,6}$", var.environment))
+    error_message = "environment must be 2-7 lowercase letters and digits, starting with a letter."
+  }
+
+  validation {
+    condition     = length("${var.project}-${var.client}-${var.environment}") <= 38
+    error_message = "project, client and environment make names longer than the 38 characters ElastiCache ids allow here."
   }
 }
 
@@ -103,6 +123,14 @@ variable "service" {
   validation {
     condition     = var.service.min_count <= var.service.desired_count && var.service.desired_count <= var.service.max_count
     error_message = "service counts must satisfy min_count <= desired_count <= max_count."
+  }
+
+  validation {
+    condition = var.service.log_retention_days == null ? true : contains(
+      [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+      var.service.log_retention_days,
+    )
+    error_message = "service.log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
   }
 }
 

@@ -1,0 +1,189 @@
+"""What a real plan or apply would trip on, each shown with real Terraform and the
+stand-in providers (the numbers are those of the findings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT, TF, Terraform, one, rendered_tfvars
+
+sys.path.insert(0, str(ROOT / "tools" / "tfstub"))
+
+import mirror
+
+PROVIDER_USERS = sorted(
+    p.parent.relative_to(TF) for p in TF.rglob("versions.tf") if "hashicorp/aws" in p.read_text()
+)
+
+
+@pytest.fixture(scope="module")
+def base(terraform: Terraform) -> tuple[dict[str, Any], dict[str, Any]]:
+    tfvars = rendered_tfvars("northwind-traders-eu", "prod")
+    return tfvars, terraform.plan("client", "findings-prod", tfvars)
+
+
+def module_config(plan: dict[str, Any], *path: str) -> dict[str, Any]:
+    config = plan["configuration"]["root_module"]
+    for name in path:
+        config = config["module_calls"][name]["module"]
+    return dict(config)
+
+
+def resource_config(plan: dict[str, Any], module: str, address: str) -> dict[str, Any]:
+    found = [r for r in module_config(plan, module)["resources"] if r["address"] == address]
+    assert len(found) == 1, address
+    return dict(found[0])
+
+
+# 1. --------------------------------------------------------------- provider constraints
+
+
+@pytest.mark.parametrize(
+    ("offered", "refused"),
+    [
+        ({"aws": "6.46.0", "random": "3.7.2"}, "aws"),
+        ({"aws": "6.47.0", "random": "3.7.0"}, "random"),
+    ],
+)
+def test_1_constraints_refuse_releases_without_the_arguments_used(
+    terraform: Terraform, tmp_path: Path, offered: dict[str, str], refused: str
+) -> None:
+    """aws 6.46 lacks aws_elasticache_user.passwords_wo; random 3.7.0 lacks the ephemeral
+    random_password: a mirror offering only those must make init fail."""
+    rc_file = mirror.install(tmp_path / "old", only=offered)
+    copy = tmp_path / "terraform"
+    shutil.copytree(TF, copy, symlinks=False, ignore=shutil.ignore_patterns(".terraform*"))
+    users = [
+        d
+        for d in PROVIDER_USERS
+        if refused == "aws" or "hashicorp/random" in (TF / d / "versions.tf").read_text()
+    ]
+    assert users
+    saved = os.environ["TF_CLI_CONFIG_FILE"]
+    os.environ["TF_CLI_CONFIG_FILE"] = str(rc_file)
+    try:
+        for rel in users:
+            rc, out, err = terraform.run(
+                copy / rel, "init", "-backend=false", "-input=false", "-no-color"
+            )
+            assert rc != 0, f"{rel} accepts {refused} {offered[refused]}"
+            assert "no available releases match the given constraints" in " ".join(
+                (err + out).split()
+            )
+    finally:
+        os.environ["TF_CLI_CONFIG_FILE"] = saved
+
+
+def test_1_every_stack_and_module_needs_terraform_1_11() -> None:
+    for path in TF.rglob("versions.tf"):
+        text = path.read_text()
+        assert re.search(r'required_version\s*=\s*">= 1\.11"', text), path.relative_to(ROOT)
+
+
+# 2. --------------------------------------------------------------- Redis ACL
+
+
+def test_2_the_redis_user_may_use_pub_sub_and_info(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    rules = one(plan, "module.redis.aws_elasticache_user.app")["values"]["access_string"].split()
+    assert rules[0] == "on"
+    assert "&*" in rules or "allchannels" in rules, "Redis 7 users get no channel by default"
+    assert "+@all" in rules
+    # -@dangerous takes INFO away; the client's ready check needs it back, after it.
+    if "-@dangerous" in rules:
+        assert "+info" in rules[rules.index("-@dangerous") :]
+    default = one(plan, "module.redis.aws_elasticache_user.default")["values"]
+    assert default["access_string"].split()[0] == "off"
+
+
+# 3. --------------------------------------------------------------- one source for the Redis password
+
+
+def test_3_the_redis_user_takes_its_password_from_the_secret(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    user = resource_config(plan, "redis", "aws_elasticache_user.app")
+    refs = user["expressions"]["passwords_wo"]["references"]
+    assert any(r.startswith("ephemeral.aws_secretsmanager_secret_version.") for r in refs), refs
+    assert not any(r.startswith("ephemeral.random_password") for r in refs)
+    # The secret read follows the version Terraform writes, so a new password reaches
+    # the secret first and the user second (ephemeral blocks are not in the plan JSON).
+    text = (TF / "modules" / "redis" / "main.tf").read_text()
+    block = re.search(
+        r'ephemeral "aws_secretsmanager_secret_version" "auth_token" \{(.*?)\n\}', text, re.S
+    )
+    assert block, "no ephemeral read of the secret"
+    assert "aws_secretsmanager_secret_version.auth_token.version_id" in block.group(1)
+
+
+# 4. --------------------------------------------------------------- target group replacement
+
+
+def test_4_a_new_port_gives_the_replacement_target_group_a_new_name(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars, plan = base
+    other = json.loads(json.dumps(tfvars))
+    other["service"]["container_port"] = 8080
+    moved = terraform.plan("client", "findings-port", other)
+    before = one(plan, "module.alb.aws_lb_target_group.this")["values"]["name"]
+    after = one(moved, "module.alb.aws_lb_target_group.this")["values"]["name"]
+    assert before != after
+    assert len(before) <= 32 and len(after) <= 32
+    text = (TF / "modules" / "alb" / "main.tf").read_text()
+    group = re.search(r'resource "aws_lb_target_group" "this" \{(.*?)\n\}', text, re.S)
+    assert group and "create_before_destroy = true" in group.group(1)
+
+
+# 5. --------------------------------------------------------------- no module-level depends_on
+
+
+def test_5_the_service_module_reads_its_data_sources_at_plan_time(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    deferred = [
+        c["address"]
+        for c in plan["resource_changes"]
+        if c["mode"] == "data" and c["address"].startswith("module.ecs_service.")
+    ]
+    assert deferred == [], "these reads wait for apply, making the task definition unknown"
+    assert "depends_on" not in plan["configuration"]["root_module"]["module_calls"]["ecs_service"]
+    output = module_config(plan, "alb")["outputs"]["target_group_arn"]
+    assert output.get("depends_on") == ["aws_lb_listener.https"]
+
+
+# 8. --------------------------------------------------------------- name rules in Terraform
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("client", "acme--eu", "client must be 2-20 lowercase letters"),
+        ("client", "internal-tools", 'client must not start with "internal"'),
+        ("environment", "production", "environment must be 2-7 lowercase letters"),
+        ("project", "cosyworld-platform", "longer than the 38 characters"),
+        (
+            "log_retention_days",
+            45,
+            "service.log_retention_days must be a value CloudWatch Logs accepts",
+        ),
+    ],
+)
+def test_8_the_client_stack_refuses_names_aws_rejects(
+    terraform: Terraform, base: tuple[dict, dict], field: str, value: Any, message: str
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    if field == "log_retention_days":
+        tfvars["service"]["log_retention_days"] = value
+    else:
+        tfvars[field] = value
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "bad.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=bad.tfvars.json").split())
+    assert message in text, text[-1500:]
