@@ -37,7 +37,7 @@ class Terraform:
     _plans: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def run(self, directory: Path, *args: str) -> tuple[int, str, str]:
-        from cosydeploy.terraform.engine import make_engine
+        from cosydeploy.adapters.terraform.engine import make_engine
 
         return make_engine(None).run(directory, list(args))
 
