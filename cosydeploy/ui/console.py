@@ -116,22 +116,33 @@ def out():
     return _out
 
 
+def _say(message: str) -> None:
+    # On a terminal ARNs, digests and task ids are shortened (a person reads names);
+    # a log, or --debug, keeps the full text.
+    c = err()
+    if c.is_terminal and not is_debug():
+        from cosydeploy.ui.text import shorten
+
+        message = shorten(message)
+    c.print(message, markup=False)
+
+
 def info(message: str) -> None:
     """A progress message on stderr."""
     if not is_quiet():
-        err().print(message, markup=False)
+        _say(message)
 
 
 def step(message: str) -> None:
     """A step heading on stderr."""
     if not is_quiet():
-        err().print(f"==> {message}", markup=False)
+        _say(f"==> {message}")
 
 
 def warn(message: str) -> None:
     """A warning on stderr (not under --quiet: only results and errors there)."""
     if not is_quiet():
-        err().print(f"warning: {message}", markup=False)
+        _say(f"warning: {message}")
 
 
 def warn_once(key: str, message: str, *, remember: bool = False) -> bool:
@@ -187,16 +198,21 @@ def event(prefix: str, message: str) -> None:
     text = Text(f"{prefix}{message if is_debug() else shorten(message)}")
     c = err()
     if c.is_terminal and not is_debug():
-        text.no_wrap = True
-        text.overflow = "ellipsis"
-        c.print(text, soft_wrap=False, crop=True)
+        c.print(text, no_wrap=True, overflow="ellipsis", soft_wrap=False, crop=True)
     else:
         c.print(text)
 
 
 def result(line: str) -> None:
-    """A human-readable result line on stdout (shown under --quiet too)."""
+    """A human-readable result line on stdout (shown under --quiet too): one line for
+    scripts; on a terminal wrapped at its width, continuation lines indented."""
     f = _real(sys.stdout)
+    if f.isatty():
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size().columns
+        line = textwrap.fill(line, width=width, subsequent_indent="  ", break_on_hyphens=False)
     f.write(line + "\n")
     f.flush()
 

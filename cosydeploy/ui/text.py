@@ -15,7 +15,9 @@ import re
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[^\s,;()\"']+")
 _DIGEST = re.compile(r"\bsha256:([0-9a-f]{12})[0-9a-f]{52}\b")
 # A bare task / container-instance id as ECS events print them: "(task 5c7d0cf8...)".
-_TASK_ID = re.compile(r"\b(task|container-instance) ([0-9a-f]{8})[0-9a-f]{24}\b")
+_TASK_ID = re.compile(
+    r"\b(task|container-instance) ([0-9a-f]{8})(?:[0-9a-f]{24}|(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\b"
+)
 _LONG_HEX = re.compile(r"^[0-9a-f]{16,}$")
 
 SHORT_ID = 8

@@ -302,3 +302,22 @@ def test_events_are_shortened_to_names_and_short_ids(text: str, short: str) -> N
 
     assert shorten(text) == short
     assert not has_raw_arn(shorten(text))
+
+
+def test_a_uuid_task_id_is_shortened_too() -> None:
+    from cosydeploy.ui.text import shorten
+
+    assert (
+        shorten(
+            "(task 8215ffab-6897-4dc0-b4a2-6746f718b2c9) (task 2b11f34f-11d3-4abb-9564-de7a070ba372)."
+        )
+        == "(task 8215ffab) (task 2b11f34f)."
+    )
+
+
+def test_on_a_terminal_messages_are_shortened_and_events_cut_to_one_line(terminal) -> None:
+    console.info(f"  + secrets.X: {TG}")
+    console.event("  [a/dev] ", "(service app) " + "x" * 200)
+    shown = screen(terminal.getvalue())
+    assert shown[0] == "  + secrets.X: example-dev"
+    assert len(shown) == 2 and len(shown[1]) == 120 and shown[1].endswith("…")
