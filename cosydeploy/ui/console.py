@@ -54,7 +54,7 @@ def configure(
 
 def is_quiet() -> bool:
     """True under ``--quiet`` (or ``COSYDEPLOY_QUIET``): results and errors only."""
-    return _quiet or bool(os.environ.get("COSYDEPLOY_QUIET"))
+    return _quiet or os.environ.get("COSYDEPLOY_QUIET", "").lower() in {"1", "true", "yes", "on"}
 
 
 def is_debug() -> bool:
