@@ -28,8 +28,12 @@ def globals_of(ctx: Any) -> Globals:
 
 def project(g: Globals) -> Project:
     from cosydeploy.config.load import load_project
+    from cosydeploy.ui import console
 
-    return load_project(g.project_dir)
+    proj = load_project(g.project_dir)
+    # Warnings shown once per cause across runs are remembered beside the workspaces.
+    console.configure(memory=proj.root / ".cosydeploy" / "warned.json")
+    return proj
 
 
 def resolve_env(project: Project, env: str | None) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.context import globals_of
 
 
@@ -115,7 +116,9 @@ def show(g: Any, rows: list[Any]) -> None:
 
 def doctor(
     ctx: typer.Context,
-    client: str | None = typer.Argument(None, help="Client id (default: every client)."),
+    client: str | None = typer.Argument(
+        None, help="Client id (default: every client).", autocompletion=complete.complete_client
+    ),
     env: str | None = typer.Option(
         None,
         "--env",

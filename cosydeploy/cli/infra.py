@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.context import globals_of
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
 
@@ -21,6 +22,7 @@ ENV_OPT = typer.Option(
     "-e",
     envvar="COSYDEPLOY_ENV",
     help="Environment (default: the first in cosydeploy.yaml).",
+    autocompletion=complete.complete_env,
 )
 
 
@@ -35,7 +37,10 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
-    ctx: typer.Context, clients: list[str] = typer.Argument(None, help="Client ids (default: all).")
+    ctx: typer.Context,
+    clients: list[str] = typer.Argument(
+        None, help="Client ids (default: all).", autocompletion=complete.complete_client
+    ),
 ) -> None:
     """Validate cosydeploy.yaml and client manifests (exit 0 valid, 2 invalid)."""
     from cosydeploy.cli.main import report_error
@@ -119,7 +124,9 @@ def clients_list(
 
 @clients_app.command("show")
 def clients_show(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+    ctx: typer.Context,
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
+    env: str = ENV_OPT,
 ) -> None:
     """The resolved configuration of one client/env (secrets by name only)."""
     from cosydeploy.cli.context import client_env
@@ -145,7 +152,7 @@ def _fmt(v: Any) -> str:
 
 def render(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPT,
     out: Path = typer.Option(
         None, "--out", help="Write the files into this directory instead of printing."
@@ -202,7 +209,9 @@ def _show_plan(summary: Any) -> None:
 
 
 def plan(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+    ctx: typer.Context,
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
+    env: str = ENV_OPT,
 ) -> None:
     """Plan the client's workspace to a saved plan file and summarise it."""
     from cosydeploy.cli.context import client_env
@@ -288,7 +297,7 @@ def provision_spec(proj: Any, c: Any) -> Any:
 
 def apply(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPT,
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Apply without asking (needed without a terminal)."

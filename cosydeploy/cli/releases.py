@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.context import globals_of
 from cosydeploy.cli.infra import ENV_OPT
 
@@ -209,7 +210,7 @@ def _show_result(g: Any, result: Any) -> None:
         line += f" ({result.digest[:19]})"
     if result.message:
         line += f": {result.message}"
-    sys.stdout.write(line + "\n")
+    console.result(line)
 
 
 def _run_reporting(g: Any, fn: Any) -> Any:
@@ -303,7 +304,13 @@ def build(
         sys.stdout.write(f"{img.uri}\n")
 
 
-CLIENTS_OPT = typer.Option(None, "--client", "-c", help="Client id (repeatable).")
+CLIENTS_OPT = typer.Option(
+    None,
+    "--client",
+    "-c",
+    help="Client id (repeatable).",
+    autocompletion=complete.complete_client,
+)
 ALL_OPT = typer.Option(False, "--all", help="Every client that has the environment.")
 PARALLEL_OPT = typer.Option(
     None, "--parallel", "-p", min=1, help="Clients released at a time within a wave (default 4)."
@@ -324,7 +331,9 @@ INFRA_OPT = typer.Option(
 
 def release(
     ctx: typer.Context,
-    version: str = typer.Argument(..., help="Version to release, e.g. v1.4.0."),
+    version: str = typer.Argument(
+        ..., help="Version to release, e.g. v1.4.0.", autocompletion=complete.complete_version
+    ),
     client: list[str] = CLIENTS_OPT,
     all_clients: bool = ALL_OPT,
     env: str = ENV_OPT,
@@ -408,10 +417,19 @@ def release(
 def promote(
     ctx: typer.Context,
     version: str = typer.Argument(
-        ..., help="Version to promote (it must have succeeded in --from)."
+        ...,
+        help="Version to promote (it must have succeeded in --from).",
+        autocompletion=complete.complete_version,
     ),
-    from_env: str = typer.Option(..., "--from", help="Environment the version succeeded in."),
-    to_env: str = typer.Option(..., "--to", help="Environment to release it to."),
+    from_env: str = typer.Option(
+        ...,
+        "--from",
+        help="Environment the version succeeded in.",
+        autocompletion=complete.complete_env,
+    ),
+    to_env: str = typer.Option(
+        ..., "--to", help="Environment to release it to.", autocompletion=complete.complete_env
+    ),
     client: list[str] = CLIENTS_OPT,
     all_clients: bool = ALL_OPT,
     timeout: float = TIMEOUT_OPT,
@@ -456,10 +474,13 @@ def promote(
 
 def rollback(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPT,
     to: str = typer.Option(
-        None, "--to", help="Version to go back to (default: the previous good release)."
+        None,
+        "--to",
+        help="Version to go back to (default: the previous good release).",
+        autocompletion=complete.complete_version,
     ),
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
@@ -478,7 +499,9 @@ def rollback(
 
 def status(
     ctx: typer.Context,
-    client: str = typer.Argument(None, help="Client id (default: all)."),
+    client: str = typer.Argument(
+        None, help="Client id (default: all).", autocompletion=complete.complete_client
+    ),
     env: str = typer.Option(None, "--env", "-e", help="Only this environment."),
 ) -> None:
     """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
@@ -523,7 +546,7 @@ def status(
 
 def history(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPT,
     limit: int = typer.Option(20, "--limit", "-n", help="How many attempts to show."),
 ) -> None:
@@ -562,7 +585,9 @@ def history(
 
 
 def unlock(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
+    ctx: typer.Context,
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
+    env: str = ENV_OPT,
 ) -> None:
     """Force the deploy lock of a client/env open (after a crashed run)."""
     from cosydeploy.cli.context import aws_session, client_env
