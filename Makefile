@@ -40,6 +40,10 @@ test: install services checkov
 	$(BIN)/pytest tests/integration
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e
+	# The CLI in a real terminal (tmux), read back from the screen; its own sandbox.
+	# CI runs this target alone; on a shared machine wrap it in flock with the other
+	# Docker users (flock /tmp/cosy-docker.lock make test).
+	$(BIN)/pytest tests/tty
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks

@@ -2,7 +2,7 @@
 # Installs and starts what the test suite and the demo need on a fresh Debian
 # machine: a Docker engine (vfs storage, host networking only), Debian's
 # docker-registry program (the sandbox starts it on demand) and a static busybox
-# (the test images are FROM scratch with /bin/busybox).
+# (the test images are FROM scratch with /bin/busybox), and tmux (the terminal tier).
 #
 #   scripts/services.sh up     install what is missing, start dockerd if no engine answers
 #   scripts/services.sh down   stop the dockerd this script started (by its PID)
@@ -16,6 +16,7 @@ need_packages() {
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)  # the terminal tier (tests/tty)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "services: missing ${missing[*]}; install them as root: apt-get install -y ${missing[*]}" >&2

@@ -45,7 +45,15 @@ class App:
     def project(self) -> Project:
         from cosydeploy.config.load import load_project
 
-        return self._once("project", lambda: load_project(self.project_dir))
+        def load() -> Project:
+            from cosydeploy.ui import console
+
+            project = load_project(self.project_dir)
+            # Warnings shown once per cause across runs are remembered beside the workspaces.
+            console.configure(memory=project.root / ".cosydeploy" / "warned.json")
+            return project
+
+        return self._once("project", load)
 
     @property
     def platform(self) -> AwsPlatform:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.ui import console
 
 if TYPE_CHECKING:  # the cost model loads only when the command runs
@@ -147,7 +148,9 @@ def _print_text(estimates, comparisons, prices) -> None:
 
 def cost_command(
     ctx: typer.Context,
-    client: str | None = typer.Argument(None, help="Client id (all clients when omitted)."),
+    client: str | None = typer.Argument(
+        None, help="Client id (all clients when omitted).", autocompletion=complete.complete_client
+    ),
     env: str | None = typer.Option(None, "--env", "-e", help="Environment (all when omitted)."),
     output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
     actual: bool = typer.Option(

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.app import app_of
 
 
@@ -36,7 +37,9 @@ def show(g: Any, rows: list[Any]) -> None:
 
 def doctor(
     ctx: typer.Context,
-    client: str | None = typer.Argument(None, help="Client id (default: every client)."),
+    client: str | None = typer.Argument(
+        None, help="Client id (default: every client).", autocompletion=complete.complete_client
+    ),
     env: str | None = typer.Option(
         None,
         "--env",

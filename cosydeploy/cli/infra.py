@@ -8,24 +8,21 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.app import app_of
+from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
 
 clients_app = typer.Typer(
     help="List clients and show their resolved configuration.", no_args_is_help=True
 )
 
-ENV_OPT = typer.Option(
-    None,
-    "--env",
-    "-e",
-    envvar="COSYDEPLOY_ENV",
-    help="Environment (default: the first in cosydeploy.yaml).",
-)
-
 
 def validate(
-    ctx: typer.Context, clients: list[str] = typer.Argument(None, help="Client ids (default: all).")
+    ctx: typer.Context,
+    clients: list[str] = typer.Argument(
+        None, help="Client ids (default: all).", autocompletion=complete.complete_client
+    ),
 ) -> None:
     """Validate cosydeploy.yaml and client manifests (exit 0 valid, 2 invalid)."""
     from cosydeploy.config.load import client_ids, load_manifest, manifest_path
@@ -91,9 +88,7 @@ def clients_list(
 
 
 @clients_app.command("show")
-def clients_show(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
-) -> None:
+def clients_show(ctx: typer.Context, client: str = CLIENT_ARG, env: str = ENV_OPT) -> None:
     """The resolved configuration of one client/env (secrets by name only)."""
     g = app_of(ctx)
     c = g.client_env(client, env)
@@ -102,7 +97,7 @@ def clients_show(
 
 def render(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = CLIENT_ARG,
     env: str = ENV_OPT,
     out: Path = typer.Option(
         None, "--out", help="Write the files into this directory instead of printing."
@@ -157,9 +152,7 @@ def _confirm(yes: bool):
     return ask
 
 
-def plan(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
-) -> None:
+def plan(ctx: typer.Context, client: str = CLIENT_ARG, env: str = ENV_OPT) -> None:
     """Plan the client's workspace to a saved plan file and summarise it."""
     g = app_of(ctx)
     result, _ = _plan_one(ctx, g.client_env(client, env))
@@ -169,7 +162,7 @@ def plan(
 
 def apply(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = CLIENT_ARG,
     env: str = ENV_OPT,
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Apply without asking (needed without a terminal)."

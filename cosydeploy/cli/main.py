@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from cosydeploy import __version__
+from cosydeploy.cli import complete
 from cosydeploy.cli.app import App, ErrorsGroup
 from cosydeploy.errors import EXIT_INTERRUPTED
 
@@ -80,7 +81,7 @@ app = typer.Typer(
     no_args_is_help=True,
     epilog="Exit codes: 0 done; 1 release failed and rolled back; 2 bad input; "
     "3 failed and NOT back on a good release; 4 lock held; 130 interrupted.",
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -113,9 +114,20 @@ def root(
         "-o",
         envvar="COSYDEPLOY_OUTPUT",
         help="Result format on stdout: text or json.",
+        autocompletion=complete.complete_output,
     ),
     debug: bool = typer.Option(
-        False, "--debug", help="Show tracebacks and Terraform's full output."
+        False,
+        "--debug",
+        help="Show tracebacks, Terraform's and docker build's full output, full event text "
+        "and every repeated warning.",
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        envvar="COSYDEPLOY_QUIET",
+        help="Print only the result and errors (no progress, tables or warnings).",
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -128,6 +140,9 @@ def root(
     """
     if output not in {"text", "json"}:
         raise typer.BadParameter("must be text or json", param_hint="--output")
+    from cosydeploy.ui import console
+
+    console.configure(quiet=quiet, debug=debug)
     ctx.obj = App(project_dir=project_dir, sandbox=sandbox, output=output, debug=debug)
 
 

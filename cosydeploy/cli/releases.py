@@ -11,8 +11,9 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.cli.app import App, app_of
-from cosydeploy.cli.infra import ENV_OPT
+from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
 from cosydeploy.errors import UsageError
 
 TIMEOUT_OPT = typer.Option(
@@ -24,7 +25,9 @@ TIMEOUT_OPT = typer.Option(
 LOCK_WAIT_OPT = typer.Option(
     0.0, "--lock-wait", help="Seconds to wait for another release's lock (then exit 4)."
 )
-CLIENTS_OPT = typer.Option(None, "--client", "-c", help="Client id (repeatable).")
+CLIENTS_OPT = typer.Option(
+    None, "--client", "-c", help="Client id (repeatable).", autocompletion=complete.complete_client
+)
 ALL_OPT = typer.Option(False, "--all", help="Every client that has the environment.")
 PARALLEL_OPT = typer.Option(
     None, "--parallel", "-p", min=1, help="Clients released at a time within a wave (default 4)."
@@ -124,6 +127,7 @@ def build(
     img = g.releaser.build(
         version, c=c, push=push, build_args=_build_args(build_arg), context=context
     )
+    g.present.close()
     if not push:
         return
     github.set_outputs(
@@ -148,7 +152,9 @@ def _central_registry_client(g: App, push: bool) -> Any:
 
 def release(
     ctx: typer.Context,
-    version: str = typer.Argument(..., help="Version to release, e.g. v1.4.0."),
+    version: str = typer.Argument(
+        ..., help="Version to release, e.g. v1.4.0.", autocompletion=complete.complete_version
+    ),
     client: list[str] = CLIENTS_OPT,
     all_clients: bool = ALL_OPT,
     env: str = ENV_OPT,
@@ -194,10 +200,16 @@ def release(
 def promote(
     ctx: typer.Context,
     version: str = typer.Argument(
-        ..., help="Version to promote (it must have succeeded in --from)."
+        ...,
+        help="Version to promote (it must have succeeded in --from).",
+        autocompletion=complete.complete_version,
     ),
-    from_env: str = typer.Option(..., "--from", help="Environment the version succeeded in."),
-    to_env: str = typer.Option(..., "--to", help="Environment to release it to."),
+    from_env: str = typer.Option(
+        ..., "--from", help="Environment it succeeded in.", autocompletion=complete.complete_env
+    ),
+    to_env: str = typer.Option(
+        ..., "--to", help="Environment to release it to.", autocompletion=complete.complete_env
+    ),
     client: list[str] = CLIENTS_OPT,
     all_clients: bool = ALL_OPT,
     timeout: float = TIMEOUT_OPT,
@@ -230,10 +242,13 @@ def promote(
 
 def rollback(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = CLIENT_ARG,
     env: str = ENV_OPT,
     to: str = typer.Option(
-        None, "--to", help="Version to go back to (default: the previous good release)."
+        None,
+        "--to",
+        help="Version to go back to (default: the previous good release).",
+        autocompletion=complete.complete_version,
     ),
     timeout: float = TIMEOUT_OPT,
     lock_wait: float = LOCK_WAIT_OPT,
@@ -252,7 +267,9 @@ def rollback(
 
 def status(
     ctx: typer.Context,
-    client: str = typer.Argument(None, help="Client id (default: all)."),
+    client: str = typer.Argument(
+        None, help="Client id (default: all).", autocompletion=complete.complete_client
+    ),
     env: str = typer.Option(None, "--env", "-e", help="Only this environment."),
 ) -> None:
     """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
@@ -275,7 +292,7 @@ def status(
 
 def history(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = CLIENT_ARG,
     env: str = ENV_OPT,
     limit: int = typer.Option(20, "--limit", "-n", help="How many attempts to show."),
 ) -> None:
@@ -285,9 +302,7 @@ def history(
     g.present.history(f"{c.client}/{c.env}", g.releaser.history(c, limit))
 
 
-def unlock(
-    ctx: typer.Context, client: str = typer.Argument(..., help="Client id."), env: str = ENV_OPT
-) -> None:
+def unlock(ctx: typer.Context, client: str = CLIENT_ARG, env: str = ENV_OPT) -> None:
     """Force the deploy lock of a client/env open (after a crashed run)."""
     g = app_of(ctx)
     c = g.client_env(client, env)

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from cosydeploy.cli import complete
 from cosydeploy.ui import console
 
 
@@ -127,7 +128,7 @@ def check_target(target: SecretsTarget, output: Output = Output.text) -> None:
 @app.command("set")
 def set_command(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     name: str = typer.Argument(..., help="Secret NAME, e.g. DISCORD_BOT_TOKEN."),
     env: str = ENV_OPTION,
 ) -> None:
@@ -149,7 +150,7 @@ def set_command(
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPTION,
     output: Output = OUTPUT_OPTION,
 ) -> None:
@@ -161,7 +162,7 @@ def list_command(
 @app.command("check")
 def check_command(
     ctx: typer.Context,
-    client: str = typer.Argument(..., help="Client id."),
+    client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPTION,
     output: Output = OUTPUT_OPTION,
 ) -> None:

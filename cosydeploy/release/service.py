@@ -187,20 +187,15 @@ class Releaser:
                 )
             return self.image_for(c, version, build_args or {}, context)
         tags = [f"{img.repository}:{version}"]
-        label = f"docker build {tags[0]}"
-        self.emit(ev.LongStep("", label))
-        try:
-            build_image(
-                docker_client(),
-                str(self._context(context)),
-                img.dockerfile,
-                tags,
-                build_args={"VERSION": version, **img.build_args, **(build_args or {})},
-                platform=img.platform,
-                on_progress=lambda line: self.emit(ev.BuildOutput("", line)),
-            )
-        finally:
-            self.emit(ev.LongStep("", label, done=True))
+        build_image(
+            docker_client(),
+            str(self._context(context)),
+            img.dockerfile,
+            tags,
+            build_args={"VERSION": version, **img.build_args, **(build_args or {})},
+            platform=img.platform,
+            on_progress=lambda line: self.emit(ev.BuildOutput(tags[0], line)),
+        )
         self.emit(ev.Info("", f"built {tags[0]} (local only; --push sends it to ECR)"))
         return tags
 

@@ -1,8 +1,14 @@
 """The live view of rollouts: one row per client/env, and only new service events.
 
-On a terminal the rows are a table redrawn in place (rich Live) with events printed
-above it; under CI, in a pipe or with NO_COLOR's plain console, a row is printed as a
-line whenever it changes, so logs stay readable.
+On a terminal the rows are one table redrawn in place (rich Live, drawn on the same
+console as every message, so events and steps are printed above the table and never
+glued onto its last line; its width follows the terminal at each redraw); under CI, in
+a pipe or with NO_COLOR's plain console, a row is printed as a line whenever it
+changes, so logs stay readable. Under ``--quiet`` it shows nothing.
+
+Events are shortened (ARNs to names, long ids to short ones) unless ``--debug``, and
+an event already shown for a client/env (the rollback's watch sees the failed
+rollout's events again) is not shown twice.
 """
 
 from __future__ import annotations
@@ -20,23 +26,32 @@ class RolloutView:
     """Collects watch updates (``cosydeploy.ecs.watch.Watch``) and shows them."""
 
     def __init__(self, live: bool | None = None) -> None:
-        self.live_enabled = console.is_interactive() if live is None else live
+        self.quiet = console.is_quiet()
+        self.live_enabled = (console.is_interactive() if live is None else live) and not self.quiet
         self.rows: dict[str, tuple[str, ...]] = {}
         self._printed: dict[str, tuple[str, ...]] = {}
+        # key -> (started_at, finished_at or None): the elapsed column moves between polls
+        self._clock: dict[str, tuple[float | None, float | None]] = {}
+        self._seen: dict[str, set[str]] = {}
         self._live: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __enter__(self) -> RolloutView:
         if self.live_enabled:
-            from rich.live import Live
-
-            self._live = Live(self._table(), console=console.err(), refresh_per_second=4)
+            self._live = _live_class()(
+                console=console.err(),
+                get_renderable=self._renderable,
+                refresh_per_second=4,
+                # Results go to stdout after the view closes; stdout is never rerouted
+                # onto the terminal's stderr (a script reading stdout must get them).
+                redirect_stdout=False,
+            )
             self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.refresh()
             self._live.stop()
             self._live = None
 
@@ -57,11 +72,16 @@ class RolloutView:
 
     def update(self, w: Any) -> None:
         """A watch was polled: refresh its row (printed only when it changed)."""
-        row = self.row_of(w)
+        now = time.time()
+        row = self.row_of(w, now)
         with self._lock:
             self.rows[w.key] = row
+            done = getattr(w.verdict.phase, "done", False)
+            self._clock[w.key] = (w.started_at, now if done else None)
+            if self.quiet:
+                return
             if self._live is not None:
-                self._live.update(self._table())
+                self._live.refresh()
                 return
             if self._printed.get(w.key, ())[:-1] != row[:-1]:  # elapsed alone is no news
                 self._printed[w.key] = row
@@ -72,17 +92,87 @@ class RolloutView:
                 )
 
     def events(self, w: Any, events: list[dict[str, Any]]) -> None:
-        """Service events not seen before, oldest first."""
+        """Service events not seen before for this client/env, oldest first."""
         with self._lock:
+            seen = self._seen.setdefault(w.key, set())
             for e in events:
-                console.info(f"  [{w.key}] {e.get('message', '')}")
+                ident = str(e.get("id") or (e.get("createdAt"), e.get("message")))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                console.event(f"  [{w.key}] ", str(e.get("message", "")))
+
+    def _elapsed(self, key: str, shown: str, now: float) -> str:
+        started, finished = self._clock.get(key, (None, None))
+        if not started:
+            return shown
+        return f"{(finished or now) - started:.0f}s"
 
     def _table(self) -> Any:
         from rich.table import Table
 
+        now = time.time()
         t = Table(box=None, pad_edge=False)
         for c in COLUMNS:
-            t.add_column(c)
-        for row in self.rows.values():
-            t.add_row(*row)
+            # On a narrow terminal the version folds onto more lines; the rest is cut
+            # (with an ellipsis) only when even that is not enough.
+            if c == "VERSION":
+                t.add_column(c, overflow="fold", min_width=10)
+            else:
+                t.add_column(c, no_wrap=True, overflow="ellipsis")
+        with self._lock:
+            for key, row in self.rows.items():
+                t.add_row(*row[:-1], self._elapsed(key, row[-1], now))
         return t
+
+    def _renderable(self) -> Any:
+        return _Measured(self._table(), self._live)
+
+
+class _Measured:
+    """Renders the table and tells the live display how wide each line came out."""
+
+    def __init__(self, renderable: Any, live: Any) -> None:
+        self.renderable = renderable
+        self.live = live
+
+    def __rich_console__(self, con: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        lines = con.render_lines(self.renderable, options, pad=False)
+        if self.live is not None:
+            self.live.drawn_widths = [Segment.get_line_length(line) for line in lines]
+        for i, line in enumerate(lines):
+            yield from line
+            if i < len(lines) - 1:
+                yield Segment.line()
+
+
+_LIVE: Any = None
+
+
+def _live_class() -> Any:
+    """rich's Live, resize-safe: before a redraw on a narrower terminal, the lines the
+    terminal re-wrapped (reflowed) are counted, so all of the old table is erased and
+    no half of it stays on screen as a second header."""
+    global _LIVE
+    if _LIVE is not None:
+        return _LIVE
+    from rich.live import Live
+
+    class ResizeSafeLive(Live):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drawn_widths: list[int] = []
+
+        def process_renderables(self, renderables: list[Any]) -> list[Any]:
+            shape = self._live_render._shape
+            width = self.console.width
+            if shape is not None and self.drawn_widths and width > 0:
+                rows = sum(max(1, -(-w // width)) for w in self.drawn_widths)
+                if rows > shape[1]:
+                    self._live_render._shape = (shape[0], rows)
+            return super().process_renderables(renderables)
+
+    _LIVE = ResizeSafeLive
+    return _LIVE

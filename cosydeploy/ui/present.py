@@ -3,15 +3,12 @@ as text or JSON (stdout) and as GitHub Actions outputs. The only CLI code that d
 
 from __future__ import annotations
 
-import sys
 import threading
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from cosydeploy import events as ev
 from cosydeploy.ui import console, github
-
-KEEP_PUSH_STATUS = {"Pushed", "Layer already exists", "Mounted from"}
 
 
 class Presenter:
@@ -22,11 +19,12 @@ class Presenter:
         self.debug = debug
         self.single = False  # a run of one client: its result line says it all
         self._view: Any = None
+        self._live_wanted = False
         self._plain: Any = None
         self._lock = threading.RLock()
         self._spinners: dict[str, ExitStack] = {}
-        self._causes: set[str] = set()
-        self._layers: dict[str, str] = {}
+        self._build: dict[str, Any] = {}  # key -> console.BuildProgress while it builds
+        self._push: dict[str, Any] = {}  # key -> console.PushProgress while it pushes
 
     # ------------------------------------------------------------------ events
 
@@ -43,10 +41,11 @@ class Presenter:
         elif isinstance(e, ev.Info):
             console.info(f"{self._tag(e)}{e.text}" if e.key else e.text)
         elif isinstance(e, ev.Warning):
-            if e.cause and (e.cause, e.key) in self._causes:
-                return
-            self._causes.add((e.cause, e.key))  # type: ignore[arg-type]
-            console.warn(f"{e.key}: {e.text}" if e.key else e.text)
+            text = f"{e.key}: {e.text}" if e.key else e.text
+            if e.cause:  # the same cause once (a kept tag: once across runs too)
+                console.warn_once(f"{e.cause}:{e.text}", text, remember=e.cause == "tag-kept")
+            else:
+                console.warn_once(f"{e.key}:{e.text}", text)
         elif isinstance(e, ev.DiffShown):
             for line in e.diff.lines():
                 console.info(f"  {line}")
@@ -61,12 +60,17 @@ class Presenter:
             word = "SKIP" if e.ok is None else "OK" if e.ok else "NG"
             console.info(f"{self._tag(e)}verify: {word} {e.text}")
         elif isinstance(e, ev.BuildOutput):
-            if self.debug or e.line.startswith("Step"):
-                console.info(f"  build: {e.line}")
+            if e.key not in self._build:
+                self._build[e.key] = console.build_progress(f"docker build {e.key}".strip())
+                self._build[e.key].__enter__()
+            self._build[e.key].line(e.line)
         elif isinstance(e, ev.PushProgress):
-            if self._layers.get(e.layer) != e.status and e.status in KEEP_PUSH_STATUS:
-                console.info(f"  push {e.layer[:12]}: {e.status}")
-            self._layers[e.layer] = e.status
+            if e.key in self._build:
+                self._end_progress(e.key)
+            if e.key not in self._push:
+                self._push[e.key] = console.push_progress(f"push {e.key}".strip())
+                self._push[e.key].__enter__()
+            self._push[e.key](e.layer, e.status, e.current, e.total)
         elif isinstance(e, ev.WaveStarted):
             console.step(f"wave {e.index}: {', '.join(e.clients)}")
         elif isinstance(e, ev.ClientDone):
@@ -76,6 +80,17 @@ class Presenter:
             console.info(f"  [{r.key}] {r.outcome}" + (f": {r.message}" if r.message else ""))
         elif isinstance(e, ev.LongStep):
             self._long_step(e)
+
+    def _end_progress(self, key: str) -> None:
+        for running in (self._build, self._push):
+            progress = running.pop(key, None)
+            if progress is not None:
+                progress.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """End every progress line still open (the run is over)."""
+        for key in list(self._build) + list(self._push):
+            self._end_progress(key)
 
     def _long_step(self, e: ev.LongStep) -> None:
         if e.done:
@@ -90,6 +105,14 @@ class Presenter:
     def _rollouts(self) -> Any:
         if self._view is not None:
             return self._view
+        if self._live_wanted:
+            # The table opens with the first rollout, after builds and plans (each a live
+            # line of its own: a terminal shows one live display at a time).
+            from cosydeploy.ui.live import RolloutView
+
+            self.close()
+            self._view = RolloutView().__enter__()
+            return self._view
         if self._plain is None:
             from cosydeploy.ui.live import RolloutView
 
@@ -98,15 +121,17 @@ class Presenter:
 
     @contextmanager
     def live(self):
-        """The live view of rollouts, open while a run goes on."""
-        from cosydeploy.ui.live import RolloutView
-
-        with RolloutView() as view:
-            self._view = view
-            try:
-                yield view
-            finally:
-                self._view = None
+        """While a run goes on, rollouts show in the live view (from the first one)."""
+        self._live_wanted = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.close()
+                self._live_wanted = False
+                if self._view is not None:
+                    self._view.__exit__(None, None, None)
+                    self._view = None
 
     # ------------------------------------------------------------------ results
 
@@ -115,7 +140,8 @@ class Presenter:
         console.print_json(value)
 
     def line(self, text: str) -> None:
-        sys.stdout.write(text + "\n")
+        """A result line on stdout (shown under --quiet too)."""
+        console.result(text)
 
     def run(self, run: Any, *, single: bool) -> None:
         """The results of a release, promotion or rollback: GitHub outputs and summary,
