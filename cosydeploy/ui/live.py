@@ -74,33 +74,40 @@ class RolloutView:
         """A watch was polled: refresh its row (printed only when it changed)."""
         now = time.time()
         row = self.row_of(w, now)
+        # Draw outside the lock: the live display's refresh thread takes its own lock,
+        # then this one (in _table); taking them the other way round would deadlock.
         with self._lock:
             self.rows[w.key] = row
             done = getattr(w.verdict.phase, "done", False)
             self._clock[w.key] = (w.started_at, now if done else None)
-            if self.quiet:
-                return
-            if self._live is not None:
-                self._live.refresh()
-                return
-            if self._printed.get(w.key, ())[:-1] != row[:-1]:  # elapsed alone is no news
+            live = self._live
+            changed = self._printed.get(w.key, ())[:-1] != row[:-1]  # elapsed alone is no news
+            if changed:
                 self._printed[w.key] = row
-                key, version, state, running, pending, desired, failed, elapsed = row
-                console.info(
-                    f"  [{key}] {version} {state} running {running}/{desired} "
-                    f"pending {pending} failed {failed} ({elapsed})"
-                )
+        if self.quiet:
+            return
+        if live is not None:
+            live.refresh()
+            return
+        if changed:
+            key, version, state, running, pending, desired, failed, elapsed = row
+            console.info(
+                f"  [{key}] {version} {state} running {running}/{desired} "
+                f"pending {pending} failed {failed} ({elapsed})"
+            )
 
     def events(self, w: Any, events: list[dict[str, Any]]) -> None:
         """Service events not seen before for this client/env, oldest first."""
+        fresh = []
         with self._lock:
             seen = self._seen.setdefault(w.key, set())
             for e in events:
                 ident = str(e.get("id") or (e.get("createdAt"), e.get("message")))
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                console.event(f"  [{w.key}] ", str(e.get("message", "")))
+                if ident not in seen:
+                    seen.add(ident)
+                    fresh.append(str(e.get("message", "")))
+        for message in fresh:  # printed outside the lock (see update)
+            console.event(f"  [{w.key}] ", message)
 
     def _elapsed(self, key: str, shown: str, now: float) -> str:
         started, finished = self._clock.get(key, (None, None))
