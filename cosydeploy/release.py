@@ -64,6 +64,7 @@ class ReleaseTarget:
     tags: Mapping[str, str] = field(default_factory=dict)
     lock_table: str = "cosyworld-deploy-locks"
     ledger_table: str = "cosyworld-releases"
+    tables_region: str = ""  # region of the lock and ledger tables (default: the target's)
     timeout: float = 600.0
     container_health_path: str = "/health/live"
     manifest: str = ""  # where the required secrets are named, for error messages
@@ -151,16 +152,20 @@ class ReleaseUI:
 class Clients:
     """The boto3 clients of one target, built once and lazily from the session."""
 
-    def __init__(self, session: Any, region: str, **overrides: Any) -> None:
+    def __init__(
+        self, session: Any, region: str, *, tables_region: str = "", **overrides: Any
+    ) -> None:
         self._session = session
         self._region = region
+        self._tables_region = tables_region or region
         self._made: dict[str, Any] = dict(overrides)
 
     def get(self, name: str) -> Any:
         if name not in self._made:
             if self._session is None:
                 raise UsageError(f"no boto3 session to make a {name} client")
-            self._made[name] = self._session.client(name, region_name=self._region)
+            region = self._tables_region if name == "dynamodb" else self._region
+            self._made[name] = self._session.client(name, region_name=region)
         return self._made[name]
 
     def __getattr__(self, name: str) -> Any:
@@ -488,7 +493,7 @@ def release(
     """
     options = options or ReleaseOptions()
     ui = ui or ReleaseUI()
-    c = clients or Clients(target.session, target.region)
+    c = clients or Clients(target.session, target.region, tables_region=target.tables_region)
     o = target.outputs
     t0 = clock()
     if not ImageRef.parse(image.uri).digest:
@@ -718,7 +723,7 @@ def rollback(
     """
     options = options or ReleaseOptions()
     ui = ui or ReleaseUI()
-    c = clients or Clients(target.session, target.region)
+    c = clients or Clients(target.session, target.region, tables_region=target.tables_region)
     o = target.outputs
     t0 = clock()
     ledger = Ledger(c.dynamodb, target.ledger_table, clock=clock)

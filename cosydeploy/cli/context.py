@@ -113,9 +113,41 @@ def aws_session(g: Globals, proj: Project, c: ClientEnv, *, guard: bool = True) 
         session = open_session(c.region, role_arn=c.role_arn)
     else:
         session = open_session(c.region, profile=c.profile, role_arn=c.role_arn)
+    session.tables_region = proj.config.state.region
     if guard:
         guard_account(session, c.account_id, proj.display(manifest_path(proj, c.client)))
     return session
+
+
+def registry_target(g: Globals) -> tuple[Project, Any, AwsSession]:
+    """The project's ECR registry as a push target: the caller's credentials (the build role
+    in CI), guarded to ``image.registry_account_id``; no client is involved."""
+    from types import SimpleNamespace
+
+    from cosydeploy.aws import guard_account, open_session
+    from cosydeploy.config.load import client_ids, load_manifest
+
+    proj = project(g)
+    cfg = proj.config
+    account = cfg.image.registry_account_id
+    if not account:
+        accounts = {load_manifest(proj, cid)[0].aws.account_id for cid in client_ids(proj)}
+        if len(accounts) != 1:
+            raise UsageError(
+                "cosydeploy.yaml: image.registry_account_id: no registry account is named "
+                "and the clients use several accounts",
+                hint="name the account holding the ECR repository (image.registry_account_id "
+                "and image.registry_region), or give --client",
+            )
+        account = next(iter(accounts))
+    region = cfg.image.registry_region or cfg.state.region
+    if g.sandbox:
+        sandbox_info(g, proj)
+    session = open_session(region)
+    guard_account(session, account, "cosydeploy.yaml: image.registry_account_id")
+    # What ecr_repository_url(project, c) reads from a client: the registry's account and region.
+    target = SimpleNamespace(account_id=account, region=region, client=None, env=None)
+    return proj, target, session
 
 
 # ------------------------------------------------------------------ Terraform
@@ -136,9 +168,12 @@ def workspace(g: Globals, proj: Project, c: ClientEnv) -> Workspace:
             f"the stack {stack_path} is not under {tf_root}",
             hint="keep stacks under terraform/ (paths.stack in cosydeploy.yaml)",
         ) from None
+    from cosydeploy.identity import state_bucket
+
     st = proj.config.state
+    bucket = state_bucket(proj.config, c.account_id)
     backend = {
-        "bucket": st.bucket,
+        "bucket": bucket,
         "key": state_key(proj, c),
         "region": st.region,
         "use_lockfile": "true" if st.use_lockfile else "false",
@@ -146,7 +181,7 @@ def workspace(g: Globals, proj: Project, c: ClientEnv) -> Workspace:
     if g.sandbox:
         info = sandbox_info(g, proj)
         backend.update(sandbox_backend(info.endpoint_url))
-        ensure_bucket(info.endpoint_url, st.bucket, st.region)
+        ensure_bucket(info.endpoint_url, bucket, st.region)
     work = proj.root / ".cosydeploy" / "tf"
     return Workspace(
         engine=make_engine(proj.config.terraform.binary),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,6 +178,7 @@ def release_target(g: Any, proj: Any, c: Any, session: Any) -> Any:
         tags=c.tags,
         lock_table=proj.config.release.lock_table,
         ledger_table=proj.config.release.ledger_table,
+        tables_region=proj.config.state.region,
         timeout=float(proj.config.release.timeout),
         manifest=proj.display(manifest_path(proj, c.client)),
     )
@@ -239,11 +241,11 @@ def build(
     ctx: typer.Context,
     version: str = typer.Argument(..., help="Version tag, e.g. v1.4.0."),
     client: str = typer.Option(
-        "example",
+        None,
         "--client",
         "-c",
-        help="With --push: a client whose account/region holds the ECR repository "
-        "(any client when image.registry_account_id names a central one).",
+        help="With --push: push to this client's registry (default: the project's, "
+        "image.registry_account_id and image.registry_region).",
     ),
     env: str = ENV_OPT,
     build_arg: list[str] = typer.Option(
@@ -283,10 +285,13 @@ def build(
             )
         console.info(f"built {tags[0]} (local only; --push sends it to ECR)")
         return
-    from cosydeploy.cli.context import aws_session, client_env
+    from cosydeploy.cli.context import aws_session, client_env, registry_target
 
-    proj, c = client_env(g, client, env)
-    session = aws_session(g, proj, c)
+    if client:
+        proj, c = client_env(g, client, env)
+        session = aws_session(g, proj, c)
+    else:
+        proj, c, session = registry_target(g)
     img = resolve_image(
         g, proj, c, session, version, build_args=_build_args(build_arg), context=context
     )
@@ -304,6 +309,12 @@ def build(
 
 
 CLIENTS_OPT = typer.Option(None, "--client", "-c", help="Client id (repeatable).")
+DIGEST_OPT = typer.Option(
+    None,
+    "--digest",
+    help="Deploy this image digest (sha256:...) of VERSION, pushed before by `build --push`: "
+    "nothing is built, and no ECR access is needed (tasks pull by digest).",
+)
 ALL_OPT = typer.Option(False, "--all", help="Every client that has the environment.")
 PARALLEL_OPT = typer.Option(
     None, "--parallel", "-p", min=1, help="Clients released at a time within a wave (default 4)."
@@ -345,6 +356,7 @@ def release(
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
+    digest: str = DIGEST_OPT,
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
@@ -379,7 +391,9 @@ def release(
             parallel=parallel,
             waves=waves,
             infra=infra,
-            image=_build_images(g, version, _build_args(build_arg), context),
+            image=_prebuilt_images(g, version, digest)
+            if digest
+            else _build_images(g, version, _build_args(build_arg), context),
         )
         return
     from cosydeploy.ui import console
@@ -392,9 +406,12 @@ def release(
     console.info(f"{c.target}: infra: {member.infra}")
     for warning in member.warnings:
         console.warn(f"{c.target}: {warning}")
-    img = resolve_image(
-        g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context
-    )
+    if digest:
+        img = prebuilt_image(proj, c, version, digest)
+    else:
+        img = resolve_image(
+            g, proj, c, member.session, version, build_args=_build_args(build_arg), context=context
+        )
     options = pipeline.ReleaseOptions(
         dry_run=dry_run,
         timeout=timeout,
@@ -656,6 +673,32 @@ def _prepare_member(g: Any, proj: Any, c: Any, infra_mode: str) -> Any:
     member.session = session  # type: ignore[attr-defined]
     member.config = c  # type: ignore[attr-defined]
     return member
+
+
+def prebuilt_image(proj: Any, c: Any, version: str, digest: str) -> Any:
+    """The image ``build --push`` made for ``version``, by digest, in the configured registry."""
+    from cosydeploy.errors import UsageError
+    from cosydeploy.image import ResolvedImage
+    from cosydeploy.render import ecr_repository_url
+
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest or ""):
+        raise UsageError(
+            f"--digest {digest!r} is not an image digest",
+            hint="give the sha256:<64 hex> that `build --push` printed (its digest output)",
+        )
+    return ResolvedImage(
+        version, git_sha(proj.root), digest, f"{ecr_repository_url(proj, c)}@{digest}"
+    )
+
+
+def _prebuilt_images(g: Any, version: str, digest: str):
+    """image_for: the same pushed digest for every member."""
+    from cosydeploy.cli.context import project
+
+    def image_for(m: Any) -> Any:
+        return prebuilt_image(project(g), m.config, version, digest)
+
+    return image_for
 
 
 def _build_images(g: Any, version: str, build_args: dict[str, str], context: Path | None):
