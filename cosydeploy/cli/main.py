@@ -147,9 +147,10 @@ def root(
 
 
 def _register() -> None:
-    from cosydeploy.cli import cost, infra, releases, sandbox_cmd, secrets
+    from cosydeploy.cli import ci, cost, infra, releases, sandbox_cmd, secrets
     from cosydeploy.cli import doctor as doctor_cmd
 
+    ci.register(app)
     infra.register(app)
     releases.register(app)
     app.add_typer(secrets.app, name="secrets")
