@@ -84,11 +84,14 @@ def render_tfvars(project: Project, c: ClientEnv) -> str:
 
 
 def render_backend(project: Project, c: ClientEnv) -> str:
+    from cosydeploy.identity import state_bucket
+
     return render_template(
         project.templates_dir,
         "backend.hcl.j2",
         c=c,
         state=project.config.state,
+        bucket=state_bucket(project.config, c.account_id),
         key=state_key(project, c),
     )
 
