@@ -187,7 +187,9 @@ def test_what_no_job_should_get(names):
 def test_bootstrap_cosydeploy_yaml_and_the_cli_agree(names):
     out = names["name"]
     cfg = load_project(str(ROOT)).config
-    assert out["state_bucket"] == state_bucket(cfg, ACCOUNT) == f"cosyworld-terraform-state-{ACCOUNT}"
+    assert (
+        out["state_bucket"] == state_bucket(cfg, ACCOUNT) == f"cosyworld-terraform-state-{ACCOUNT}"
+    )
     assert out["region"] == tables_region(cfg) == cfg.state.region
     assert out["lock_table"] == cfg.release.lock_table
     assert out["ledger_table"] == cfg.release.ledger_table
@@ -246,7 +248,9 @@ def test_release_role_least_privilege(names):
         release_call("s3:PutObject", f"arn:aws:s3:::cosyworld-terraform-state-{a}/env:/acme-dev/x"),
     ):
         assert not evaluate(dev, bad).allowed, bad
-    state = f"arn:aws:s3:::cosyworld-terraform-state-{a}/env:/acme-dev/clients/acme/terraform.tfstate"
+    state = (
+        f"arn:aws:s3:::cosyworld-terraform-state-{a}/env:/acme-dev/clients/acme/terraform.tfstate"
+    )
     assert evaluate(dev, release_call("s3:GetObject", state)).allowed
     table = f"arn:aws:dynamodb:us-east-1:{a}:table/cosyworld-deploy-locks"
     assert evaluate(dev, release_call("dynamodb:PutItem", table)).allowed
