@@ -492,19 +492,21 @@ def client_checks(
         done.add(key)
         return True
 
-    where = f"account {account} {c.region}"
     state_where = f"account {account} {settings.state_region}"
+    # One state bucket per account (cosydeploy.yaml names it with {account_id}); the lock
+    # and ledger tables live in the account's bootstrap region (state.region).
+    bucket = settings.state_bucket.replace("{account_id}", c.account_id)
     if adapters.state_s3 is not None:
-        if once("bucket", settings.state_region, settings.state_bucket):
-            rows.append(check_state_bucket(adapters.state_s3(), settings.state_bucket, "caller"))
-    elif once("bucket", account, settings.state_region, settings.state_bucket):
+        if once("bucket", settings.state_region, bucket):
+            rows.append(check_state_bucket(adapters.state_s3(), bucket, "caller"))
+    elif once("bucket", account, settings.state_region, bucket):
         s3 = session.session.client("s3", region_name=settings.state_region)
-        rows.append(check_state_bucket(s3, settings.state_bucket, state_where))
-    if once("tables", account, c.region):
-        ddb = session.client("dynamodb")
+        rows.append(check_state_bucket(s3, bucket, state_where))
+    if once("tables", account, settings.state_region):
+        ddb = session.session.client("dynamodb", region_name=settings.state_region)
         rows.append(
             check_table(
-                ddb, "lock table", settings.lock_table, LOCK_KEYS, where, what="deploy lock"
+                ddb, "lock table", settings.lock_table, LOCK_KEYS, state_where, what="deploy lock"
             )
         )
         rows.append(
@@ -513,7 +515,7 @@ def client_checks(
                 "ledger table",
                 settings.ledger_table,
                 LEDGER_KEYS,
-                where,
+                state_where,
                 what="release ledger",
             )
         )

@@ -107,9 +107,11 @@ def render_tfvars(project: Project, c: ClientEnv) -> str:
 def backend_settings(project: Project, c: ClientEnv) -> dict[str, str]:
     """The S3 backend settings of a client/env: exactly the dict Terraform is initialised
     with (a platform adds its endpoint settings) and what ``render`` writes as backend.hcl."""
+    from cosydeploy.identity import state_bucket
+
     st = project.config.state
     return {
-        "bucket": st.bucket,
+        "bucket": state_bucket(project.config, c.account_id),
         "key": state_key(project, c),
         "region": st.region,
         "use_lockfile": "true" if st.use_lockfile else "false",

@@ -30,12 +30,17 @@ class AwsSession:
     session: Any
     region: str
     account_id: str | None = None
+    # The lock and ledger tables live in the account's bootstrap region (state.region).
+    tables_region: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
+            region = self.region
+            if service == "dynamodb" and self.tables_region:
+                region = self.tables_region
             self._clients[service] = self.session.client(
-                service, region_name=self.region, config=botocore_config()
+                service, region_name=region, config=botocore_config()
             )
         return self._clients[service]
 

@@ -37,6 +37,8 @@ class AwsPlatform:
     def session(self, c: ClientEnv, *, guard: bool = True) -> AwsSession:
         """A session as the client's identity; the account guard runs before anything changes."""
         session = self._open(c)
+        if self.project is not None:  # the lock and ledger tables: the bootstrap region
+            session.tables_region = self.project.config.state.region
         if guard:
             from cosydeploy.config.load import manifest_path
 
@@ -202,9 +204,12 @@ class SandboxPlatform(AwsPlatform):
             secret_names=list(c.secrets),
             parameters=params,
             ecr_repository=cfg.image.repository,
-            tables=(
-                {"TableName": cfg.release.lock_table, **lock.TABLE_SCHEMA},
-                {"TableName": cfg.release.ledger_table, **ledger.TABLE_SCHEMA},
+            tables=tuple(
+                {"TableName": name, "Region": cfg.state.region, **schema}
+                for name, schema in (
+                    (cfg.release.lock_table, lock.TABLE_SCHEMA),
+                    (cfg.release.ledger_table, ledger.TABLE_SCHEMA),
+                )
             ),
             initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
         )

@@ -39,6 +39,7 @@ secrets:secrets:app:Set and inspect secret values (never shown).
 cost:cost:cost_command:Monthly cost estimate per client/env.
 doctor:doctor:doctor:Check what a release needs (OK/FAIL/SKIP).
 sandbox:sandbox:app:The local AWS stand-in: up, status, env, down.
+ci:ci:app:Plans for the GitHub workflows (JSON; no AWS access).
 """
 COMMANDS = {
     name: (f"cosydeploy.cli.{module}", attr, text)

@@ -108,8 +108,8 @@ def build(
         None,
         "--client",
         "-c",
-        help="With --push: a client whose account/region holds the ECR repository "
-        "(not needed when image.registry_account_id names a central one).",
+        help="With --push: push to this client's registry (default: the project's, "
+        "image.registry_account_id and image.registry_region).",
     ),
     env: str = ENV_OPT,
     build_arg: list[str] = BUILD_ARG_OPT,
@@ -123,7 +123,7 @@ def build(
     from cosydeploy.ui import github
 
     g = app_of(ctx)
-    c = g.client_env(client, env) if client else _central_registry_client(g, push)
+    c = g.client_env(client, env) if client else None
     img = g.releaser.build(
         version, c=c, push=push, build_args=_build_args(build_arg), context=context
     )
@@ -139,15 +139,6 @@ def build(
         )
     else:
         g.present.line(img.uri)
-
-
-def _central_registry_client(g: App, push: bool) -> Any:
-    """With a central registry any client's identity will do; without one, --push needs
-    the client whose account holds the repository (never a silent default)."""
-    if not push or not g.project.config.image.registry_account_id:
-        return None
-    envs = g.client_envs(None, None)
-    return envs[0] if envs else None
 
 
 def release(
@@ -169,6 +160,12 @@ def release(
     parallel: int = PARALLEL_OPT,
     waves: str = WAVES_OPT,
     infra: bool = INFRA_OPT,
+    digest: str = typer.Option(
+        None,
+        "--digest",
+        help="Deploy this image digest (sha256:...) of VERSION, pushed before by `build --push`: "
+        "nothing is built, and no ECR access is needed (tasks pull by digest).",
+    ),
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
@@ -193,6 +190,7 @@ def release(
             _fleet_options(parallel, waves, infra),
             build_args=_build_args(build_arg),
             context=context,
+            digest=digest,
         )
     _finish(g, run, single=single)
 

@@ -137,6 +137,14 @@ class ReleaseConfig(Strict):
     health_check_grace_period: Annotated[int, Field(ge=0, le=3600)] = 60
 
 
+class GithubRoles(Strict):
+    """Names of the roles the GitHub workflows assume (``{env}`` is the environment)."""
+
+    build_role: Annotated[str, Field(pattern=r"^[\w+=,.@{}-]{1,64}$")] = "cosyworld-github-build"
+    release_role: Annotated[str, Field(pattern=r"^[\w+=,.@{}-]{1,64}$")] = "cosyworld-{env}-release"
+    infra_role: Annotated[str, Field(pattern=r"^[\w+=,.@{}-]{1,64}$")] = "cosyworld-{env}-infra"
+
+
 class Paths(Strict):
     stack: str = "terraform/stacks/client"
     sandbox_stack: str = "terraform/stacks/sandbox"
@@ -158,6 +166,7 @@ class ProjectConfig(Strict):
     state: StateBackend
     image: ImageConfig = Field(default_factory=ImageConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    github: GithubRoles = Field(default_factory=GithubRoles)
     paths: Paths = Field(default_factory=Paths)
     terraform: TerraformConfig = Field(default_factory=TerraformConfig)
 

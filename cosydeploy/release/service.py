@@ -179,12 +179,9 @@ class Releaser:
 
         img = self.project.config.image
         if push:
-            if c is None:
-                raise UsageError(
-                    "build --push needs the client whose account holds the ECR repository",
-                    hint="pass --client C, or set image.registry_account_id and "
-                    "image.registry_region in cosydeploy.yaml for a central registry",
-                )
+            if c is None:  # the project's registry, as the caller (the build role in CI)
+                target, session = self.registry_target()
+                return self.image_for(target, version, build_args or {}, context, session=session)
             return self.image_for(c, version, build_args or {}, context)
         tags = [f"{img.repository}:{version}"]
         build_image(
@@ -204,8 +201,60 @@ class Releaser:
         chosen = context or self.project.path(img.context)
         return self.platform.build_context(Path(chosen), img.dockerfile)
 
+    def registry_target(self) -> tuple[Any, AwsSession]:
+        """The project's ECR registry as a push target (``image.registry_account_id``, else
+        the one account every client shares) and the caller's session, guarded to it."""
+        from types import SimpleNamespace
+
+        from cosydeploy.adapters.aws import guard_account
+        from cosydeploy.config.targets import all_client_envs
+        from cosydeploy.identity import registry
+
+        envs = all_client_envs(self.project)
+        where = registry(self.project.config, [(c.account_id, c.region) for c in envs])
+        if where is None:
+            raise UsageError(
+                "cosydeploy.yaml: image.registry_account_id: no registry account is named "
+                "and the clients use several accounts",
+                hint="name the account holding the ECR repository (image.registry_account_id "
+                "and image.registry_region), or give --client",
+            )
+        account, region = where
+        session = self.platform.caller_session(region)
+        guard_account(session, account, "cosydeploy.yaml: image.registry_account_id")
+        target = SimpleNamespace(
+            account_id=account, region=region, target=f"registry {account}/{region}"
+        )
+        return target, session
+
+    def prebuilt(self, c: Any, version: str, digest: str) -> ResolvedImage:
+        """The image ``build --push`` made for ``version``, by digest: nothing is built and
+        no ECR access is needed (tasks pull by digest)."""
+        import re
+
+        from cosydeploy.adapters.git import git_sha
+        from cosydeploy.render import ecr_repository_url
+
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest or ""):
+            raise UsageError(
+                f"--digest {digest!r} is not an image digest",
+                hint="give the sha256:<64 hex> that `build --push` printed (its digest output)",
+            )
+        return ResolvedImage(
+            version,
+            git_sha(self.project.root),
+            digest,
+            f"{ecr_repository_url(self.project, c)}@{digest}",
+        )
+
     def image_for(
-        self, c: ClientEnv, version: str, build_args: dict[str, str], context: Path | None
+        self,
+        c: Any,
+        version: str,
+        build_args: dict[str, str],
+        context: Path | None,
+        *,
+        session: AwsSession | None = None,
     ) -> ResolvedImage:
         """Build once and push, or reuse the digest already in ECR for this version."""
         from cosydeploy.adapters.docker import docker_client
@@ -214,7 +263,7 @@ class Releaser:
         from cosydeploy.render import ecr_repository_url
 
         img = self.project.config.image
-        session = self.session(c)
+        session = session or self.session(c)
         ecr = session.client("ecr")
         self.emit(ev.Step(c.target, f"image {img.repository}:{version}"))
         resolved = ensure_image(
@@ -318,17 +367,24 @@ class Releaser:
         *,
         build_args: dict[str, str] | None = None,
         context: Path | None = None,
+        digest: str | None = None,
     ) -> RunResult:
-        """Build once, then release ``version`` to every client/env of ``envs``, in waves."""
+        """Build once (or take the ``digest`` pushed before), then release ``version`` to
+        every client/env of ``envs``, in waves."""
         options, fleet = options or ReleaseOptions(), fleet or FleetOptions()
         by_client = {c.client: c for c in envs}
+        image_for = (
+            (lambda m: self.prebuilt(m.config, version, digest))
+            if digest
+            else self._built_once(version, build_args or {}, context)
+        )
         return run_waves(
             self._waves(envs, fleet),
             env=envs[0].env,
             version=version,
             prepare=lambda cid: self.prepare(by_client[cid], fleet.infra),
             run=self._release_run(options),
-            image_for=self._built_once(version, build_args or {}, context),
+            image_for=image_for,
             parallel=fleet.parallel,
             options=options,
             emit=self.emit,

@@ -57,7 +57,7 @@ class ProvisionSpec:
     generated_secrets: tuple[str, ...] = ("REDIS_AUTH_TOKEN",)
     ecr_repository: str = "cosyworld"
     # DynamoDB tables the sandbox stands in for (create_table arguments, plus an optional
-    # "TimeToLiveAttribute"): the bootstrap stack makes them on AWS.
+    # "TimeToLiveAttribute" and "Region"): the bootstrap stack makes them on AWS.
     tables: tuple[dict[str, Any], ...] = ()
     initial_image: str = ""
     circuit_breaker_rollback: bool = True
@@ -213,13 +213,12 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
     sm = session.client("secretsmanager", region_name=region)
     ssm = session.client("ssm", region_name=region)
     ecr = session.client("ecr", region_name=region)
-    ddb = session.client("dynamodb", region_name=region)
 
     _ignore_exists(lambda: ecr.create_repository(repositoryName=spec.ecr_repository))
     repo_uri = ecr.describe_repositories(repositoryNames=[spec.ecr_repository])["repositories"][0][
         "repositoryUri"
     ]
-    _tables(ddb, spec)
+    _tables(session, spec)
 
     _ignore_exists(lambda: logs.create_log_group(logGroupName=outputs.log_group_name))
     for key in sorted(set(spec.secret_names) | set(outputs.secret_arns)):
@@ -283,11 +282,11 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
         _wait_target_group_arn(elb, outputs.target_group_arn)
 
 
-def _tables(ddb, spec: ProvisionSpec) -> None:
-    existing = set(ddb.list_tables()["TableNames"])
+def _tables(session, spec: ProvisionSpec) -> None:
     for table in spec.tables:
-        args = {k: v for k, v in table.items() if k != "TimeToLiveAttribute"}
-        if args["TableName"] in existing:
+        ddb = session.client("dynamodb", region_name=table.get("Region") or spec.region)
+        args = {k: v for k, v in table.items() if k not in {"TimeToLiveAttribute", "Region"}}
+        if args["TableName"] in set(ddb.list_tables()["TableNames"]):
             continue
         ddb.create_table(BillingMode="PAY_PER_REQUEST", **args)
         if table.get("TimeToLiveAttribute"):

@@ -138,13 +138,23 @@ def test_every_run_writes_its_digest_output(tmp_path, monkeypatch) -> None:
     assert outputs["digest"] == digest and outputs["outcome"] == "succeeded"
 
 
-def test_build_push_without_a_client_is_refused(tmp_path, monkeypatch) -> None:
+def test_build_push_never_picks_a_client_silently(project, monkeypatch) -> None:
+    """Without --client, build --push goes to the project's registry; when the clients
+    span accounts and none is named, it refuses before touching AWS."""
     from typer.testing import CliRunner
 
     from cosydeploy.cli.main import app
 
-    monkeypatch.setenv("COSYDEPLOY_PROJECT_DIR", str(REPO))
+    example = (project.root / "clients" / "example.yaml").read_text()
+    (project.root / "clients" / "other.yaml").write_text(
+        example.replace("client: example", "client: other").replace(
+            "account_id: \"123456789012\"", "account_id: \"210987654321\""
+        )
+    )
+    monkeypatch.setenv("COSYDEPLOY_PROJECT_DIR", str(project.root))
     r = CliRunner().invoke(app, ["build", "v9", "--push"], catch_exceptions=False)
     assert r.exit_code == 2, r.output
-    assert "needs the client whose account holds the ECR repository" in r.stderr
+    assert r.stderr.startswith(
+        "error: cosydeploy.yaml: image.registry_account_id: no registry account is named"
+    ), r.stderr
     assert "Traceback" not in r.output

@@ -1,10 +1,31 @@
 data "aws_partition" "current" {}
 
+# Every name and policy document comes from cosydeploy.yaml and terraform/policies, through
+# the provider-free `names` module the CLI's tests and the sandbox run too.
+module "names" {
+  source = "./names"
+
+  config_path         = coalesce(var.project_config, "${path.module}/../../../cosydeploy.yaml")
+  policies_dir        = "${path.module}/../../policies"
+  account_id          = var.account_id
+  partition           = data.aws_partition.current.partition
+  environments        = var.environments
+  clients             = var.clients
+  github_repository   = var.github_repository
+  github_oidc_subject = var.github_oidc_subject
+  kms_key_arn         = aws_kms_key.state.arn
+}
+
 locals {
-  partition       = data.aws_partition.current.partition
-  state_bucket    = "${var.project}-terraform-state-${var.account_id}"
-  github_oidc     = "token.actions.githubusercontent.com"
-  deploy_subjects = [for e in var.github_environments : "repo:${var.github_repository}:environment:${e}"]
+  partition    = data.aws_partition.current.partition
+  state_bucket = module.names.state_bucket
+  github_oidc  = "token.actions.githubusercontent.com"
+  # The build role exists only where the image is pushed (cosydeploy.yaml image.registry_account_id).
+  is_registry = var.registry_account
+  roles = {
+    for key, role in module.names.roles : key => role
+    if key != "build" || local.is_registry
+  }
 }
 
 # --- Terraform state --------------------------------------------------------------
@@ -24,6 +45,11 @@ resource "aws_s3_bucket" "state" {
 
   lifecycle {
     prevent_destroy = true
+
+    precondition {
+      condition     = var.region == module.names.region && var.project == module.names.project
+      error_message = "region and project must be cosydeploy.yaml's state.region and project (every account is bootstrapped in the region the CLI looks in)."
+    }
   }
 }
 
@@ -108,7 +134,7 @@ resource "aws_s3_bucket_policy" "state" {
 # --- The image repository -----------------------------------------------------------
 
 resource "aws_ecr_repository" "app" {
-  name                 = var.project
+  name                 = module.names.repository
   image_tag_mutability = "IMMUTABLE"
 
   image_scanning_configuration {
@@ -158,6 +184,7 @@ data "aws_iam_policy_document" "ecr_pull" {
     actions = [
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
+      "ecr:DescribeImages",
       "ecr:GetDownloadUrlForLayer",
     ]
     principals {
@@ -174,10 +201,10 @@ resource "aws_ecr_repository_policy" "app" {
   policy     = data.aws_iam_policy_document.ecr_pull[0].json
 }
 
-# --- Account-level tables (names in docs/CONTRACTS.md) ----------------------------------
+# --- Account-level tables (names in cosydeploy.yaml) -------------------------------------
 
 resource "aws_dynamodb_table" "locks" {
-  name                        = "${var.project}-deploy-locks"
+  name                        = module.names.lock_table
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "lock_id"
   deletion_protection_enabled = true
@@ -204,7 +231,7 @@ resource "aws_dynamodb_table" "locks" {
 }
 
 resource "aws_dynamodb_table" "releases" {
-  name                        = "${var.project}-releases"
+  name                        = module.names.ledger_table
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "target"
   range_key                   = "release_id"
@@ -230,105 +257,41 @@ resource "aws_dynamodb_table" "releases" {
   }
 }
 
-# --- GitHub Actions OIDC and the deploy role -------------------------------------------
+# --- GitHub Actions OIDC and the roles the workflows assume ---------------------------------
+#
+# build          ECR push only; trusted by jobs of a v* tag (no environment), registry account only
+# release-ENV    what release/promote/rollback/status/unlock call, PassRole on ENV's task roles only
+# infra-ENV      terraform apply of the client stacks; broad, but never the roles above
+# Each trusts exactly the OIDC subject of the jobs that assume it: a dev job cannot take a
+# prod role even when dev and prod share an account.
 
 resource "aws_iam_openid_connect_provider" "github" {
   url            = "https://${local.github_oidc}"
   client_id_list = ["sts.amazonaws.com"]
-}
 
-data "aws_iam_policy_document" "deploy_trust" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.github.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-    # Only jobs of this repository that run in one of its deployment environments.
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc}:sub"
-      values   = local.deploy_subjects
+  lifecycle {
+    postcondition {
+      condition     = self.arn == module.names.oidc_provider_arn
+      error_message = "The trust policies name ${module.names.oidc_provider_arn}."
     }
   }
 }
 
-resource "aws_iam_role" "deploy" {
-  name                 = "${var.project}-github-deploy"
-  description          = "GitHub Actions of ${var.github_repository} deploy with cosydeploy"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
-  max_session_duration = 3600
+resource "aws_iam_role" "github" {
+  for_each = local.roles
+
+  name                 = each.value.name
+  description          = "GitHub Actions of ${var.github_repository}: cosydeploy ${each.key}"
+  assume_role_policy   = each.value.trust
+  max_session_duration = var.max_session_seconds
+
+  depends_on = [aws_iam_openid_connect_provider.github]
 }
 
-data "aws_iam_policy_document" "deploy" {
-  statement {
-    sid       = "EcrToken"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
+resource "aws_iam_role_policy" "github" {
+  for_each = local.roles
 
-  statement {
-    sid = "EcrPushPull"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:CompleteLayerUpload",
-      "ecr:DescribeImages",
-      "ecr:GetDownloadUrlForLayer",
-      "ecr:InitiateLayerUpload",
-      "ecr:PutImage",
-      "ecr:UploadLayerPart",
-    ]
-    resources = [aws_ecr_repository.app.arn]
-  }
-
-  statement {
-    sid       = "StateList"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn]
-  }
-
-  statement {
-    sid       = "StateObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/*"]
-  }
-
-  statement {
-    sid       = "StateKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.state.arn]
-  }
-
-  statement {
-    sid = "LocksAndLedger"
-    actions = [
-      "dynamodb:DeleteItem",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-    ]
-    resources = [aws_dynamodb_table.locks.arn, aws_dynamodb_table.releases.arn]
-  }
-
-  dynamic "statement" {
-    for_each = length(var.client_role_arns) > 0 ? [1] : []
-    content {
-      sid       = "ClientRoles"
-      actions   = ["sts:AssumeRole", "sts:TagSession"]
-      resources = var.client_role_arns
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "deploy" {
-  name   = "cosydeploy"
-  role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.deploy.json
+  name   = "cosydeploy-${each.key}"
+  role   = aws_iam_role.github[each.key].id
+  policy = each.value.policy
 }

@@ -18,7 +18,12 @@ output "releases_table_name" {
   value       = aws_dynamodb_table.releases.name
 }
 
-output "deploy_role_arn" {
-  description = "Role GitHub Actions assumes through OIDC (`role-to-assume`)."
-  value       = aws_iam_role.deploy.arn
+output "role_arns" {
+  description = "Roles the workflows assume through OIDC, by key (build, release-ENV, infra-ENV)."
+  value       = { for key, role in aws_iam_role.github : key => role.arn }
+}
+
+output "oidc_subjects" {
+  description = "What each role trusts (the repository's OIDC subjects)."
+  value       = { for key, role in local.roles : key => jsondecode(role.trust).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] }
 }

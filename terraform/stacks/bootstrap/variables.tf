@@ -19,20 +19,52 @@ variable "github_repository" {
   type        = string
 }
 
-variable "github_environments" {
-  description = "GitHub environments whose jobs may take the deploy role."
+variable "project_config" {
+  description = "Path of cosydeploy.yaml (default: the repository root's), the one source of names."
+  type        = string
+  default     = null
+}
+
+variable "environments" {
+  description = "Environments whose clients live in this account: a release and an infra role each."
   type        = list(string)
   default     = ["dev", "staging", "prod"]
 }
 
-variable "client_account_ids" {
-  description = "Client accounts whose ECS tasks may pull images from the repository."
+variable "clients" {
+  description = "Client ids with stacks in this account: the release roles may pass their task roles, and only theirs."
   type        = list(string)
   default     = []
 }
 
-variable "client_role_arns" {
-  description = "Roles in client accounts the deploy role may assume (the manifests' aws.role_arn)."
+variable "registry_account" {
+  description = "Whether this is the account of cosydeploy.yaml's image.registry_account_id (gets the build role)."
+  type        = bool
+  default     = false
+}
+
+variable "github_oidc_subject" {
+  description = <<-EOT
+    Subject format of the repository's OIDC tokens. `name` (repo:OWNER/REPO:...) for repositories
+    created before the immutable format; `immutable` (repo:OWNER@OWNER_ID/REPO@REPO_ID:...) for new,
+    renamed or opted-in ones, with both numeric ids (gh api repos/OWNER/REPO --jq '.owner.id, .id').
+  EOT
+  type = object({
+    format        = optional(string, "name")
+    owner_id      = optional(string)
+    repository_id = optional(string)
+  })
+  default = {}
+}
+
+variable "max_session_seconds" {
+  description = "Longest role session: at least the longest job that holds one (onboard: 110 minutes)."
+  type        = number
+  default     = 7200
+}
+
+variable "client_account_ids" {
+  description = "Client accounts whose ECS tasks may pull images from the repository."
   type        = list(string)
   default     = []
 }

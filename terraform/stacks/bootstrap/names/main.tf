@@ -1,0 +1,61 @@
+# Every name and policy document the bootstrap stack creates, computed without any provider
+# from cosydeploy.yaml and the templates in terraform/policies: the CLI and the sandbox read
+# the same two sources (tests/unit/test_identity_names.py runs this module and compares).
+locals {
+  config  = yamldecode(file(var.config_path))
+  project = local.config.project
+  region  = local.config.state.region
+  arn     = "arn:${var.partition}"
+
+  state_bucket = replace(local.config.state.bucket, "{account_id}", var.account_id)
+  lock_table   = local.config.release.lock_table
+  ledger_table = local.config.release.ledger_table
+  repository   = local.config.image.repository
+
+  build_role    = local.config.github.build_role
+  release_roles = { for e in var.environments : e => replace(local.config.github.release_role, "{env}", e) }
+  infra_roles   = { for e in var.environments : e => replace(local.config.github.infra_role, "{env}", e) }
+
+  owner = split("/", var.github_repository)[0]
+  repo  = split("/", var.github_repository)[1]
+  subject_prefix = (var.github_oidc_subject.format == "immutable"
+    ? "repo:${local.owner}@${var.github_oidc_subject.owner_id}/${local.repo}@${var.github_oidc_subject.repository_id}"
+    : "repo:${var.github_repository}"
+  )
+  build_subjects = ["${local.subject_prefix}:ref:refs/tags/v*"]
+  env_subjects   = { for e in var.environments : e => ["${local.subject_prefix}:environment:${e}"] }
+
+  oidc_provider_arn  = "${local.arn}:iam::${var.account_id}:oidc-provider/token.actions.githubusercontent.com"
+  state_bucket_arn   = "${local.arn}:s3:::${local.state_bucket}"
+  ecr_repository_arn = "${local.arn}:ecr:${local.region}:${var.account_id}:repository/${local.repository}"
+  table_arns = [
+    "${local.arn}:dynamodb:${local.region}:${var.account_id}:table/${local.lock_table}",
+    "${local.arn}:dynamodb:${local.region}:${var.account_id}:table/${local.ledger_table}",
+  ]
+
+  # Per environment: the stacks of this account's clients in it (names as the client stack makes them).
+  stacks = { for e in var.environments : e => [for c in var.clients : "${local.project}-${c}-${e}"] }
+
+  release_vars = { for e in var.environments : e => {
+    service_arns      = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service/${s}/*"]
+    task_role_arns    = flatten([for s in local.stacks[e] : ["${local.arn}:iam::${var.account_id}:role/${s}-task", "${local.arn}:iam::${var.account_id}:role/${s}-exec"]])
+    log_group_arns    = [for s in local.stacks[e] : "${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${s}:*"]
+    state_object_arns = [for c in var.clients : "${local.state_bucket_arn}/env:/${c}-${e}/*"]
+    state_bucket_arn  = local.state_bucket_arn
+    kms_key_arn       = var.kms_key_arn
+    table_arns        = local.table_arns
+  } }
+
+  protected_iam_arns = concat(
+    [local.oidc_provider_arn, "${local.arn}:iam::${var.account_id}:role/${local.build_role}"],
+    [for r in values(local.release_roles) : "${local.arn}:iam::${var.account_id}:role/${r}"],
+    [for r in values(local.infra_roles) : "${local.arn}:iam::${var.account_id}:role/${r}"],
+  )
+  infra_vars = {
+    client_iam_arns = [
+      "${local.arn}:iam::${var.account_id}:role/${local.project}-*",
+      "${local.arn}:iam::${var.account_id}:policy/${local.project}-*",
+    ]
+    protected_iam_arns = local.protected_iam_arns
+  }
+}
