@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 from cosydeploy.ui import console
 
 if TYPE_CHECKING:  # the cost model loads only when the command runs

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 from cosydeploy.cli.app import app_of
 
 

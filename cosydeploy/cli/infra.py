@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 from cosydeploy.cli.app import app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError

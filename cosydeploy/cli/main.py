@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from cosydeploy import __version__
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 from cosydeploy.cli.app import App, ErrorsGroup
 from cosydeploy.errors import EXIT_INTERRUPTED
 

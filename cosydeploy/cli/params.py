@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 
 CLIENT_ARG = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client)
 ENV_OPT = typer.Option(

@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from cosydeploy.cli import complete
+from cosydeploy import completion as complete
 from cosydeploy.ui import console
 
 
