@@ -38,6 +38,8 @@ test: install services checkov
 	$(BIN)/pytest tests/integration
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e
+	# The wheel installed into a fresh virtualenv, run from a project of its own.
+	$(BIN)/pytest tests/installed
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks
