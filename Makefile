@@ -41,9 +41,9 @@ test: install services checkov
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e
 	# The CLI in a real terminal (tmux), read back from the screen; its own sandbox.
-	# CI runs this target alone; on a shared machine wrap it in flock with the other
-	# Docker users (flock /tmp/cosy-docker.lock make test).
 	$(BIN)/pytest tests/tty
+	# The wheel installed into a fresh virtualenv, run from a project of its own.
+	$(BIN)/pytest tests/installed
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks

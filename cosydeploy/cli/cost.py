@@ -152,7 +152,12 @@ def cost_command(
         None, help="Client id (all clients when omitted).", autocompletion=complete.complete_client
     ),
     env: str | None = typer.Option(None, "--env", "-e", help="Environment (all when omitted)."),
-    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    output: Output | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="text or json (default: the global --output, env COSYDEPLOY_OUTPUT).",
+    ),
     actual: bool = typer.Option(
         False, "--actual", help="Compare with last month's cost from Cost Explorer."
     ),
@@ -169,4 +174,15 @@ def cost_command(
     """Estimate each client/env's monthly cost, line by line, from list prices."""
     inputs = load_inputs(ctx, client, env)
     ce_client = load_ce_client(ctx) if actual else None
-    run_cost(inputs, output=output, ce_client=ce_client, month=month, pricing=pricing)
+    run_cost(
+        inputs, output=output_of(ctx, output), ce_client=ce_client, month=month, pricing=pricing
+    )
+
+
+def output_of(ctx: typer.Context, output: Output | None) -> Output:
+    """The command's own --output, else the global one (flag or COSYDEPLOY_OUTPUT)."""
+    if output is not None:
+        return output
+    root = ctx.find_root() if hasattr(ctx, "find_root") else None
+    chosen = getattr(getattr(root, "obj", None), "output", None)
+    return Output.json if chosen == "json" else Output.text

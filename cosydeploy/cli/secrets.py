@@ -59,7 +59,21 @@ app = typer.Typer(
 )
 
 ENV_OPTION = typer.Option(..., "--env", "-e", help="Environment (e.g. dev, prod).")
-OUTPUT_OPTION = typer.Option(Output.text, "--output", "-o", help="text or json.")
+OUTPUT_OPTION = typer.Option(
+    None,
+    "--output",
+    "-o",
+    help="text or json (default: the global --output, env COSYDEPLOY_OUTPUT).",
+)
+
+
+def output_of(ctx: typer.Context, output: Output | None) -> Output:
+    """The command's own --output, else the global one (flag or COSYDEPLOY_OUTPUT)."""
+    if output is not None:
+        return output
+    root = ctx.find_root() if hasattr(ctx, "find_root") else None
+    chosen = getattr(getattr(root, "obj", None), "output", None)
+    return Output.json if chosen == "json" else Output.text
 
 
 # --- plain functions the commands call (testable without Typer) -----------------------
@@ -144,7 +158,14 @@ def set_command(
     from cosydeploy.ui import github
 
     github.mask(value)  # under GitHub Actions: redacted from every later log line
-    console.out().print(set_value(target, name, value), markup=False)
+    done = set_value(target, name, value)
+    if output_of(ctx, None) == Output.json:
+        result, _, secret = done.partition(" ")
+        console.print_json(
+            {"target": target.label, "name": name, "secret": secret, "result": result}
+        )
+        return
+    console.out().print(done, markup=False)
 
 
 @app.command("list")
@@ -152,11 +173,11 @@ def list_command(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPTION,
-    output: Output = OUTPUT_OPTION,
+    output: Output | None = OUTPUT_OPTION,
 ) -> None:
     """List the secrets of a client/env: names, last changed, whether a value exists."""
     target = load_target(ctx, client, env)
-    show_statuses(target, statuses(target), output)
+    show_statuses(target, statuses(target), output_of(ctx, output))
 
 
 @app.command("check")
@@ -164,7 +185,7 @@ def check_command(
     ctx: typer.Context,
     client: str = typer.Argument(..., help="Client id.", autocompletion=complete.complete_client),
     env: str = ENV_OPTION,
-    output: Output = OUTPUT_OPTION,
+    output: Output | None = OUTPUT_OPTION,
 ) -> None:
     """Exit 2 naming the required secrets that have no value."""
-    check_target(load_target(ctx, client, env), output)
+    check_target(load_target(ctx, client, env), output_of(ctx, output))

@@ -17,6 +17,9 @@ from cosydeploy.errors import ConfigError
 Path_ = tuple[str | int, ...]
 
 _MAX_BYTES = 1_000_000
+# Far deeper than any manifest; deep enough nesting would exhaust Python's recursion
+# limit in the composer and in everything that walks the data afterwards.
+_MAX_DEPTH = 64
 _STD_SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -80,6 +83,7 @@ def load_yaml(path: Path, display: str | None = None) -> Source:
     loader = yaml.SafeLoader(text)
     try:
         try:
+            depth = 0
             while loader.check_event():
                 event = loader.get_event()
                 if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
@@ -89,6 +93,18 @@ def load_yaml(path: Path, display: str | None = None) -> Source:
                         "YAML anchors and aliases are not allowed",
                         "write values out in full",
                     )
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > _MAX_DEPTH:
+                        raise _fail(
+                            file,
+                            event.start_mark,
+                            f"nested more than {_MAX_DEPTH} levels deep",
+                            "a manifest nests a few levels of mappings and lists; "
+                            "check for unclosed brackets or braces",
+                        )
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
         finally:
             loader.dispose()
         loader = yaml.SafeLoader(text)

@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-SECRETS = (
-    "DISCORD_BOT_TOKEN",
-    "ENCRYPTION_KEY",
-    "GOOGLE_AI_API_KEY",
-    "MONGO_URI",
-    "OPENROUTER_API_KEY",
-    "TELEGRAM_BOT_TOKEN",
-)
 OTHER = "222222222222"
 
 MANIFEST = """\
@@ -50,45 +42,26 @@ def manifest(cid: str, account: str, role_account: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def clients(e2e_project: Path, sandbox_env: dict[str, str], transcript):
-    """home (the sandbox's account) and away (account 222222222222 by role), onboarded."""
-    import os
+def clients(stage) -> Iterator[tuple[str, str]]:
+    """home (the sandbox's account) and away (account 222222222222 by role), onboarded.
 
-    from typer.testing import CliRunner
-
-    from cosydeploy.cli.main import app
-
-    written = {
-        "home": manifest("home", "123456789012"),
-        "away": manifest("away", OTHER, OTHER),
-        "stray": manifest("stray", "333333333333", OTHER),  # the role lands in another account
-    }
-    for cid, text in written.items():
-        (e2e_project / "clients" / f"{cid}.yaml").write_text(text)
-    saved = dict(os.environ)
-    os.environ.update(sandbox_env)
-    try:
-        runner = CliRunner()
-        for cid in ("home", "away"):
-            r = runner.invoke(
-                app, ["onboard", cid, "--env", "dev", "--yes"], catch_exceptions=False
-            )
-            transcript.add(r.stdout, r.stderr)
-            assert r.exit_code == 0, r.stdout + r.stderr
-            for name in SECRETS:
-                r = runner.invoke(
-                    app,
-                    ["secrets", "set", cid, "--env", "dev", name],
-                    input=f"{cid}-value",
-                    catch_exceptions=False,
-                )
-                assert r.exit_code == 0, r.stdout + r.stderr
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    Only the two-account release changes what they serve."""
+    stage.onboard("home", manifest=manifest("home", "123456789012"))
+    stage.onboard("away", manifest=manifest("away", OTHER, OTHER))
     yield ("home", "away")
-    for cid in written:  # other modules list every client: leave the project as it was
-        (e2e_project / "clients" / f"{cid}.yaml").unlink()
+    stage.retire("home", "away")  # other modules list every client
+
+
+@pytest.fixture
+def solo_and_stray(stage) -> Iterator[tuple[str, str]]:
+    """solo (the sandbox's account) serving x1; stray, whose role lands in another account."""
+    solo = stage.new_id("solo")
+    stage.onboard(solo, manifest=manifest(solo, "123456789012"))
+    stage.release("x1", solo)
+    stray = stage.new_id("stray")
+    stage.write_manifest(stray, manifest(stray, "333333333333", OTHER))
+    yield solo, stray
+    stage.retire(solo, stray)
 
 
 def _assumed(sandbox_env: dict[str, str], service: str, account: str):
@@ -150,13 +123,16 @@ def test_two_accounts_release_in_one_run(clients, cosy, sandbox_env) -> None:
             assert resp.read().decode().strip() == "x1"
 
 
-def test_a_role_in_the_wrong_account_stops_the_run_before_anything_ships(clients, cosy) -> None:
-    r = cosy("-o", "json", "release", "x2", "--env", "dev", "--client", "home", "--client", "stray")
+def test_a_role_in_the_wrong_account_stops_the_run_before_anything_ships(
+    solo_and_stray, cosy
+) -> None:
+    solo, stray = solo_and_stray
+    r = cosy("-o", "json", "release", "x2", "--env", "dev", "--client", solo, "--client", stray)
     assert r.exit_code == 2, r.output
     assert "333333333333" in r.stderr and OTHER in r.stderr
     results = {x["client"]: x["outcome"] for x in json.loads(r.stdout)}
-    assert results["home"] == "skipped"
-    status = cosy("-o", "json", "status", "home", "--env", "dev")
+    assert results[solo] == "skipped"
+    status = cosy("-o", "json", "status", solo, "--env", "dev")
     assert json.loads(status.stdout)[0]["version"] == "x1"
 
 

@@ -1,13 +1,13 @@
 """`cosydeploy doctor` against the sandbox: all OK, then one thing broken at a time.
 
-The broken cases use clients of their own (``docclient``, ``wrongacct``), so the
-``example``/dev client that test_release.py walks through keeps the state it expects.
+The broken cases use clients of their own (``docclient``, ``wrongacct``); the all-OK
+case the sample client ``example``, onboarded for the session.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,17 +35,29 @@ def manifest(client: str, account_id: str) -> str:
     )
 
 
+REQUIRED_BUT_ONE = (  # every required secret but TELEGRAM_BOT_TOKEN
+    "DISCORD_BOT_TOKEN",
+    "ENCRYPTION_KEY",
+    "GOOGLE_AI_API_KEY",
+    "MONGO_URI",
+    "OPENROUTER_API_KEY",
+)
+
+
 @pytest.fixture(scope="module")
-def extra_clients(e2e_project: Path):
-    """Write the two test clients' manifests; remove them afterwards."""
-    paths = []
-    for client, account in (("docclient", "123456789012"), ("wrongacct", "111111111111")):
-        path = e2e_project / "clients" / f"{client}.yaml"
-        path.write_text(manifest(client, account))
-        paths.append(path)
+def extra_clients(stage) -> Iterator[None]:
+    """docclient onboarded with one required secret unset; wrongacct in another account.
+
+    The doctor only reads: the scenarios share them."""
+    stage.onboard(
+        "docclient",
+        manifest=manifest("docclient", "123456789012"),
+        secrets=REQUIRED_BUT_ONE,
+        value=lambda cid, name: f"doc-{name}-value",
+    )
+    stage.write_manifest("wrongacct", manifest("wrongacct", "111111111111"))
     yield
-    for path in paths:
-        path.unlink(missing_ok=True)
+    stage.retire("docclient", "wrongacct")
 
 
 def rows_of(stdout: str) -> list[dict[str, str]]:
@@ -86,19 +98,7 @@ def test_doctor_is_all_ok_against_the_sandbox(onboarded, cosy) -> None:
 def test_doctor_fails_the_secrets_row_naming_the_missing_one(
     onboarded, extra_clients, cosy
 ) -> None:
-    r = cosy("onboard", "docclient", "--env", "dev", "--yes")
-    assert r.exit_code == 0, r.output
-    required = (
-        "DISCORD_BOT_TOKEN",
-        "ENCRYPTION_KEY",
-        "GOOGLE_AI_API_KEY",
-        "MONGO_URI",
-        "OPENROUTER_API_KEY",
-    )
-    for name in required:  # every required secret but TELEGRAM_BOT_TOKEN
-        r = cosy("secrets", "set", "docclient", "--env", "dev", name, input=f"doc-{name}-value")
-        assert r.exit_code == 0, r.output
-
+    required = REQUIRED_BUT_ONE
     r = cosy("-o", "json", "doctor", "docclient", "--env", "dev")
     assert r.exit_code == 2, r.output
     rows = rows_of(r.stdout)

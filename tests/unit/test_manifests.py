@@ -105,6 +105,15 @@ BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
         9,
         "outside the scaling bounds",
     ),
+    # Nested a few thousand levels deep: refused by depth, never a RecursionError.
+    ("nested flow lists", GOOD + "deep: " + "[" * 3000 + "]" * 3000 + "\n", 16, "nested more than"),
+    (
+        "nested flow mappings",
+        GOOD + "deep: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
+        16,
+        "nested more than",
+    ),
+    ("nested block lists", GOOD + "deep:\n" + "- " * 3000 + "x\n", 17, "nested more than"),
     (
         "env value not a string",
         GOOD.replace("app:\n", "app:\n  environment: {DEBUG: 1}\n"),
@@ -141,6 +150,27 @@ def test_broken_manifest(cli, project_copy: Path, name: str, text, line, expecte
     assert err.startswith(f"error: {where}"), err
     assert expected.lower() in r.stderr.lower(), r.stderr
     assert any(ln.startswith("hint: ") for ln in lines), r.stderr
+
+
+def test_deeply_nested_project_config_is_exit_2(cli, project_copy: Path) -> None:
+    config = project_copy / "cosydeploy.yaml"
+    config.write_text(config.read_text() + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    r = cli("--project-dir", str(project_copy), "validate", "example")
+    assert r.exit_code == 2, r.output
+    first = r.stderr.splitlines()[0]
+    assert re.match(r"error: cosydeploy\.yaml:\d+: nested more than \d+ levels deep", first), first
+    assert "hint: " in r.stderr and "RecursionError" not in r.output
+
+
+def test_nesting_a_manifest_needs_is_accepted(tmp_path: Path) -> None:
+    from cosydeploy.config.yamlsrc import load_yaml
+
+    path = tmp_path / "nested.yaml"
+    path.write_text("a: " + "{b: " * 20 + "1" + "}" * 20 + "\n")
+    data = load_yaml(path).data["a"]
+    for _ in range(20):
+        data = data["b"]
+    assert data == 1
 
 
 def test_unknown_client_is_exit_2(cli) -> None:
