@@ -516,3 +516,43 @@ def compare(
             Comparison(est.client, est.env, est.total, act, round(gap, 4), abs(gap) > threshold)
         )
     return rows
+
+
+@dataclass
+class CostReport:
+    """What ``cosydeploy cost`` shows: the estimates, and the comparison with Cost
+    Explorer when it was asked for."""
+
+    prices: dict[str, Any]
+    estimates: list[CostEstimate]
+    comparisons: list[Comparison] | None = None
+    period: tuple[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "pricing": {"source": self.prices["source"], "date": self.prices["date"]},
+            "estimates": [e.to_dict() for e in self.estimates],
+        }
+        if self.comparisons is not None:
+            data["actual"] = {
+                "period": {"start": self.period[0], "end": self.period[1]} if self.period else None,
+                "threshold": GAP_THRESHOLD,
+                "comparisons": [c.to_dict() for c in self.comparisons],
+            }
+        return data
+
+
+def report(
+    inputs: list[CostInput],
+    *,
+    ce_client: Any = None,
+    month: str | None = None,
+    pricing: Path | None = None,
+) -> CostReport:
+    """Estimate each input; with a Cost Explorer client, compare with a month's actuals."""
+    prices = load_prices(pricing)
+    out = CostReport(prices, [estimate(i, prices) for i in inputs])
+    if ce_client is not None:
+        out.period = month_period(month)
+        out.comparisons = compare(out.estimates, actual(ce_client, month))
+    return out

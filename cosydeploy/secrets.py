@@ -190,3 +190,28 @@ def read_value_from_stdin_or_prompt(name: str = "value", *, stdin: TextIO | None
             "at the prompt",
         )
     return value
+
+
+@dataclass(frozen=True)
+class SecretsTarget:
+    """One client/env's secrets: where they live and which ones the app requires."""
+
+    sm_client: Any
+    project: str
+    client: str
+    env: str
+    required: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.client}/{self.env}"
+
+    def statuses(self) -> list[SecretStatus]:
+        """The status of every secret of the target (no values)."""
+        return list_secrets(self.sm_client, self.project, self.client, self.env, self.required)
+
+
+def set_value(target: SecretsTarget, name: str, value: str) -> str:
+    """Store one value; returns what happened and the secret's full name (never the value)."""
+    full = secret_name(target.project, target.client, target.env, name)
+    return f"{set_secret(target.sm_client, full, value)} {full}"

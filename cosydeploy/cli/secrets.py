@@ -11,30 +11,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import typer
 
 from cosydeploy import completion as complete
+from cosydeploy.secrets import SecretsTarget, set_value
 from cosydeploy.ui import console
-
-
-@dataclass(frozen=True)
-class SecretsTarget:
-    """One client/env's secrets: where they live and which ones the app requires."""
-
-    sm_client: Any
-    project: str
-    client: str
-    env: str
-    required: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.client}/{self.env}"
-
 
 # How a command gets its target; the default goes through cosydeploy.cli.context.
 TargetLoader = Callable[[typer.Context, str, str], SecretsTarget]
@@ -76,66 +59,6 @@ def output_of(ctx: typer.Context, output: Output | None) -> Output:
     return Output.json if chosen == "json" else Output.text
 
 
-# --- plain functions the commands call (testable without Typer) -----------------------
-
-
-def set_value(target: SecretsTarget, name: str, value: str) -> str:
-    """Store one value; warn when the name is not one the app requires. Returns the
-    secret's full name and what happened (never the value)."""
-    from cosydeploy import secrets
-
-    full = secrets.secret_name(target.project, target.client, target.env, name)
-    if target.required and name not in target.required:
-        console.warn(f"{name} is not among the required secrets of {target.label}")
-    result = secrets.set_secret(target.sm_client, full, value)
-    return f"{result} {full}"
-
-
-def statuses(target: SecretsTarget):
-    """The status of every secret of the target (no values)."""
-    from cosydeploy import secrets
-
-    return secrets.list_secrets(
-        target.sm_client, target.project, target.client, target.env, list(target.required)
-    )
-
-
-def show_statuses(target: SecretsTarget, rows, output: Output) -> None:
-    """Print statuses: a table on stdout, or JSON."""
-    if output == Output.json:
-        console.print_json({"target": target.label, "secrets": [s.to_dict() for s in rows]})
-        return
-    console.table(
-        f"secrets of {target.label}",
-        ["name", "required", "exists", "has value", "last changed"],
-        [
-            [
-                s.name,
-                "yes" if s.required else "no",
-                "yes" if s.exists else "no",
-                "yes" if s.has_value else "no",
-                s.last_changed.isoformat(timespec="seconds") if s.last_changed else "-",
-            ]
-            for s in rows
-        ],
-        to_stdout=True,
-    )
-
-
-def check_target(target: SecretsTarget, output: Output = Output.text) -> None:
-    """Show the statuses and raise ``MissingSecretsError`` (exit 2) naming the required
-    secrets without a value."""
-    from cosydeploy import secrets
-
-    rows = statuses(target)
-    missing = secrets.missing_values(rows)
-    if output == Output.json:
-        console.print_json({"target": target.label, "ok": not missing, "missing": missing})
-    elif not missing:
-        console.info(f"{target.label}: all {len(target.required)} required secrets have a value")
-    secrets.check(rows, target.label)
-
-
 # --- Typer commands ---------------------------------------------------------------------
 
 
@@ -158,6 +81,8 @@ def set_command(
     from cosydeploy.ui import github
 
     github.mask(value)  # under GitHub Actions: redacted from every later log line
+    if target.required and name not in target.required:
+        console.warn(f"{name} is not among the required secrets of {target.label}")
     done = set_value(target, name, value)
     if output_of(ctx, None) == Output.json:
         result, _, secret = done.partition(" ")
@@ -176,8 +101,10 @@ def list_command(
     output: Output | None = OUTPUT_OPTION,
 ) -> None:
     """List the secrets of a client/env: names, last changed, whether a value exists."""
+    from cosydeploy.ui.views import secret_statuses
+
     target = load_target(ctx, client, env)
-    show_statuses(target, statuses(target), output_of(ctx, output))
+    secret_statuses(target.label, target.statuses(), output_of(ctx, output) == Output.json)
 
 
 @app.command("check")
@@ -188,4 +115,13 @@ def check_command(
     output: Output | None = OUTPUT_OPTION,
 ) -> None:
     """Exit 2 naming the required secrets that have no value."""
-    check_target(load_target(ctx, client, env), output_of(ctx, output))
+    from cosydeploy import secrets
+
+    target = load_target(ctx, client, env)
+    rows = target.statuses()
+    missing = secrets.missing_values(rows)
+    if output_of(ctx, output) == Output.json:
+        console.print_json({"target": target.label, "ok": not missing, "missing": missing})
+    elif not missing:
+        console.info(f"{target.label}: all {len(target.required)} required secrets have a value")
+    secrets.check(rows, target.label)

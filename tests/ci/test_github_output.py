@@ -301,7 +301,9 @@ def test_a_secret_set_under_github_actions_is_masked_first(monkeypatch, capsys) 
 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     seen: list[str] = []
-    target = SimpleNamespace(client="acme", env="dev", project="cosyworld")
+    target = SimpleNamespace(
+        client="acme", env="dev", project="cosyworld", required=(), label="acme/dev"
+    )
     monkeypatch.setattr(cli_secrets, "load_target", lambda ctx, client, env: target)
     monkeypatch.setattr(secrets_mod, "read_value_from_stdin_or_prompt", lambda name: "s3cr3t-value")
     monkeypatch.setattr(
