@@ -127,6 +127,41 @@ class Infra:
         self.record(c, result)
         return result
 
+    def onboard(
+        self,
+        client: str,
+        envs: list[str] | None,
+        answers: Callable[[], Any],
+        *,
+        dry_run: bool = False,
+    ) -> list[ClientEnv] | None:
+        """Write the manifest of a new client (``answers()`` gathers it), then return the
+        client/envs to plan and apply, checked before anything is applied. None when a
+        dry run only showed the manifest it would write."""
+        from cosydeploy.config.load import load_manifest, manifest_path
+        from cosydeploy.config.resolve import resolve
+        from cosydeploy.onboard import write_manifest
+
+        proj = self.project
+        path = manifest_path(proj, client)
+        if path.exists():
+            self.emit(ev.Info("", f"manifest {proj.display(path)} exists; using it unchanged"))
+        else:
+            text = write_manifest(proj, answers(), dry_run=dry_run)
+            if dry_run:
+                self.emit(ev.Info("", f"would write {proj.display(path)}:\n{text.rstrip()}"))
+                return None
+            self.emit(ev.Info("", f"wrote {proj.display(path)}"))
+        manifest, _ = load_manifest(proj, client)
+        chosen = envs or list(manifest.environments)
+        unknown = [e for e in chosen if e not in manifest.environments]
+        if unknown:
+            raise UsageError(
+                f"client {client!r} has no environment {unknown[0]!r}",
+                hint=f"its environments: {', '.join(manifest.environments)}",
+            )
+        return [resolve(proj, manifest, env) for env in chosen]
+
     def record(self, c: ClientEnv, result: InfraResult) -> None:
         """Keep the applied tfvars' fingerprint and the stack outputs in the ledger; a ledger
         that cannot be written only warns: the apply itself succeeded."""

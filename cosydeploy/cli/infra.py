@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from cosydeploy import completion as complete
+from cosydeploy import events as ev
 from cosydeploy.cli.app import app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
 from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
@@ -199,20 +200,14 @@ def onboard(
     ),
 ) -> None:
     """Manifest -> Terraform workspace -> infrastructure, per environment. Safe to run again."""
-    from cosydeploy.config.load import load_manifest, manifest_path
-    from cosydeploy.config.resolve import resolve
-    from cosydeploy.onboard import ManifestAnswers, write_manifest
-    from cosydeploy.ui import console
+    from cosydeploy.onboard import ManifestAnswers
 
     g = app_of(ctx)
-    proj = g.project
-    path = manifest_path(proj, client)
-    if path.exists():
-        console.info(f"manifest {proj.display(path)} exists; using it unchanged")
-    else:
-        interactive = sys.stdin.isatty() and not yes
-        answers = ManifestAnswers.gather(
-            proj,
+    interactive = sys.stdin.isatty() and not yes
+
+    def answers() -> ManifestAnswers:
+        return ManifestAnswers.gather(
+            g.project,
             client,
             tier=tier,
             account_id=account_id,
@@ -225,25 +220,14 @@ def onboard(
             if interactive
             else None,
         )
-        text = write_manifest(proj, answers, dry_run=dry_run)
-        if dry_run:
-            console.info(f"would write {proj.display(path)}:")
-            sys.stderr.write(text)
-            return
-        console.info(f"wrote {proj.display(path)}")
-    manifest, _ = load_manifest(proj, client)
-    chosen = envs or list(manifest.environments)
-    unknown = [e for e in chosen if e not in manifest.environments]
-    if unknown:
-        raise UsageError(
-            f"client {client!r} has no environment {unknown[0]!r}",
-            hint=f"its environments: {', '.join(manifest.environments)}",
-        )
+
+    plans = g.infra.onboard(client, envs, answers, dry_run=dry_run)
+    if plans is None:  # --dry-run of a new manifest: shown, nothing written
+        return
     results = []
-    for env in chosen:
-        c = resolve(proj, manifest, env)
+    for c in plans:
         result, ws = _plan_one(ctx, c)
         results.append(result if dry_run else g.infra.apply(c, result, ws, _confirm(yes)))
     if not g.json and results and all(r.plan and not r.plan.has_changes for r in results):
-        console.info(f"{client}: already onboarded; nothing to change")
+        g.present.emit(ev.Info("", f"{client}: already onboarded; nothing to change"))
     g.present.infra_results(results)

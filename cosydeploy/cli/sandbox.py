@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cosydeploy.cli.app import ErrorsGroup
+from cosydeploy.ui.views import sandbox_env, sandbox_table
 
 app = typer.Typer(
     cls=ErrorsGroup,
@@ -42,24 +43,6 @@ def _state(ctx: typer.Context, state_file: Path | None) -> Path:
     return default_state_file()
 
 
-def _show(info) -> None:
-    from cosydeploy.ui import console
-
-    console.table(
-        None,
-        ["", ""],
-        [
-            ["endpoint", info.endpoint_url],
-            ["registry", info.registry],
-            ["ecr host", info.ecr_host],
-            ["alb", info.alb_url],
-            ["region", info.region],
-            ["pid", info.pid],
-            ["state", info.state_file],
-        ],
-    )
-
-
 @app.command()
 def up(
     ctx: typer.Context,
@@ -78,8 +61,8 @@ def up(
             f"sandbox running in the background (pid {info.pid}); stop it with "
             "`cosydeploy sandbox down`"
         )
-        _show(info)
-        _print_env(info)
+        sandbox_table(info)
+        sandbox_env(info)
         return
     from cosydeploy.sandbox.server import Sandbox
 
@@ -93,8 +76,8 @@ def up(
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
     console.info("sandbox up; Ctrl-C stops it")
-    _show(info)
-    _print_env(info)
+    sandbox_table(info)
+    sandbox_env(info)
     try:
         while not box.wait(1.0):
             pass
@@ -102,15 +85,6 @@ def up(
         console.info("stopping the sandbox")
     finally:
         box.stop()
-
-
-def _print_env(info) -> None:
-    import shlex
-    import sys
-
-    for key, value in info.env().items():
-        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
-    sys.stdout.flush()
 
 
 @app.command()
@@ -131,7 +105,7 @@ def env(ctx: typer.Context, state_file: StateOpt = None) -> None:
 
     info = load_info(_state(ctx, state_file), strict=True)
     assert info is not None
-    _print_env(info)
+    sandbox_env(info)
 
 
 @app.command()

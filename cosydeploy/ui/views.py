@@ -93,3 +93,30 @@ def secret_statuses(label: str, rows: Any, as_json: bool) -> None:
         ],
         to_stdout=True,
     )
+
+
+def sandbox_table(info: Any) -> None:
+    """Where the running sandbox listens (stderr)."""
+    console.table(
+        None,
+        ["", ""],
+        [
+            ["endpoint", info.endpoint_url],
+            ["registry", info.registry],
+            ["ecr host", info.ecr_host],
+            ["alb", info.alb_url],
+            ["region", info.region],
+            ["pid", info.pid],
+            ["state", info.state_file],
+        ],
+    )
+
+
+def sandbox_env(info: Any) -> None:
+    """`export K=V` lines pointing SDKs and cosydeploy at the sandbox (stdout)."""
+    import shlex
+    import sys
+
+    for key, value in info.env().items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+    sys.stdout.flush()

@@ -98,6 +98,8 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terraform]:
     rc_file = mirror.install(base, python=sys.executable)
     copy = base / "terraform"
     shutil.copytree(TF, copy, symlinks=False, ignore=shutil.ignore_patterns(".terraform*"))
+    # The bootstrap stack reads its names from the project's cosydeploy.yaml.
+    shutil.copy(TF.parent / "cosydeploy.yaml", base / "cosydeploy.yaml")
     for stack in ("client", "bootstrap", "sandbox"):
         # Local state for the tests; the real stacks keep `backend "s3" {}`.
         (copy / "stacks" / stack / "backend_override.tf").write_text(

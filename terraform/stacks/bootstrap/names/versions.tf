@@ -1,3 +1,3 @@
 terraform {
-  required_version = ">= 1.10"
+  required_version = ">= 1.11"
 }
