@@ -129,6 +129,10 @@ def build(
     )
     g.present.close()
     if not push:
+        if g.json:
+            g.present.data({"version": version, "image": img[0], "pushed": False})
+        else:
+            g.present.line(img[0])
         return
     github.set_outputs(
         {"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"}
