@@ -120,6 +120,20 @@ class PushProgress:
     total: int | None = None
 
 
+def parse_build_args(pairs: list[str] | None) -> dict[str, str]:
+    """``--build-arg KEY=VALUE`` flags as a dict; a malformed one is bad input."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"--build-arg {pair!r} is not KEY=VALUE",
+                hint="e.g. --build-arg NODE_ENV=production",
+            )
+        out[key] = value
+    return out
+
+
 def image_tags(version: str, git_sha: str) -> list[str]:
     """The tags a build carries: the version and ``git-<short sha>``."""
     tags = [version]

@@ -4,7 +4,6 @@ project, platform and services, each built once and only when a command needs it
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,11 @@ class App:
     @property
     def json(self) -> bool:
         return self.output == "json"
+
+    def json_for(self, override: Any = None) -> bool:
+        """A command's own ``--output`` when given, else the global one (flag or
+        COSYDEPLOY_OUTPUT)."""
+        return (str(override) if override is not None else self.output) == "json"
 
     def _once(self, name: str, make: Any) -> Any:
         if name not in self._made:
@@ -113,41 +117,19 @@ class ErrorsGroup(TyperGroup):
     other failure into one line and exit 3 (no traceback without --debug)."""
 
     def invoke(self, ctx: Any) -> Any:
+        from cosydeploy.ui import present
+
         try:
             return super().invoke(ctx)
         except CosydeployError as exc:
-            if _debug(ctx):
-                import traceback
-
-                traceback.print_exc()
-                if getattr(exc, "output", ""):
-                    print(exc.output, file=sys.stderr)  # type: ignore[attr-defined]
-            from cosydeploy.ui.present import report_error
-
-            report_error(exc)
+            present.report_error(exc, debug=_debug(ctx))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            print(
-                "interrupted: locks released; a deployment ECS already started goes on "
-                "(see cosydeploy status / history, or cosydeploy rollback)",
-                file=sys.stderr,
-            )
+            present.report_interrupted()
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if type(exc).__module__.split(".")[0] in {"typer", "click"}:
                 raise  # exits, aborts and usage errors: the CLI framework reports those
-            # A failure no adapter translated (a bug, or an AWS error nobody expected). The
-            # state of a release in flight is unknown: say so, and exit 3 (needs a person).
-            if _debug(ctx):
-                import traceback
-
-                traceback.print_exc()
-            from cosydeploy.ui import console
-
-            console.err().print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False)
-            console.err().print(
-                "hint: if a release or rollback was running, check `cosydeploy status`; "
-                "run again with --debug for the traceback",
-                markup=False,
-            )
+            # A failure no adapter translated: the state of a release in flight is unknown.
+            present.report_unexpected(exc, debug=_debug(ctx))
             ctx.exit(EXIT_NOT_RECOVERED)

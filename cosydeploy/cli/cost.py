@@ -10,7 +10,6 @@ Explorer client from ``cosydeploy.cli.context.cost_explorer_client(ctx)``; the r
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from cosydeploy import completion as complete
+from cosydeploy.cli.app import app_of
 from cosydeploy.ui import console
 
 if TYPE_CHECKING:  # the cost model loads only when the command runs
     from cosydeploy.cost import CostInput
-
-# How the command gets its inputs; the default goes through cosydeploy.cli.context.
-InputsLoader = Callable[[typer.Context, str | None, str | None], "list[CostInput]"]
 
 
 class Output(StrEnum):
@@ -75,18 +72,9 @@ def cost_command(
     inputs = load_inputs(ctx, client, env)
     ce_client = load_ce_client(ctx) if actual else None
     done = report(inputs, ce_client=ce_client, month=month, pricing=pricing)
-    if output_of(ctx, output) == Output.json:
+    if app_of(ctx).json_for(output):
         console.print_json(done.to_dict())
     else:
         from cosydeploy.ui.views import cost_text
 
         cost_text(done.estimates, done.comparisons, done.prices)
-
-
-def output_of(ctx: typer.Context, output: Output | None) -> Output:
-    """The command's own --output, else the global one (flag or COSYDEPLOY_OUTPUT)."""
-    if output is not None:
-        return output
-    root = ctx.find_root() if hasattr(ctx, "find_root") else None
-    chosen = getattr(getattr(root, "obj", None), "output", None)
-    return Output.json if chosen == "json" else Output.text

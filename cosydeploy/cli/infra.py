@@ -12,7 +12,7 @@ from cosydeploy import completion as complete
 from cosydeploy import events as ev
 from cosydeploy.cli.app import app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
-from cosydeploy.errors import EXIT_USAGE, CosydeployError, UsageError
+from cosydeploy.errors import EXIT_USAGE, UsageError
 
 clients_app = typer.Typer(
     help="List clients and show their resolved configuration.", no_args_is_help=True
@@ -26,34 +26,20 @@ def validate(
     ),
 ) -> None:
     """Validate cosydeploy.yaml and client manifests (exit 0 valid, 2 invalid)."""
-    from cosydeploy.config.load import client_ids, load_manifest, manifest_path
+    from cosydeploy.config.load import validate_manifests
     from cosydeploy.ui import console
     from cosydeploy.ui.present import report_error
 
     g = app_of(ctx)
-    proj = g.project
-    results = []
-    for cid in clients or client_ids(proj):
-        file = proj.display(manifest_path(proj, cid))
-        try:
-            load_manifest(proj, cid)
-            results.append({"client": cid, "file": file, "valid": True})
-            if not g.json:
-                console.info(f"ok    {file}")
-        except CosydeployError as exc:
-            results.append(
-                {
-                    "client": cid,
-                    "file": file,
-                    "valid": False,
-                    "error": exc.message,
-                    "hint": exc.hint,
-                }
-            )
-            report_error(exc)
+    rows = validate_manifests(g.project, clients)
+    for row in rows:
+        if "exception" in row:
+            report_error(row.pop("exception"))
+        elif not g.json:
+            console.info(f"ok    {row['file']}")
     if g.json:
-        g.present.data(results)
-    if not all(r["valid"] for r in results):
+        g.present.data(rows)
+    if not all(r["valid"] for r in rows):
         raise typer.Exit(EXIT_USAGE)
 
 

@@ -14,7 +14,7 @@ import typer
 from cosydeploy import completion as complete
 from cosydeploy.cli.app import App, app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
-from cosydeploy.errors import UsageError
+from cosydeploy.image import parse_build_args
 
 TIMEOUT_OPT = typer.Option(
     None,
@@ -53,35 +53,10 @@ NO_ROLLBACK_OPT = typer.Option(
 )
 
 
-def _build_args(pairs: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(
-                f"--build-arg {pair!r} is not KEY=VALUE",
-                hint="e.g. --build-arg NODE_ENV=production",
-            )
-        out[key] = value
-    return out
-
-
-def _fleet_options(parallel: int | None, waves: str | None, infra: bool | None) -> Any:
-    from cosydeploy.release.model import FleetOptions
-
-    mode = "auto" if infra is None else ("force" if infra else "skip")
-    return FleetOptions(parallel=parallel or 4, waves=waves, infra=mode)
-
-
 def _which(g: App, clients: list[str] | None, all_clients: bool, env: str | None) -> list[Any]:
     from cosydeploy.config.targets import fleet_envs
 
-    chosen = list(clients or [])
-    if all_clients and chosen:
-        raise UsageError("give --all or --client, not both")
-    if not all_clients and not chosen:
-        raise UsageError("which clients?", hint="--client C (repeatable) or --all")
-    return fleet_envs(g.project, chosen, env)
+    return fleet_envs(g.project, list(clients or []), env, all_clients=all_clients)
 
 
 def _finish(g: App, run: Any, *, single: bool) -> None:
@@ -125,7 +100,7 @@ def build(
     g = app_of(ctx)
     c = g.client_env(client, env) if client else None
     img = g.releaser.build(
-        version, c=c, push=push, build_args=_build_args(build_arg), context=context
+        version, c=c, push=push, build_args=parse_build_args(build_arg), context=context
     )
     g.present.close()
     if not push:
@@ -177,7 +152,7 @@ def release(
     it a fleet release. Either way a client's workspace is planned first only when its
     tfvars changed since the last apply.
     """
-    from cosydeploy.release.model import ReleaseOptions
+    from cosydeploy.release.model import FleetOptions, ReleaseOptions
 
     g = app_of(ctx)
     envs = _which(g, client, all_clients, env)
@@ -191,8 +166,8 @@ def release(
             version,
             envs,
             options,
-            _fleet_options(parallel, waves, infra),
-            build_args=_build_args(build_arg),
+            FleetOptions.from_flags(parallel, waves, infra),
+            build_args=parse_build_args(build_arg),
             context=context,
             digest=digest,
         )
@@ -226,7 +201,7 @@ def promote(
     Refuses (exit 2, naming the client) when the version never succeeded there.
     """
     from cosydeploy.config.targets import resolve_env
-    from cosydeploy.release.model import ReleaseOptions
+    from cosydeploy.release.model import FleetOptions, ReleaseOptions
 
     g = app_of(ctx)
     envs = _which(g, client, all_clients, to_env)
@@ -237,7 +212,7 @@ def promote(
             resolve_env(g.project, from_env),
             envs,
             options,
-            _fleet_options(parallel, waves, infra),
+            FleetOptions.from_flags(parallel, waves, infra),
         )
     _finish(g, run, single=False)
 

@@ -116,7 +116,3 @@ def down(ctx: typer.Context, state_file: StateOpt = None) -> None:
 
     pid = runner.stop_detached(_state(ctx, state_file))
     console.info(f"sandbox stopped (pid {pid})" if pid else "no sandbox was running")
-
-
-if __name__ == "__main__":
-    app()

@@ -10,17 +10,14 @@ a plain ``SecretsTarget``, so it can be driven without the context module.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from enum import StrEnum
 
 import typer
 
 from cosydeploy import completion as complete
+from cosydeploy.cli.app import app_of
 from cosydeploy.secrets import SecretsTarget, set_value
 from cosydeploy.ui import console
-
-# How a command gets its target; the default goes through cosydeploy.cli.context.
-TargetLoader = Callable[[typer.Context, str, str], SecretsTarget]
 
 
 def load_target(ctx: typer.Context, client: str, env: str) -> SecretsTarget:
@@ -50,15 +47,6 @@ OUTPUT_OPTION = typer.Option(
 )
 
 
-def output_of(ctx: typer.Context, output: Output | None) -> Output:
-    """The command's own --output, else the global one (flag or COSYDEPLOY_OUTPUT)."""
-    if output is not None:
-        return output
-    root = ctx.find_root() if hasattr(ctx, "find_root") else None
-    chosen = getattr(getattr(root, "obj", None), "output", None)
-    return Output.json if chosen == "json" else Output.text
-
-
 # --- Typer commands ---------------------------------------------------------------------
 
 
@@ -84,7 +72,7 @@ def set_command(
     if target.required and name not in target.required:
         console.warn(f"{name} is not among the required secrets of {target.label}")
     done = set_value(target, name, value)
-    if output_of(ctx, None) == Output.json:
+    if app_of(ctx).json_for(None):
         result, _, secret = done.partition(" ")
         console.print_json(
             {"target": target.label, "name": name, "secret": secret, "result": result}
@@ -104,7 +92,7 @@ def list_command(
     from cosydeploy.ui.views import secret_statuses
 
     target = load_target(ctx, client, env)
-    secret_statuses(target.label, target.statuses(), output_of(ctx, output) == Output.json)
+    secret_statuses(target.label, target.statuses(), app_of(ctx).json_for(output))
 
 
 @app.command("check")
@@ -120,7 +108,7 @@ def check_command(
     target = load_target(ctx, client, env)
     rows = target.statuses()
     missing = secrets.missing_values(rows)
-    if output_of(ctx, output) == Output.json:
+    if app_of(ctx).json_for(output):
         console.print_json({"target": target.label, "ok": not missing, "missing": missing})
     elif not missing:
         console.info(f"{target.label}: all {len(target.required)} required secrets have a value")

@@ -227,3 +227,17 @@ __all__ = [
     "load_project",
     "manifest_path",
 ]
+
+
+def validate_manifests(project: Project, clients: list[str] | None = None) -> list[dict[str, Any]]:
+    """Load every manifest (or the named ones); one row each: valid, or the error and hint."""
+    rows: list[dict[str, Any]] = []
+    for cid in clients or client_ids(project):
+        row: dict[str, Any] = {"client": cid, "file": project.display(manifest_path(project, cid))}
+        try:
+            load_manifest(project, cid)
+            row["valid"] = True
+        except (ConfigError, UsageError) as exc:
+            row.update(valid=False, error=exc.message, hint=exc.hint, exception=exc)
+        rows.append(row)
+    return rows

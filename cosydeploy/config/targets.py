@@ -43,9 +43,15 @@ def all_client_envs(
     return out
 
 
-def fleet_envs(project: Project, clients: list[str], env: str | None) -> list[ClientEnv]:
-    """The ClientEnvs of a run: named clients (each must have the env), or every client
-    that has the environment (``--all``: clients empty)."""
+def fleet_envs(
+    project: Project, clients: list[str], env: str | None, *, all_clients: bool = False
+) -> list[ClientEnv]:
+    """The ClientEnvs of a run: named clients (each must have the env), or with
+    ``all_clients`` every client that has the environment; one of the two."""
+    if all_clients and clients:
+        raise UsageError("give --all or --client, not both")
+    if not all_clients and not clients:
+        raise UsageError("which clients?", hint="--client C (repeatable) or --all")
     if clients:
         return [client_env(project, c, env) for c in dict.fromkeys(clients)]
     chosen = resolve_env(project, env)

@@ -68,6 +68,14 @@ class FleetOptions:
     waves: str | None = None  # a spec (canary,rest) or a file of waves
     infra: str = "auto"  # auto | force | skip: Terraform in step
 
+    @classmethod
+    def from_flags(
+        cls, parallel: int | None, waves: str | None, infra: bool | None
+    ) -> FleetOptions:
+        """``--parallel``, ``--waves`` and ``--infra/--skip-infra`` (None: not given)."""
+        mode = "auto" if infra is None else ("force" if infra else "skip")
+        return cls(parallel=parallel or 4, waves=waves, infra=mode)
+
 
 @dataclass
 class ReleaseResult:

@@ -3,6 +3,7 @@ as text or JSON (stdout) and as GitHub Actions outputs. The only CLI code that d
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -277,8 +278,15 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def report_error(exc: Any) -> None:
-    """One line of what and where, then the hint; an annotation under GitHub Actions."""
+def report_error(exc: Any, *, debug: bool = False) -> None:
+    """One line of what and where, then the hint; an annotation under GitHub Actions.
+    With --debug, the traceback and a tool's own output first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+        if getattr(exc, "output", ""):
+            print(exc.output, file=sys.stderr)
     console.err().print(f"error: {exc.message}", markup=False)
     if exc.hint:
         console.err().print(f"hint: {exc.hint}", markup=False)
@@ -286,4 +294,27 @@ def report_error(exc: Any) -> None:
         getattr(exc, "detail", exc.message),
         file=getattr(exc, "file", None),
         line=getattr(exc, "line", None),
+    )
+
+
+def report_interrupted() -> None:
+    print(
+        "interrupted: locks released; a deployment ECS already started goes on "
+        "(see cosydeploy status / history, or cosydeploy rollback)",
+        file=sys.stderr,
+    )
+
+
+def report_unexpected(exc: BaseException, *, debug: bool = False) -> None:
+    """A failure no adapter translated (a bug, or an AWS answer nobody expected): one
+    line, and what to check, since a release in flight may be in any state."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    console.err().print(f"error: unexpected {type(exc).__name__}: {exc}", markup=False)
+    console.err().print(
+        "hint: if a release or rollback was running, check `cosydeploy status`; "
+        "run again with --debug for the traceback",
+        markup=False,
     )
