@@ -182,6 +182,22 @@ def test_onboard_release_rollback_from_an_installed_package(sandbox, cosy, proje
     assert json.loads(r.stdout)["version"] == "v1"
     assert serving(url) == "v1"
 
+    # The project's own templates/ wins over the templates the package ships.
+    shipped = (REPO / "cosydeploy" / "templates" / "taskdef.json.j2").read_text()
+    marked = shipped.replace(
+        '"essential": true,', '"essential": true,\n      "dockerLabels": {"made-by": "shopfront"},'
+    )
+    assert marked != shipped
+    (project / "templates").mkdir()
+    (project / "templates" / "taskdef.json.j2").write_text(marked)
+    r = cosy(
+        "--sandbox", "-o", "json", "release", "v3", "--client", CLIENT, "--env", "dev", "--dry-run"
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert any(
+        "dockerLabels" in line and "shopfront" in line for line in json.loads(r.stdout)["diff"]
+    )
+
     r = cosy("--sandbox", "-o", "json", "status", CLIENT, "--env", "dev")
     assert r.returncode == 0, r.stdout + r.stderr
     (row,) = json.loads(r.stdout)
