@@ -9,7 +9,6 @@ from typing import Any
 import typer
 
 from cosydeploy import completion as complete
-from cosydeploy import events as ev
 from cosydeploy.cli.app import app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
 from cosydeploy.errors import EXIT_USAGE, UsageError
@@ -215,5 +214,7 @@ def onboard(
         result, ws = _plan_one(ctx, c)
         results.append(result if dry_run else g.infra.apply(c, result, ws, _confirm(yes)))
     if not g.json and results and all(r.plan and not r.plan.has_changes for r in results):
-        g.present.emit(ev.Info("", f"{client}: already onboarded; nothing to change"))
+        from cosydeploy.ui import console
+
+        console.info(f"{client}: already onboarded; nothing to change")
     g.present.infra_results(results)

@@ -14,7 +14,6 @@ import typer
 from cosydeploy import completion as complete
 from cosydeploy.cli.app import App, app_of
 from cosydeploy.cli.params import CLIENT_ARG, ENV_OPT
-from cosydeploy.image import parse_build_args
 
 TIMEOUT_OPT = typer.Option(
     None,
@@ -51,6 +50,12 @@ CONTEXT_OPT = typer.Option(
 NO_ROLLBACK_OPT = typer.Option(
     False, "--no-rollback", help="On failure, do not roll back (exit 3)."
 )
+
+
+def _build_args(pairs: list[str] | None) -> dict[str, str]:
+    from cosydeploy.image import parse_build_args
+
+    return parse_build_args(pairs)
 
 
 def _which(g: App, clients: list[str] | None, all_clients: bool, env: str | None) -> list[Any]:
@@ -100,7 +105,7 @@ def build(
     g = app_of(ctx)
     c = g.client_env(client, env) if client else None
     img = g.releaser.build(
-        version, c=c, push=push, build_args=parse_build_args(build_arg), context=context
+        version, c=c, push=push, build_args=_build_args(build_arg), context=context
     )
     g.present.close()
     if not push:
@@ -167,7 +172,7 @@ def release(
             envs,
             options,
             FleetOptions.from_flags(parallel, waves, infra),
-            build_args=parse_build_args(build_arg),
+            build_args=_build_args(build_arg),
             context=context,
             digest=digest,
         )
