@@ -129,9 +129,12 @@ def caller_account(aws: AwsSession) -> str:
         ) from None
 
 
-def guard_account(aws: AwsSession, expected: str, source: str) -> None:
-    """Refuse to touch anything unless the caller's account is the manifest's (exit 2)."""
-    actual = caller_account(aws)
+def guard_account(
+    aws: AwsSession, expected: str, source: str, *, known: str | None = None
+) -> None:
+    """Refuse to touch anything unless the caller's account is the manifest's (exit 2).
+    ``known``: the account these credentials were already found to be (no STS call)."""
+    actual = known or caller_account(aws)
     aws.account_id = actual
     if actual != expected:
         raise AccountMismatchError(

@@ -31,6 +31,8 @@ class AwsPlatform:
 
     def __init__(self, project: Project | None) -> None:
         self.project = project
+        # The account each identity (profile, role) was found to be: one STS call each.
+        self._accounts: dict[tuple[str | None, str | None], str] = {}
 
     # --------------------------------------------------------------- identities
 
@@ -44,7 +46,9 @@ class AwsPlatform:
 
             assert self.project is not None
             source = self.project.display(manifest_path(self.project, c.client))
-            guard_account(session, c.account_id, source)
+            identity = (c.profile, c.role_arn)
+            guard_account(session, c.account_id, source, known=self._accounts.get(identity))
+            self._accounts[identity] = str(session.account_id)
         return session
 
     def _open(self, c: ClientEnv) -> AwsSession:
@@ -98,7 +102,7 @@ class SandboxPlatform(AwsPlatform):
 
     def __init__(self, project: Project | None) -> None:
         super().__init__(project)
-        self._info: Any = None
+        self._info: Any = None  # the running sandbox, read once
 
     @property
     def info(self) -> Any:
