@@ -34,6 +34,7 @@ e2e_project = _e2e.e2e_project
 sandbox = _e2e.sandbox
 sandbox_env = _e2e.sandbox_env
 transcript = _e2e.transcript
+stage = _e2e.stage
 onboarded = _e2e.onboarded
 
 
