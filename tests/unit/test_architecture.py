@@ -148,7 +148,7 @@ def test_build_push_never_picks_a_client_silently(project, monkeypatch) -> None:
     example = (project.root / "clients" / "example.yaml").read_text()
     (project.root / "clients" / "other.yaml").write_text(
         example.replace("client: example", "client: other").replace(
-            "account_id: \"123456789012\"", "account_id: \"210987654321\""
+            'account_id: "123456789012"', 'account_id: "210987654321"'
         )
     )
     monkeypatch.setenv("COSYDEPLOY_PROJECT_DIR", str(project.root))
@@ -158,3 +158,40 @@ def test_build_push_never_picks_a_client_silently(project, monkeypatch) -> None:
         "error: cosydeploy.yaml: image.registry_account_id: no registry account is named"
     ), r.stderr
     assert "Traceback" not in r.output
+
+
+def test_the_account_guard_asks_once_per_identity(project, monkeypatch) -> None:
+    """Many clients on one identity cost one STS call; a client on another identity gets
+    its own, and a mismatch is still refused."""
+    import cosydeploy.adapters.aws as aws_mod
+    from cosydeploy.errors import AccountMismatchError
+
+    asked: list[str | None] = []
+
+    def caller_account(session):
+        asked.append(session.role)
+        return "222222222222" if session.role else "123456789012"
+
+    class FakeSession:
+        def __init__(self, role):
+            self.role, self.account_id, self.tables_region = role, None, None
+
+    platform = AwsPlatform(project)
+    monkeypatch.setattr(aws_mod, "caller_account", caller_account)
+    monkeypatch.setattr(platform, "_open", lambda c: FakeSession(c.role_arn))
+    c = client_env(project, "example", "dev")
+    for env in ("dev", "staging", "prod"):
+        platform.session(client_env(project, "example", env))
+    assert asked == [None]
+    import dataclasses
+
+    away = dataclasses.replace(
+        c, role_arn="arn:aws:iam::222222222222:role/x", account_id="222222222222"
+    )
+    platform.session(away)
+    platform.session(away)
+    assert asked == [None, "arn:aws:iam::222222222222:role/x"]
+    wrong = dataclasses.replace(c, account_id="333333333333")
+    with pytest.raises(AccountMismatchError, match="333333333333"):
+        platform.session(wrong)
+    assert len(asked) == 2
