@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, TF, Terraform, one, rendered_tfvars
+from .conftest import CASES, ROOT, TF, Terraform, managed, one, rendered_tfvars
 
 sys.path.insert(0, str(ROOT / "tools" / "tfstub"))
 
@@ -187,3 +187,71 @@ def test_8_the_client_stack_refuses_names_aws_rejects(
     (directory / "bad.tfvars.json").write_text(json.dumps(tfvars))
     text = " ".join(terraform.plan_error(directory, "-var-file=bad.tfvars.json").split())
     assert message in text, text[-1500:]
+
+
+# 6. --------------------------------------------------------------- task egress and VPC endpoints
+
+
+def egress_rules(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        r["address"].split(".")[-1]: r["values"]
+        for r in managed(plan, "aws_vpc_security_group_egress_rule")
+        if ".tasks_" in r["address"]
+    }
+
+
+@pytest.mark.parametrize("case", ["large-atlas", "large-documentdb"])
+def test_6_tasks_reach_out_on_443_6379_and_27017_only(terraform: Terraform, case: str) -> None:
+    client, env = CASES[case]
+    plan = terraform.plan("client", case, rendered_tfvars(client, env))
+    rules = egress_rules(plan)
+    assert set(rules) == {"tasks_https", "tasks_to_redis", "tasks_to_database"}
+    assert all(r["ip_protocol"] == "tcp" for r in rules.values())
+    assert {(r["from_port"], r["to_port"]) for r in rules.values()} == {
+        (443, 443),
+        (6379, 6379),
+        (27017, 27017),
+    }
+    assert rules["tasks_https"]["cidr_ipv4"] == "0.0.0.0/0"
+    # Only HTTPS and Atlas (on the internet) go to any address; Redis and DocumentDB
+    # are reached by their security group.
+    open_rules = {n for n, r in rules.items() if r.get("cidr_ipv4") == "0.0.0.0/0"}
+    assert open_rules == (
+        {"tasks_https", "tasks_to_database"} if "atlas" in case else {"tasks_https"}
+    )
+    config = {
+        r["address"].split(".")[-1]: r["expressions"]
+        for r in module_config(plan, "security_groups")["resources"]
+        if r["type"] == "aws_vpc_security_group_egress_rule"
+    }
+    for name in rules:
+        assert "aws_security_group.tasks.id" in config[name]["security_group_id"]["references"]
+    assert (
+        "aws_security_group.redis.id"
+        in config["tasks_to_redis"]["referenced_security_group_id"]["references"]
+    )
+
+
+def test_6_s3_and_dynamodb_have_gateway_endpoints_on_the_private_routes(
+    base: tuple[dict, dict],
+) -> None:
+    tfvars, plan = base
+    endpoints = {r["index"]: r["values"] for r in managed(plan, "aws_vpc_endpoint")}
+    assert set(endpoints) == {"s3", "dynamodb"}, "the cost model says no interface endpoint pays"
+    for service, e in endpoints.items():
+        assert e["vpc_endpoint_type"] == "Gateway"
+        assert e["service_name"] == f"com.amazonaws.{tfvars['region']}.{service}"
+    gateway = resource_config(plan, "network", "aws_vpc_endpoint.gateway")
+    assert "aws_route_table.private" in gateway["expressions"]["route_table_ids"]["references"]
+
+
+def test_6_an_interface_endpoint_the_tfvars_ask_for_is_private_and_reachable(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["network"]["interface_endpoints"] = ["logs"]
+    plan = terraform.plan("client", "findings-endpoints", tfvars)
+    logs = one(plan, 'module.network.aws_vpc_endpoint.interface["logs"]')["values"]
+    assert logs["vpc_endpoint_type"] == "Interface" and logs["private_dns_enabled"] is True
+    https = one(plan, "module.network.aws_vpc_security_group_ingress_rule.endpoints_https[0]")
+    assert (https["values"]["from_port"], https["values"]["cidr_ipv4"]) == (443, "10.0.0.0/16")

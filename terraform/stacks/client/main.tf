@@ -103,6 +103,7 @@ module "network" {
   public_subnet_cidrs  = var.network.public_subnet_cidrs
   private_subnet_cidrs = var.network.private_subnet_cidrs
   single_nat_gateway   = var.network.single_nat_gateway
+  interface_endpoints  = var.network.interface_endpoints
   flow_logs = {
     enabled        = var.network.flow_logs
     retention_days = coalesce(var.service.log_retention_days, 30)
