@@ -255,3 +255,72 @@ def test_6_an_interface_endpoint_the_tfvars_ask_for_is_private_and_reachable(
     assert logs["vpc_endpoint_type"] == "Interface" and logs["private_dns_enabled"] is True
     https = one(plan, "module.network.aws_vpc_security_group_ingress_rule.endpoints_https[0]")
     assert (https["values"]["from_port"], https["values"]["cidr_ipv4"]) == (443, "10.0.0.0/16")
+
+
+# 7. --------------------------------------------------------------- the first apply starts nothing
+
+
+def test_7_the_first_apply_starts_no_task_and_pages_nobody(base: tuple[dict, dict]) -> None:
+    tfvars, plan = base
+    service = one(plan, "module.ecs_service.aws_ecs_service.this")["values"]
+    assert service["desired_count"] == 0
+    # Registering [min, max] lifts the count into it at once: the floor waits for a release.
+    target = one(plan, "module.autoscaling.aws_appautoscaling_target.this")["values"]
+    assert (target["min_capacity"], target["max_capacity"]) == (0, tfvars["service"]["max_count"])
+    floor = module_config(plan)["module_calls"]["autoscaling"]["expressions"]["min_count"]
+    assert "module.ecs_service.desired_count" in floor["references"]
+    # The no-healthy-target page needs a service that wants tasks.
+    alarm = one(plan, "module.monitoring.aws_cloudwatch_metric_alarm.no_healthy_targets")["values"]
+    queries = {q["id"]: q for q in alarm["metric_query"]}
+    assert queries["desired"]["metric"][0]["metric_name"] == "DesiredTaskCount"
+    assert "FILL(desired, 0) > 0" in queries["none_healthy"]["expression"]
+    assert alarm["treat_missing_data"] == "notBreaching"
+
+
+def test_7_once_a_release_started_the_service_the_floor_is_the_tiers(
+    terraform: Terraform, base: tuple[dict, dict], tmp_path: Path
+) -> None:
+    """Apply, let a release start 4 tasks (the service's count in the state, as a refresh
+    reads it), plan again: the scaling minimum becomes min_count and nothing else moves."""
+    tfvars, _ = base
+    copy = tmp_path / "terraform"
+    shutil.copytree(
+        terraform.copy,
+        copy,
+        ignore=shutil.ignore_patterns(".terraform*", "*.tf*state*", "*.tfplan"),
+    )
+    stack = copy / "stacks" / "client"
+    (stack / "started.tfvars.json").write_text(json.dumps(tfvars))
+    rc, out, err = terraform.run(stack, "init", "-input=false", "-no-color")
+    assert rc == 0, err
+    args = ("-input=false", "-no-color", "-lock=false", "-var-file=started.tfvars.json")
+    rc, out, err = terraform.run(stack, "apply", "-auto-approve", *args)
+    assert rc == 0, err[-3000:]
+    state_file = stack / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    (service,) = [
+        r
+        for r in state["resources"]
+        if r.get("module") == "module.ecs_service" and r["type"] == "aws_ecs_service"
+    ]
+    service["instances"][0]["attributes"]["desired_count"] = 4
+    state["serial"] += 1
+    state_file.write_text(json.dumps(state))
+    rc, out, err = terraform.run(stack, "plan", "-out=again.tfplan", *args)
+    assert rc == 0, err[-3000:]
+    rc, out, err = terraform.run(stack, "show", "-json", "-no-color", "again.tfplan")
+    changes = {
+        c["address"]: c["change"]
+        for c in json.loads(out)["resource_changes"]
+        if c["change"]["actions"] != ["no-op"] and c["mode"] == "managed"
+    }
+    target = "module.autoscaling.aws_appautoscaling_target.this"
+    assert set(changes) == {target}, sorted(changes)
+    assert changes[target]["actions"] == ["update"]
+    assert (
+        changes[target]["before"]["min_capacity"],
+        changes[target]["after"]["min_capacity"],
+    ) == (
+        0,
+        tfvars["service"]["min_count"],
+    )

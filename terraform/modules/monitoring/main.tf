@@ -32,21 +32,46 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alert_email
 }
 
-# Critical: no target of the service passes the health check for a minute.
+# Critical: the service wants tasks and none passes the health check for a minute. A
+# service at 0 tasks (as created, before its first release) wants none and is quiet.
 resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
   alarm_name          = "${var.name}-no-healthy-targets"
-  alarm_description   = "No healthy target in ${var.name} for 1 minute"
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "HealthyHostCount"
-  dimensions          = local.alb_dimensions
-  statistic           = "Minimum"
-  period              = 60
+  alarm_description   = "No healthy target in ${var.name} for 1 minute while tasks are wanted"
   evaluation_periods  = 1
-  comparison_operator = "LessThanThreshold"
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  treat_missing_data  = "breaching"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.this["critical"].arn]
   ok_actions          = [aws_sns_topic.this["critical"].arn]
+
+  metric_query {
+    id          = "none_healthy"
+    expression  = "IF(FILL(desired, 0) > 0 AND FILL(healthy, 0) < 1, 1, 0)"
+    label       = "Tasks wanted, none healthy"
+    return_data = true
+  }
+
+  metric_query {
+    id = "healthy"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HealthyHostCount"
+      dimensions  = local.alb_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "desired"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "DesiredTaskCount"
+      dimensions  = local.ecs_dimensions
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
 
   tags = var.tags
 }

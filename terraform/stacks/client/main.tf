@@ -219,7 +219,11 @@ module "ecs_service" {
 
   execution_role_arn        = module.iam.execution_role_arn
   task_role_arn             = module.iam.task_role_arn
-  desired_count             = var.service.desired_count
+  # Created with no task: the first image is a placeholder and the secrets have no value
+  # yet, so tasks would only fail, trip the circuit breaker and page. The first release
+  # starts var.service.desired_count tasks and raises the scaling minimum (cosydeploy
+  # release); Terraform ignores the count from then on.
+  desired_count             = 0
   subnet_ids                = module.network.private_subnet_ids
   security_group_ids        = [module.security_groups.tasks_security_group_id]
   target_group_arn          = module.alb.target_group_arn
@@ -233,7 +237,9 @@ module "autoscaling" {
 
   cluster_name                 = module.ecs_service.cluster_name
   service_name                 = module.ecs_service.service_name
-  min_count                    = var.service.min_count
+  # Registering a scalable target lifts the count into [min, max] at once: keep the
+  # minimum at 0 while the service has never been started, min_count once a release has.
+  min_count                    = module.ecs_service.desired_count == 0 ? 0 : var.service.min_count
   max_count                    = var.service.max_count
   request_count_resource_label = "${module.alb.alb_arn_suffix}/${module.alb.target_group_arn_suffix}"
   targets = {
