@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CASES, ROOT, TF, Terraform, managed, one, rendered_tfvars
+from .conftest import CASES, ROOT, TF, Terraform, change, managed, one, rendered_tfvars
 
 sys.path.insert(0, str(ROOT / "tools" / "tfstub"))
 
@@ -324,3 +324,68 @@ def test_7_once_a_release_started_the_service_the_floor_is_the_tiers(
         0,
         tfvars["service"]["min_count"],
     )
+
+
+# 11. -------------------------------------------------------------- the smaller ones
+
+
+def test_11_a_dead_task_stops_getting_traffic_within_30_seconds(base: tuple[dict, dict]) -> None:
+    check = one(base[1], "module.alb.aws_lb_target_group.this")["values"]["health_check"][0]
+    assert check["interval"] == 10 and check["interval"] * check["unhealthy_threshold"] <= 30
+    assert check["timeout"] < check["interval"]
+
+
+def test_11_only_this_accounts_flow_logs_take_the_flow_log_role(base: tuple[dict, dict]) -> None:
+    tfvars, plan = base
+    assert tfvars["network"]["flow_logs"] is True
+    role = one(plan, "module.network.aws_iam_role.flow_logs[0]")["values"]
+    (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == tfvars["account_id"]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
+        f":{tfvars['account_id']}:vpc-flow-log/*"
+    )
+
+
+def test_11_the_media_bucket_refuses_plain_http(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    config = resource_config(plan, "storage", "aws_s3_bucket_policy.this")
+    assert (
+        "data.aws_iam_policy_document.tls_only.json"
+        in config["expressions"]["policy"]["references"]
+    )
+    doc = resource_config(plan, "storage", "data.aws_iam_policy_document.tls_only")
+    doc = doc["expressions"]["statement"][0]
+    assert doc["effect"]["constant_value"] == "Deny"
+    condition = doc["condition"][0]
+    assert condition["variable"]["constant_value"] == "aws:SecureTransport"
+    assert condition["values"]["constant_value"] == ["false"]
+
+
+def test_11_a_manifest_secret_cannot_take_a_stack_owned_name(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["app"]["secret_names"].append("REDIS_AUTH_TOKEN")
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "owned.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=owned.tfvars.json").split())
+    assert "app.secret_names must not name what the stack gives the container itself" in text
+
+
+@pytest.mark.parametrize("case", ["dev-documentdb", "large-documentdb"])
+def test_11_a_dev_stack_can_be_torn_down_and_built_again(terraform: Terraform, case: str) -> None:
+    client, env = CASES[case]
+    plan = terraform.plan("client", case, rendered_tfvars(client, env))
+    dev = env == "dev"
+    table = one(plan, "module.storage.aws_dynamodb_table.video_uploads")["values"]
+    assert table["deletion_protection_enabled"] is (not dev)
+    cluster = one(plan, "module.documentdb[0].aws_docdb_cluster.this")["values"]
+    assert cluster["skip_final_snapshot"] is dev
+    assert cluster["deletion_protection"] is (env == "prod")
+    if dev:
+        assert cluster["final_snapshot_identifier"] is None
+    else:
+        # Named after the cluster's creation time (unknown until apply), never fixed.
+        assert "final_snapshot_identifier" not in cluster
+        change_ = change(plan, "module.documentdb[0].aws_docdb_cluster.this")["change"]
+        assert change_["after_unknown"]["final_snapshot_identifier"] is True

@@ -49,6 +49,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "skip_final_snapshot" {
+  description = "Delete without a final snapshot (dev); otherwise the snapshot is `<name>-final-<creation time>`."
+  type        = bool
+  default     = false
+}
+
 variable "kms_key_arn" {
   description = "KMS key that encrypts the storage."
   type        = string

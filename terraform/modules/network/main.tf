@@ -127,12 +127,27 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   tags = var.tags
 }
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# Only flow logs of this account may take the role (the confused-deputy guard).
 data "aws_iam_policy_document" "flow_logs_assume" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:vpc-flow-log/*"]
     }
   }
 }

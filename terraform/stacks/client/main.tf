@@ -141,6 +141,8 @@ module "storage" {
   name          = local.name
   kms_key_arn   = aws_kms_key.this.arn
   force_destroy = var.environment == "dev"
+  # Dev stacks are torn down and rebuilt; every other environment keeps its data.
+  deletion_protection = var.environment != "dev"
 }
 
 module "iam" {
@@ -188,6 +190,7 @@ module "documentdb" {
   instance_count        = var.database.documentdb.instance_count
   backup_retention_days = var.database.documentdb.backup_retention_days
   deletion_protection   = local.is_prod
+  skip_final_snapshot   = var.environment == "dev"
   kms_key_arn           = aws_kms_key.this.arn
 }
 
@@ -217,8 +220,8 @@ module "ecs_service" {
     secrets        = merge(local.parameter_refs, local.secret_arns)
   }
 
-  execution_role_arn        = module.iam.execution_role_arn
-  task_role_arn             = module.iam.task_role_arn
+  execution_role_arn = module.iam.execution_role_arn
+  task_role_arn      = module.iam.task_role_arn
   # Created with no task: the first image is a placeholder and the secrets have no value
   # yet, so tasks would only fail, trip the circuit breaker and page. The first release
   # starts var.service.desired_count tasks and raises the scaling minimum (cosydeploy
@@ -235,8 +238,8 @@ module "ecs_service" {
 module "autoscaling" {
   source = "../../modules/autoscaling"
 
-  cluster_name                 = module.ecs_service.cluster_name
-  service_name                 = module.ecs_service.service_name
+  cluster_name = module.ecs_service.cluster_name
+  service_name = module.ecs_service.service_name
   # Registering a scalable target lifts the count into [min, max] at once: keep the
   # minimum at 0 while the service has never been started, min_count once a release has.
   min_count                    = module.ecs_service.desired_count == 0 ? 0 : var.service.min_count

@@ -154,6 +154,14 @@ variable "app" {
     secret_names  = list(string)
     mongo_db_name = string
   })
+
+  validation {
+    condition = length(setintersection(toset(var.app.secret_names), toset([
+      "REDIS_AUTH_TOKEN", "WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL",
+      "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_USERNAME",
+    ]))) == 0
+    error_message = "app.secret_names must not name what the stack gives the container itself (REDIS_AUTH_TOKEN and the Parameter Store settings)."
+  }
 }
 
 variable "redis" {
