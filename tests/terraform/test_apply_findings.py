@@ -389,3 +389,41 @@ def test_11_a_dev_stack_can_be_torn_down_and_built_again(terraform: Terraform, c
         assert "final_snapshot_identifier" not in cluster
         change_ = change(plan, "module.documentdb[0].aws_docdb_cluster.this")["change"]
         assert change_["after_unknown"]["final_snapshot_identifier"] is True
+
+
+# 10. -------------------------------------------------------------- monitoring against the seed
+
+
+def test_10_the_error_rate_divides_like_by_like(base: tuple[dict, dict]) -> None:
+    """The ALB's own 5xx are load-balancer wide: numerator and denominator must be too
+    (the dimensions are unknown until apply, so the configuration is read)."""
+    _, plan = base
+    for key in ("critical", "warning"):
+        alarm = one(plan, f'module.monitoring.aws_cloudwatch_metric_alarm.error_rate["{key}"]')
+        ids = {q["id"] for q in alarm["values"]["metric_query"] if q.get("metric")}
+        assert ids == {"target5xx", "elb5xx", "req"}
+    config = resource_config(plan, "monitoring", "aws_cloudwatch_metric_alarm.error_rate")
+    dims = [
+        q["metric"][0]["dimensions"]["references"]
+        for q in config["expressions"]["metric_query"]
+        if "metric" in q
+    ]
+    assert len(dims) == 3 and all(d == ["local.lb_dimensions"] for d in dims), dims
+
+
+def test_10_documentdb_log_groups_are_managed_encrypted_and_kept(terraform: Terraform) -> None:
+    client, env = CASES["large-documentdb"]
+    plan = terraform.plan("client", "large-documentdb", rendered_tfvars(client, env))
+    groups = {
+        r["index"]: r["values"]
+        for r in managed(plan, "aws_cloudwatch_log_group")
+        if r["address"].startswith("module.documentdb[0].")
+    }
+    cluster = one(plan, "module.documentdb[0].aws_docdb_cluster.this")["values"]
+    assert set(groups) == set(cluster["enabled_cloudwatch_logs_exports"]) == {"audit", "profiler"}
+    name = cluster["cluster_identifier"]
+    assert groups["audit"]["name"] == f"/aws/docdb/{name}/audit"
+    assert groups["audit"]["retention_in_days"] == 365
+    assert groups["profiler"]["retention_in_days"] == 90
+    config = resource_config(plan, "documentdb", "aws_cloudwatch_log_group.exports")
+    assert "var.kms_key_arn" in config["expressions"]["kms_key_id"]["references"]

@@ -35,6 +35,18 @@ resource "terraform_data" "created" {
   }
 }
 
+# DocumentDB would create these on first export, unencrypted and kept forever: Terraform
+# makes them first, encrypted, audit logs kept a year.
+resource "aws_cloudwatch_log_group" "exports" {
+  for_each = { audit = var.audit_log_retention_days, profiler = var.log_retention_days }
+
+  name              = "/aws/docdb/${var.name}/${each.key}"
+  retention_in_days = each.value
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
 resource "aws_docdb_cluster" "this" {
   cluster_identifier              = var.name
   engine                          = "docdb"
@@ -55,6 +67,8 @@ resource "aws_docdb_cluster" "this" {
   final_snapshot_identifier       = var.skip_final_snapshot ? null : "${var.name}-final-${formatdate("YYYYMMDDhhmm", terraform_data.created.output)}"
 
   tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.exports]
 }
 
 resource "aws_docdb_cluster_instance" "this" {

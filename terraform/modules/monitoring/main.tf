@@ -11,6 +11,9 @@ locals {
     ClusterName = var.cluster_name
     ServiceName = var.service_name
   }
+  # One ALB serves one service, so the load balancer's own counts are the service's: the
+  # target's and the ALB's 5xx over the load balancer's requests is a true share.
+  lb_dimensions = { LoadBalancer = var.alb_arn_suffix }
   # 5xx share of all requests, in percent; minutes without traffic count as 0 %.
   error_rate_expression = "100 * FILL(e5, 0) / IF(FILL(req, 0) > 0, req, 1)"
 }
@@ -177,7 +180,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "HTTPCode_Target_5XX_Count"
-      dimensions  = local.alb_dimensions
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }
@@ -188,7 +191,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "HTTPCode_ELB_5XX_Count"
-      dimensions  = { LoadBalancer = var.alb_arn_suffix }
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }
@@ -199,7 +202,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "RequestCount"
-      dimensions  = local.alb_dimensions
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }

@@ -191,6 +191,7 @@ module "documentdb" {
   backup_retention_days = var.database.documentdb.backup_retention_days
   deletion_protection   = local.is_prod
   skip_final_snapshot   = var.environment == "dev"
+  log_retention_days    = coalesce(var.service.log_retention_days, 30)
   kms_key_arn           = aws_kms_key.this.arn
 }
 
