@@ -31,6 +31,16 @@ USAGE_FIELDS = (
     "documentdb_storage_gb",
     "documentdb_io_millions",
 )
+# The interface endpoints the client stack can build, and the usage field whose traffic each
+# takes off the NAT gateways (None: API calls only, a few MB a month). Image layers come from
+# S3, which always has a free gateway endpoint.
+INTERFACE_ENDPOINT_TRAFFIC: dict[str, str | None] = {
+    "logs": "log_gb",
+    "ecr.api": None,
+    "ecr.dkr": None,
+    "secretsmanager": None,
+    "ssm": None,
+}
 
 
 class PricingError(CosydeployError):
@@ -71,6 +81,23 @@ class CostInput:
     ecr_gb: float | None = None
     documentdb_storage_gb: float | None = None
     documentdb_io_millions: float | None = None
+    azs: int = 2
+    interface_endpoints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointCase:
+    """Whether one interface endpoint pays for itself: its monthly cost against the NAT
+    processing it saves."""
+
+    service: str
+    traffic_gb: float
+    monthly_cost: float
+    monthly_saving: float
+
+    @property
+    def pays(self) -> bool:
+        return self.monthly_saving > self.monthly_cost
 
 
 @dataclass(frozen=True)
@@ -236,15 +263,40 @@ def estimate(inp: CostInput, prices: Mapping[str, Any]) -> CostEstimate:
             _price(prices, "nat_gateway", "hour"),
         )
     )
+    moved = sum(
+        c.traffic_gb
+        for c in interface_endpoint_cases(inp, prices, usage)
+        if c.service in inp.interface_endpoints
+    )
     items.append(
         _line(
             "NAT gateway",
             "data processed",
-            usage["nat_data_gb"],
+            max(0.0, usage["nat_data_gb"] - moved),
             "GB",
             _price(prices, "nat_gateway", "gb_processed"),
         )
     )
+    if inp.interface_endpoints:
+        n = len(inp.interface_endpoints)
+        items.append(
+            _line(
+                "VPC endpoints",
+                f"{n} interface endpoint(s) x {inp.azs} AZs",
+                n * inp.azs * hours,
+                "endpoint-AZ-hour",
+                _price(prices, "vpc_endpoint", "interface_az_hour"),
+            )
+        )
+        items.append(
+            _line(
+                "VPC endpoints",
+                "data processed",
+                moved,
+                "GB",
+                _price(prices, "vpc_endpoint", "interface_gb_processed"),
+            )
+        )
     items.append(
         _line(
             "ElastiCache",
@@ -372,6 +424,30 @@ def estimate(inp: CostInput, prices: Mapping[str, Any]) -> CostEstimate:
     )
 
 
+def interface_endpoint_cases(
+    inp: CostInput, prices: Mapping[str, Any], usage: Mapping[str, float] | None = None
+) -> list[EndpointCase]:
+    """Each interface endpoint the stack can build, priced against the NAT processing it
+    would save at ``inp``'s usage (one endpoint network interface per AZ)."""
+    usage = usage if usage is not None else resolve_usage(inp, prices)
+    hours = float(prices.get("hours_per_month", HOURS_PER_MONTH))
+    az_hour = _price(prices, "vpc_endpoint", "interface_az_hour")
+    per_gb = _price(prices, "vpc_endpoint", "interface_gb_processed")
+    nat_gb = _price(prices, "nat_gateway", "gb_processed")
+    cases = []
+    for service, field_name in INTERFACE_ENDPOINT_TRAFFIC.items():
+        # What it carries came through the NAT gateways, so it moves at most their traffic.
+        gb = min(float(usage[field_name]), usage["nat_data_gb"]) if field_name else 0.0
+        cost = inp.azs * hours * az_hour + gb * per_gb
+        cases.append(EndpointCase(service, gb, round(cost, 2), round(gb * nat_gb, 2)))
+    return cases
+
+
+def paying_interface_endpoints(inp: CostInput, prices: Mapping[str, Any]) -> tuple[str, ...]:
+    """The interface endpoints that save more than they cost at ``inp``'s usage profile."""
+    return tuple(c.service for c in interface_endpoint_cases(inp, prices) if c.pays)
+
+
 def usage_profile_for(tier: str | None, env: str) -> str:
     """The usage profile for a tier preset (``dev``, ``small``, ``large``); without a tier,
     ``dev`` for a dev environment and ``small`` otherwise."""
@@ -410,6 +486,8 @@ def cost_input_from_tfvars(
         log_retention_days=int(service.get("log_retention_days", 7)),
         secrets=len(tfvars.get("app", {}).get("secret_names", [])),
         usage_profile=usage_profile or usage_profile_for(tier, env),
+        azs=len(network.get("private_subnet_cidrs") or [None, None]),
+        interface_endpoints=tuple(network.get("interface_endpoints") or ()),
     )
 
 

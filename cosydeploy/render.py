@@ -85,6 +85,16 @@ def ecr_repository_url(project: Project, c: ClientEnv) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{img.repository}"
 
 
+def paying_interface_endpoints(c: ClientEnv) -> tuple[str, ...]:
+    """The VPC interface endpoints that pay for themselves at the client's tier profile
+    (the cost model decides; S3 and DynamoDB always have gateway endpoints)."""
+    from cosydeploy import cost
+
+    profile = cost.usage_profile_for(c.tier, c.env)
+    inp = cost.CostInput(client=c.client, env=c.env, usage_profile=profile)
+    return cost.paying_interface_endpoints(inp, cost.load_prices())
+
+
 def state_key(project: Project, c: ClientEnv) -> str:
     st = project.config.state
     return f"{st.key_prefix}/{c.client}/{st.key_name}"
@@ -93,7 +103,10 @@ def state_key(project: Project, c: ClientEnv) -> str:
 def render_tfvars(project: Project, c: ClientEnv) -> str:
     """The client stack's ``terraform.tfvars.json`` (normalised: sorted keys, 2-space indent)."""
     text = project_templates(project).render(
-        "tfvars.json.j2", c=c, ecr_repository_url=ecr_repository_url(project, c)
+        "tfvars.json.j2",
+        c=c,
+        ecr_repository_url=ecr_repository_url(project, c),
+        interface_endpoints=list(paying_interface_endpoints(c)),
     )
     try:
         data = json.loads(text)

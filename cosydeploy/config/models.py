@@ -48,6 +48,13 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122881, 8192)),
 }
 
+# Names the client stack gives the container itself: the Redis password's secret and the
+# settings in Parameter Store. A manifest secret of the same name would replace them.
+STACK_OWNED_NAMES = frozenset(
+    {"REDIS_AUTH_TOKEN", "WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL"}
+    | {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_USERNAME"}
+)
+
 DEFAULT_SECRETS = (
     "DISCORD_BOT_TOKEN",
     "OPENROUTER_API_KEY",
@@ -234,6 +241,17 @@ class AppSpec(Strict):
     )
     secrets: list[Annotated[str, Field(pattern=SECRET_NAME)]] = Field(default_factory=list)
     mongo_db_name: str = "cosyworld"
+
+    @field_validator("secrets")
+    @classmethod
+    def _not_stack_owned(cls, v: list[str]) -> list[str]:
+        taken = sorted(set(v) & STACK_OWNED_NAMES)
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: the stack gives the container this name itself "
+                "(Redis password or a setting); choose another secret name"
+            )
+        return v
 
     @field_validator("environment", mode="before")
     @classmethod

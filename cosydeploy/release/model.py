@@ -32,6 +32,11 @@ class ReleaseTarget:
     lock_table: str = "cosyworld-deploy-locks"
     ledger_table: str = "cosyworld-releases"
     timeout: float = 600.0
+    # The count the first release starts (the stack creates the service with no task) and
+    # the scaling bounds it then registers; 0 leaves count and bounds to ECS and Terraform.
+    desired_count: int = 0
+    min_tasks: int = 0
+    max_tasks: int = 0
     container_health_path: str = "/health/live"
     manifest: str = ""  # where the required secrets are named, for error messages
     templates: Any = None  # cosydeploy.render.Templates (None: the package's defaults)

@@ -92,6 +92,15 @@ def settled(service: Mapping[str, Any]) -> bool:
     )
 
 
+def first_start(service: Mapping[str, Any], target: ReleaseTarget) -> int | None:
+    """The tasks a release starts on a service at 0 tasks (the client stack creates its
+    service with none, since nothing can run before the first image and the secrets
+    exist): the manifest's desired count. None: ECS and auto-scaling keep the count."""
+    if int(service.get("desiredCount") or 0) == 0 and target.desired_count > 0:
+        return target.desired_count
+    return None
+
+
 def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     resp = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     return resp["taskDefinition"], resp.get("tags") or []
@@ -185,7 +194,12 @@ class _Run:
             yield
 
     def roll_out(
-        self, taskdef_arn: str, *, timeout: float | None = None, label: str = ""
+        self,
+        taskdef_arn: str,
+        *,
+        timeout: float | None = None,
+        label: str = "",
+        start_count: int | None = None,
     ) -> tuple[Verdict, bool | None, str]:
         """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
         (verdict, verified, message); verified is None when skipped.
@@ -194,8 +208,9 @@ class _Run:
         rollback passes the config's own, so a short release deadline never starves it."""
         o = self.t.outputs
         started = self.clock()
+        count = {} if start_count is None else {"desiredCount": start_count}
         resp = self.ecs.update_service(
-            cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn
+            cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn, **count
         )
         dep_id = _deployment_of(resp, taskdef_arn)
         # Without an id in the response, the deployments it lists existed before our update.
@@ -244,6 +259,26 @@ class _Run:
         )
         self.emit(ev.Verified(self.t.key, ok, why))
         return verdict, ok, why
+
+    def raise_scaling_floor(self) -> None:
+        """After a first start: register the scaling bounds Terraform keeps at [0, max]
+        while the service has never run (registering [0, max] earlier kept the placeholder
+        from starting); the next apply reads a started service and keeps these bounds."""
+        o = self.t.outputs
+        self.t.aws.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId=f"service/{o.cluster_name}/{o.service_name}",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=self.t.min_tasks,
+            MaxCapacity=self.t.max_tasks,
+        )
+        self.info(f"first start: scaling bounds {self.t.min_tasks}-{self.t.max_tasks}")
+
+    def stop_first_start(self) -> None:
+        """A first start that failed goes back to no task: the revision before it is the
+        placeholder, which cannot run."""
+        o = self.t.outputs
+        self.ecs.update_service(cluster=o.cluster_name, service=o.service_name, desiredCount=0)
 
     def diagnose(self, taskdef_arn: str) -> Diagnosis:
         o = self.t.outputs
@@ -414,7 +449,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
     box = [begin()]
     result.release_id = box[0].release_id
     try:
-        return _deploy(run, box, new_td, previous_arn, image, result)
+        return _deploy(run, box, new_td, previous_arn, image, result, first_start(service, t))
     except KeyboardInterrupt:
         run.ledger.finish(box[0], oc.INTERRUPTED, message="interrupted (Ctrl-C)")
         raise
@@ -431,14 +466,19 @@ def _deploy(
     previous_arn: str,
     image: ResolvedImage,
     result: ReleaseResult,
+    start_count: int | None = None,
 ) -> ReleaseResult:
     t, o = run.t, run.t.outputs
     arn = run.ecs.register_task_definition(**new_td)["taskDefinition"]["taskDefinitionArn"]
     rec = box[0] = run.ledger.update(box[0], task_definition_arn=arn)
     result.task_definition_arn = arn
     run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
-    verdict, verified, why = run.roll_out(arn, label=image.version)
+    if start_count is not None:
+        run.info(f"the service has no task yet: this release starts {start_count}")
+    verdict, verified, why = run.roll_out(arn, label=image.version, start_count=start_count)
     if verdict.phase is Phase.SUCCEEDED and verified is not False:
+        if start_count is not None and t.min_tasks > 0:
+            run.raise_scaling_floor()
         result.verified = verified
         box[0] = run.ledger.finish(rec, oc.SUCCEEDED, message=why)
         result.outcome = oc.SUCCEEDED
@@ -454,7 +494,11 @@ def _deploy(
     result.diagnosis = run.diagnose(arn).lines()
     rec = box[0] = run.ledger.update(rec, diagnosis=result.diagnosis, message=f"{phase}: {why}")
     recovered, back = False, ""
-    if run.options.rollback:
+    if run.options.rollback and start_count is not None:
+        run.step("first start failed: back to no task")
+        run.stop_first_start()
+        result.rolled_back_to = previous_arn
+    elif run.options.rollback:
         good = run.ledger.last_good(t.client, t.env, exclude_digest=image.digest)
         to_arn = good.task_definition_arn if good else ""
         if not to_arn and previous_arn:

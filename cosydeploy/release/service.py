@@ -114,6 +114,9 @@ class Releaser:
             lock_table=cfg.release.lock_table,
             ledger_table=cfg.release.ledger_table,
             timeout=float(cfg.release.timeout),
+            desired_count=c.desired_count,
+            min_tasks=c.min_tasks,
+            max_tasks=c.max_tasks,
             manifest=self.project.display(manifest_path(self.project, c.client)),
             templates=project_templates(self.project),
         )

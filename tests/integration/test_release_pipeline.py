@@ -394,3 +394,57 @@ def test_no_rollback_leaves_it_and_says_so(target, said) -> None:
         ("release", "v3", "failed"),
         ("release", "v1", "succeeded"),
     ]
+
+
+@pytest.fixture
+def never_started(target):
+    """The service as the client stack creates it: no task, scaling bounds [0, max]."""
+    from dataclasses import replace
+
+    s = target.aws
+    s.client("ecs").update_service(cluster=NAME, service="app", desiredCount=0)
+    s.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{NAME}/app",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=0,
+        MaxCapacity=4,
+    )
+    return replace(target, desired_count=3, min_tasks=2, max_tasks=4)
+
+
+def scaling_bounds(target) -> tuple[int, int]:
+    found = target.aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{NAME}/app"]
+    )["ScalableTargets"]
+    return found[0]["MinCapacity"], found[0]["MaxCapacity"]
+
+
+def desired(target) -> int:
+    ecs = target.aws.client("ecs")
+    return ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["desiredCount"]
+
+
+def test_the_first_release_starts_the_tasks_and_raises_the_scaling_floor(
+    never_started, said
+) -> None:
+    lines, ui = said
+    with FakeRollout():
+        r = release(never_started, GOOD1, FAST, ui)
+    assert r.outcome == "succeeded", r.message
+    assert desired(never_started) == 3
+    assert scaling_bounds(never_started) == (2, 4)
+    assert any("this release starts 3" in line for line in lines)
+    # A later release leaves the count to auto-scaling.
+    with FakeRollout():
+        assert release(never_started, GOOD2, FAST, ui).outcome == "succeeded"
+    assert desired(never_started) == 3
+
+
+def test_a_failed_first_start_goes_back_to_no_task(never_started, said) -> None:
+    _, ui = said
+    with FakeRollout():
+        r = release(never_started, BAD, FAST, ui)
+    assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
+    assert desired(never_started) == 0
+    assert scaling_bounds(never_started) == (0, 4)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, TF, Terraform, one, rendered_tfvars
+from .conftest import CASES, ROOT, TF, Terraform, change, managed, one, rendered_tfvars
 
 sys.path.insert(0, str(ROOT / "tools" / "tfstub"))
 
@@ -187,3 +187,243 @@ def test_8_the_client_stack_refuses_names_aws_rejects(
     (directory / "bad.tfvars.json").write_text(json.dumps(tfvars))
     text = " ".join(terraform.plan_error(directory, "-var-file=bad.tfvars.json").split())
     assert message in text, text[-1500:]
+
+
+# 6. --------------------------------------------------------------- task egress and VPC endpoints
+
+
+def egress_rules(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        r["address"].split(".")[-1]: r["values"]
+        for r in managed(plan, "aws_vpc_security_group_egress_rule")
+        if ".tasks_" in r["address"]
+    }
+
+
+@pytest.mark.parametrize("case", ["large-atlas", "large-documentdb"])
+def test_6_tasks_reach_out_on_443_6379_and_27017_only(terraform: Terraform, case: str) -> None:
+    client, env = CASES[case]
+    plan = terraform.plan("client", case, rendered_tfvars(client, env))
+    rules = egress_rules(plan)
+    assert set(rules) == {"tasks_https", "tasks_to_redis", "tasks_to_database"}
+    assert all(r["ip_protocol"] == "tcp" for r in rules.values())
+    assert {(r["from_port"], r["to_port"]) for r in rules.values()} == {
+        (443, 443),
+        (6379, 6379),
+        (27017, 27017),
+    }
+    assert rules["tasks_https"]["cidr_ipv4"] == "0.0.0.0/0"
+    # Only HTTPS and Atlas (on the internet) go to any address; Redis and DocumentDB
+    # are reached by their security group.
+    open_rules = {n for n, r in rules.items() if r.get("cidr_ipv4") == "0.0.0.0/0"}
+    assert open_rules == (
+        {"tasks_https", "tasks_to_database"} if "atlas" in case else {"tasks_https"}
+    )
+    config = {
+        r["address"].split(".")[-1]: r["expressions"]
+        for r in module_config(plan, "security_groups")["resources"]
+        if r["type"] == "aws_vpc_security_group_egress_rule"
+    }
+    for name in rules:
+        assert "aws_security_group.tasks.id" in config[name]["security_group_id"]["references"]
+    assert (
+        "aws_security_group.redis.id"
+        in config["tasks_to_redis"]["referenced_security_group_id"]["references"]
+    )
+
+
+def test_6_s3_and_dynamodb_have_gateway_endpoints_on_the_private_routes(
+    base: tuple[dict, dict],
+) -> None:
+    tfvars, plan = base
+    endpoints = {r["index"]: r["values"] for r in managed(plan, "aws_vpc_endpoint")}
+    assert set(endpoints) == {"s3", "dynamodb"}, "the cost model says no interface endpoint pays"
+    for service, e in endpoints.items():
+        assert e["vpc_endpoint_type"] == "Gateway"
+        assert e["service_name"] == f"com.amazonaws.{tfvars['region']}.{service}"
+    gateway = resource_config(plan, "network", "aws_vpc_endpoint.gateway")
+    assert "aws_route_table.private" in gateway["expressions"]["route_table_ids"]["references"]
+
+
+def test_6_an_interface_endpoint_the_tfvars_ask_for_is_private_and_reachable(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["network"]["interface_endpoints"] = ["logs"]
+    plan = terraform.plan("client", "findings-endpoints", tfvars)
+    logs = one(plan, 'module.network.aws_vpc_endpoint.interface["logs"]')["values"]
+    assert logs["vpc_endpoint_type"] == "Interface" and logs["private_dns_enabled"] is True
+    https = one(plan, "module.network.aws_vpc_security_group_ingress_rule.endpoints_https[0]")
+    assert (https["values"]["from_port"], https["values"]["cidr_ipv4"]) == (443, "10.0.0.0/16")
+
+
+# 7. --------------------------------------------------------------- the first apply starts nothing
+
+
+def test_7_the_first_apply_starts_no_task_and_pages_nobody(base: tuple[dict, dict]) -> None:
+    tfvars, plan = base
+    service = one(plan, "module.ecs_service.aws_ecs_service.this")["values"]
+    assert service["desired_count"] == 0
+    # Registering [min, max] lifts the count into it at once: the floor waits for a release.
+    target = one(plan, "module.autoscaling.aws_appautoscaling_target.this")["values"]
+    assert (target["min_capacity"], target["max_capacity"]) == (0, tfvars["service"]["max_count"])
+    floor = module_config(plan)["module_calls"]["autoscaling"]["expressions"]["min_count"]
+    assert "module.ecs_service.desired_count" in floor["references"]
+    # The no-healthy-target page needs a service that wants tasks.
+    alarm = one(plan, "module.monitoring.aws_cloudwatch_metric_alarm.no_healthy_targets")["values"]
+    queries = {q["id"]: q for q in alarm["metric_query"]}
+    assert queries["desired"]["metric"][0]["metric_name"] == "DesiredTaskCount"
+    assert "FILL(desired, 0) > 0" in queries["none_healthy"]["expression"]
+    assert alarm["treat_missing_data"] == "notBreaching"
+
+
+def test_7_once_a_release_started_the_service_the_floor_is_the_tiers(
+    terraform: Terraform, base: tuple[dict, dict], tmp_path: Path
+) -> None:
+    """Apply, let a release start 4 tasks (the service's count in the state, as a refresh
+    reads it), plan again: the scaling minimum becomes min_count and nothing else moves."""
+    tfvars, _ = base
+    copy = tmp_path / "terraform"
+    shutil.copytree(
+        terraform.copy,
+        copy,
+        ignore=shutil.ignore_patterns(".terraform*", "*.tf*state*", "*.tfplan"),
+    )
+    stack = copy / "stacks" / "client"
+    (stack / "started.tfvars.json").write_text(json.dumps(tfvars))
+    rc, out, err = terraform.run(stack, "init", "-input=false", "-no-color")
+    assert rc == 0, err
+    args = ("-input=false", "-no-color", "-lock=false", "-var-file=started.tfvars.json")
+    rc, out, err = terraform.run(stack, "apply", "-auto-approve", *args)
+    assert rc == 0, err[-3000:]
+    state_file = stack / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    (service,) = [
+        r
+        for r in state["resources"]
+        if r.get("module") == "module.ecs_service" and r["type"] == "aws_ecs_service"
+    ]
+    service["instances"][0]["attributes"]["desired_count"] = 4
+    state["serial"] += 1
+    state_file.write_text(json.dumps(state))
+    rc, out, err = terraform.run(stack, "plan", "-out=again.tfplan", *args)
+    assert rc == 0, err[-3000:]
+    rc, out, err = terraform.run(stack, "show", "-json", "-no-color", "again.tfplan")
+    changes = {
+        c["address"]: c["change"]
+        for c in json.loads(out)["resource_changes"]
+        if c["change"]["actions"] != ["no-op"] and c["mode"] == "managed"
+    }
+    target = "module.autoscaling.aws_appautoscaling_target.this"
+    assert set(changes) == {target}, sorted(changes)
+    assert changes[target]["actions"] == ["update"]
+    assert (
+        changes[target]["before"]["min_capacity"],
+        changes[target]["after"]["min_capacity"],
+    ) == (
+        0,
+        tfvars["service"]["min_count"],
+    )
+
+
+# 11. -------------------------------------------------------------- the smaller ones
+
+
+def test_11_a_dead_task_stops_getting_traffic_within_30_seconds(base: tuple[dict, dict]) -> None:
+    check = one(base[1], "module.alb.aws_lb_target_group.this")["values"]["health_check"][0]
+    assert check["interval"] == 10 and check["interval"] * check["unhealthy_threshold"] <= 30
+    assert check["timeout"] < check["interval"]
+
+
+def test_11_only_this_accounts_flow_logs_take_the_flow_log_role(base: tuple[dict, dict]) -> None:
+    tfvars, plan = base
+    assert tfvars["network"]["flow_logs"] is True
+    role = one(plan, "module.network.aws_iam_role.flow_logs[0]")["values"]
+    (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == tfvars["account_id"]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
+        f":{tfvars['account_id']}:vpc-flow-log/*"
+    )
+
+
+def test_11_the_media_bucket_refuses_plain_http(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    config = resource_config(plan, "storage", "aws_s3_bucket_policy.this")
+    assert (
+        "data.aws_iam_policy_document.tls_only.json"
+        in config["expressions"]["policy"]["references"]
+    )
+    doc = resource_config(plan, "storage", "data.aws_iam_policy_document.tls_only")
+    doc = doc["expressions"]["statement"][0]
+    assert doc["effect"]["constant_value"] == "Deny"
+    condition = doc["condition"][0]
+    assert condition["variable"]["constant_value"] == "aws:SecureTransport"
+    assert condition["values"]["constant_value"] == ["false"]
+
+
+def test_11_a_manifest_secret_cannot_take_a_stack_owned_name(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["app"]["secret_names"].append("REDIS_AUTH_TOKEN")
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "owned.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=owned.tfvars.json").split())
+    assert "app.secret_names must not name what the stack gives the container itself" in text
+
+
+@pytest.mark.parametrize("case", ["dev-documentdb", "large-documentdb"])
+def test_11_a_dev_stack_can_be_torn_down_and_built_again(terraform: Terraform, case: str) -> None:
+    client, env = CASES[case]
+    plan = terraform.plan("client", case, rendered_tfvars(client, env))
+    dev = env == "dev"
+    table = one(plan, "module.storage.aws_dynamodb_table.video_uploads")["values"]
+    assert table["deletion_protection_enabled"] is (not dev)
+    cluster = one(plan, "module.documentdb[0].aws_docdb_cluster.this")["values"]
+    assert cluster["skip_final_snapshot"] is dev
+    assert cluster["deletion_protection"] is (env == "prod")
+    if dev:
+        assert cluster["final_snapshot_identifier"] is None
+    else:
+        # Named after the cluster's creation time (unknown until apply), never fixed.
+        assert "final_snapshot_identifier" not in cluster
+        change_ = change(plan, "module.documentdb[0].aws_docdb_cluster.this")["change"]
+        assert change_["after_unknown"]["final_snapshot_identifier"] is True
+
+
+# 10. -------------------------------------------------------------- monitoring against the seed
+
+
+def test_10_the_error_rate_divides_like_by_like(base: tuple[dict, dict]) -> None:
+    """The ALB's own 5xx are load-balancer wide: numerator and denominator must be too
+    (the dimensions are unknown until apply, so the configuration is read)."""
+    _, plan = base
+    for key in ("critical", "warning"):
+        alarm = one(plan, f'module.monitoring.aws_cloudwatch_metric_alarm.error_rate["{key}"]')
+        ids = {q["id"] for q in alarm["values"]["metric_query"] if q.get("metric")}
+        assert ids == {"target5xx", "elb5xx", "req"}
+    config = resource_config(plan, "monitoring", "aws_cloudwatch_metric_alarm.error_rate")
+    dims = [
+        q["metric"][0]["dimensions"]["references"]
+        for q in config["expressions"]["metric_query"]
+        if "metric" in q
+    ]
+    assert len(dims) == 3 and all(d == ["local.lb_dimensions"] for d in dims), dims
+
+
+def test_10_documentdb_log_groups_are_managed_encrypted_and_kept(terraform: Terraform) -> None:
+    client, env = CASES["large-documentdb"]
+    plan = terraform.plan("client", "large-documentdb", rendered_tfvars(client, env))
+    groups = {
+        r["index"]: r["values"]
+        for r in managed(plan, "aws_cloudwatch_log_group")
+        if r["address"].startswith("module.documentdb[0].")
+    }
+    cluster = one(plan, "module.documentdb[0].aws_docdb_cluster.this")["values"]
+    assert set(groups) == set(cluster["enabled_cloudwatch_logs_exports"]) == {"audit", "profiler"}
+    name = cluster["cluster_identifier"]
+    assert groups["audit"]["name"] == f"/aws/docdb/{name}/audit"
+    assert groups["audit"]["retention_in_days"] == 365
+    assert groups["profiler"]["retention_in_days"] == 90
+    config = resource_config(plan, "documentdb", "aws_cloudwatch_log_group.exports")
+    assert "var.kms_key_arn" in config["expressions"]["kms_key_id"]["references"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from .conftest import Terraform, managed, one
 
 VARS = {"region": "us-east-1", "account_id": "123456789012", "github_repository": "acme/cosyworld"}
@@ -35,3 +37,27 @@ def test_bootstrap_plans_the_state_bucket_tables_and_repository(terraform: Terra
     repo = one(plan, "aws_ecr_repository.app")["values"]
     assert repo["name"] == "cosyworld" and repo["image_tag_mutability"] == "IMMUTABLE"
     assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
+
+
+def test_bootstrap_uses_an_existing_github_oidc_provider(terraform: Terraform) -> None:
+    arn = f"arn:aws:iam::{VARS['account_id']}:oidc-provider/token.actions.githubusercontent.com"
+    plan = terraform.plan("bootstrap", "bootstrap-oidc", {**VARS, "github_oidc_provider_arn": arn})
+    assert managed(plan, "aws_iam_openid_connect_provider") == []
+    roles = managed(plan, "aws_iam_role")
+    assert roles
+    for role in roles:
+        trust = json.loads(role["values"]["assume_role_policy"])
+        assert trust["Statement"][0]["Principal"]["Federated"] == arn
+    # Without it, the stack creates the provider, as before.
+    created = terraform.plan("bootstrap", "bootstrap", VARS)
+    assert len(managed(created, "aws_iam_openid_connect_provider")) == 1
+
+
+def test_bootstrap_refuses_another_accounts_oidc_provider(terraform: Terraform) -> None:
+    directory = terraform.copy / "stacks" / "bootstrap"
+    wrong = "arn:aws:iam::999999999999:oidc-provider/token.actions.githubusercontent.com"
+    (directory / "wrong.tfvars.json").write_text(
+        json.dumps({**VARS, "github_oidc_provider_arn": wrong})
+    )
+    text = " ".join(terraform.plan_error(directory, "-var-file=wrong.tfvars.json").split())
+    assert "github_oidc_provider_arn must be arn:aws:iam::123456789012:oidc-provider/" in text

@@ -61,12 +61,11 @@ def every_resource_is_created(plan: dict[str, Any]) -> bool:
 def test_the_seed_numbers_land_where_they_belong(case: tuple[str, dict, dict]) -> None:
     _name, tfvars, plan = case
     env = tfvars["environment"]
+    # The floor is 0 until the first release starts the service (test_apply_findings, 7).
     target = one(plan, "module.autoscaling.aws_appautoscaling_target.this")["values"]
-    assert (target["min_capacity"], target["max_capacity"]) == {
-        "dev": (2, 2),
-        "staging": (2, 4),
-        "prod": (4, 10),
-    }[env]
+    bounds = {"dev": (2, 2), "staging": (2, 4), "prod": (4, 10)}[env]
+    assert (target["min_capacity"], target["max_capacity"]) == (0, bounds[1])
+    assert (tfvars["service"]["min_count"], tfvars["service"]["max_count"]) == bounds
     policies = {
         r["index"]: r["values"]["target_tracking_scaling_policy_configuration"][0]
         for r in managed(plan, "aws_appautoscaling_policy")

@@ -228,3 +228,43 @@ def test_compare_flags_gaps_over_twenty_percent(prices):
     )
     flags = {(r.client, r.flagged, r.actual is None) for r in rows}
     assert flags == {("ref", False, False), ("b", True, False), ("c", False, True)}
+
+
+def test_no_interface_endpoint_pays_at_the_seed_volumes(prices):
+    """An interface endpoint costs ~$14.60 a month over two AZs; at the profiles' log
+    volumes (at most 60 GB) it saves under $3 of NAT processing."""
+    for profile in ("dev", "small", "large"):
+        inp = CostInput(client="ref", env="prod", usage_profile=profile)
+        cases = {c.service: c for c in cost.interface_endpoint_cases(inp, prices)}
+        assert set(cases) == set(cost.INTERFACE_ENDPOINT_TRAFFIC)
+        assert cases["logs"].monthly_cost == pytest.approx(
+            2 * 730 * 0.01 + 0.01 * cases["logs"].traffic_gb
+        )
+        assert cost.paying_interface_endpoints(inp, prices) == ()
+
+
+def test_a_logs_endpoint_pays_above_its_break_even(prices):
+    inp = CostInput(client="ref", env="prod", usage_profile="large", log_gb=1000, nat_data_gb=1200)
+    assert cost.paying_interface_endpoints(inp, prices) == ("logs",)
+    without = estimate(inp, prices)
+    with_endpoint = estimate(replace(inp, interface_endpoints=("logs",)), prices)
+    lines = [i for i in with_endpoint.items if i.service == "VPC endpoints"]
+    assert [i.unit for i in lines] == ["endpoint-AZ-hour", "GB"]
+    nat = {i.item: i.quantity for i in with_endpoint.items if i.service == "NAT gateway"}
+    assert nat["data processed"] == 200.0  # 1000 of the 1200 GB moved off the NAT gateways
+    assert with_endpoint.total < without.total
+
+
+def test_the_rendered_tfvars_carry_the_endpoints_that_pay(tmp_path):
+    from cosydeploy.cost import cost_input_from_tfvars
+
+    tfvars = {
+        "client": "a",
+        "environment": "prod",
+        "service": {"cpu": 256, "memory": 512, "min_count": 2, "max_count": 2, "desired_count": 2},
+        "network": {"private_subnet_cidrs": ["x", "y", "z"], "interface_endpoints": ["logs"]},
+        "redis": {"node_type": "cache.t4g.micro", "num_nodes": 1},
+        "database": {"engine": "atlas", "atlas_tier": "M10"},
+    }
+    inp = cost_input_from_tfvars(tfvars)
+    assert (inp.azs, inp.interface_endpoints) == (3, ("logs",))

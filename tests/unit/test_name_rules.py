@@ -79,3 +79,12 @@ def test_log_retention_is_a_value_cloudwatch_accepts() -> None:
     assert {7, 30, 90, 365} <= LOG_RETENTION_DAYS
     with pytest.raises(ValidationError, match="CloudWatch Logs keeps logs"):
         ProjectConfig.model_validate(project(log_retention_days={"dev": 45}))
+
+
+@pytest.mark.parametrize("name", ["REDIS_AUTH_TOKEN", "REDIS_HOST", "WEB_PORT", "NODE_ENV"])
+def test_a_secret_cannot_take_a_name_the_stack_gives_the_container(name: str) -> None:
+    data = {**manifest("acme"), "app": {"secrets": ["SLACK_TOKEN", name]}}
+    with pytest.raises(ValidationError, match=f"{name}: the stack gives the container"):
+        ClientManifest.model_validate(data)
+    ok = {**manifest("acme"), "app": {"secrets": ["SLACK_TOKEN"]}}
+    assert ClientManifest.model_validate(ok).app.secrets == ["SLACK_TOKEN"]

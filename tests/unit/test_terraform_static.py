@@ -450,7 +450,8 @@ def test_monitoring_numbers() -> None:
     assert local["error_rate_alarms"]["critical"]["minutes"] == 5
     assert local["error_rate_alarms"]["warning"]["minutes"] == 10
     no_healthy = resource(mon, "aws_cloudwatch_metric_alarm", "no_healthy_targets")
-    assert no_healthy["period"] * no_healthy["evaluation_periods"] == 60
+    periods = {q["metric"][0]["period"] for q in no_healthy["metric_query"] if "metric" in q}
+    assert periods == {60} and no_healthy["evaluation_periods"] == 1
     unhealthy = resource(mon, "aws_cloudwatch_metric_alarm", "all_tasks_unhealthy")
     assert unhealthy["evaluation_periods"] == 2
     redis_down = resource(mon, "aws_cloudwatch_metric_alarm", "redis_down")

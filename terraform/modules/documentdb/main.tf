@@ -24,6 +24,29 @@ resource "aws_docdb_cluster_parameter_group" "this" {
   tags = var.tags
 }
 
+# When this cluster was created: its final snapshot is named after it, so a cluster built
+# again under the same name does not collide with the snapshot of the one before.
+resource "terraform_data" "created" {
+  input            = plantimestamp()
+  triggers_replace = [var.name]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+# DocumentDB would create these on first export, unencrypted and kept forever: Terraform
+# makes them first, encrypted, audit logs kept a year.
+resource "aws_cloudwatch_log_group" "exports" {
+  for_each = { audit = var.audit_log_retention_days, profiler = var.log_retention_days }
+
+  name              = "/aws/docdb/${var.name}/${each.key}"
+  retention_in_days = each.value
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
 resource "aws_docdb_cluster" "this" {
   cluster_identifier              = var.name
   engine                          = "docdb"
@@ -40,10 +63,12 @@ resource "aws_docdb_cluster" "this" {
   preferred_maintenance_window    = "sun:05:00-sun:06:00"
   enabled_cloudwatch_logs_exports = ["audit", "profiler"]
   deletion_protection             = var.deletion_protection
-  skip_final_snapshot             = false
-  final_snapshot_identifier       = "${var.name}-final"
+  skip_final_snapshot             = var.skip_final_snapshot
+  final_snapshot_identifier       = var.skip_final_snapshot ? null : "${var.name}-final-${formatdate("YYYYMMDDhhmm", terraform_data.created.output)}"
 
   tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.exports]
 }
 
 resource "aws_docdb_cluster_instance" "this" {

@@ -49,8 +49,26 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "skip_final_snapshot" {
+  description = "Delete without a final snapshot (dev); otherwise the snapshot is `<name>-final-<creation time>`."
+  type        = bool
+  default     = false
+}
+
+variable "audit_log_retention_days" {
+  description = "Days the audit log group keeps events (a year, the audit rule)."
+  type        = number
+  default     = 365
+}
+
+variable "log_retention_days" {
+  description = "Days the profiler log group keeps events."
+  type        = number
+  default     = 30
+}
+
 variable "kms_key_arn" {
-  description = "KMS key that encrypts the storage."
+  description = "KMS key that encrypts the storage and the exported log groups."
   type        = string
 }
 

@@ -1,3 +1,8 @@
+output "desired_count" {
+  description = "The service's desired count as last read: 0 until the first release starts it (Terraform ignores later changes)."
+  value       = aws_ecs_service.this.desired_count
+}
+
 output "cluster_name" {
   description = "Name of the ECS cluster."
   value       = aws_ecs_cluster.this.name

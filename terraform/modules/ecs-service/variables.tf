@@ -50,9 +50,9 @@ variable "task_role_arn" {
 }
 
 variable "desired_count" {
-  description = "Tasks at creation; auto-scaling owns the count afterwards."
+  description = "Tasks at creation (0: nothing runs the placeholder image; the first release starts the tasks); releases and auto-scaling own the count afterwards."
   type        = number
-  default     = 2
+  default     = 0
 }
 
 variable "subnet_ids" {

@@ -11,6 +11,9 @@ locals {
     ClusterName = var.cluster_name
     ServiceName = var.service_name
   }
+  # One ALB serves one service, so the load balancer's own counts are the service's: the
+  # target's and the ALB's 5xx over the load balancer's requests is a true share.
+  lb_dimensions = { LoadBalancer = var.alb_arn_suffix }
   # 5xx share of all requests, in percent; minutes without traffic count as 0 %.
   error_rate_expression = "100 * FILL(e5, 0) / IF(FILL(req, 0) > 0, req, 1)"
 }
@@ -32,21 +35,46 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alert_email
 }
 
-# Critical: no target of the service passes the health check for a minute.
+# Critical: the service wants tasks and none passes the health check for a minute. A
+# service at 0 tasks (as created, before its first release) wants none and is quiet.
 resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
   alarm_name          = "${var.name}-no-healthy-targets"
-  alarm_description   = "No healthy target in ${var.name} for 1 minute"
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "HealthyHostCount"
-  dimensions          = local.alb_dimensions
-  statistic           = "Minimum"
-  period              = 60
+  alarm_description   = "No healthy target in ${var.name} for 1 minute while tasks are wanted"
   evaluation_periods  = 1
-  comparison_operator = "LessThanThreshold"
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  treat_missing_data  = "breaching"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.this["critical"].arn]
   ok_actions          = [aws_sns_topic.this["critical"].arn]
+
+  metric_query {
+    id          = "none_healthy"
+    expression  = "IF(FILL(desired, 0) > 0 AND FILL(healthy, 0) < 1, 1, 0)"
+    label       = "Tasks wanted, none healthy"
+    return_data = true
+  }
+
+  metric_query {
+    id = "healthy"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HealthyHostCount"
+      dimensions  = local.alb_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "desired"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "DesiredTaskCount"
+      dimensions  = local.ecs_dimensions
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
 
   tags = var.tags
 }
@@ -152,7 +180,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "HTTPCode_Target_5XX_Count"
-      dimensions  = local.alb_dimensions
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }
@@ -163,7 +191,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "HTTPCode_ELB_5XX_Count"
-      dimensions  = { LoadBalancer = var.alb_arn_suffix }
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }
@@ -174,7 +202,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "RequestCount"
-      dimensions  = local.alb_dimensions
+      dimensions  = local.lb_dimensions
       stat        = "Sum"
       period      = 60
     }

@@ -127,12 +127,27 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   tags = var.tags
 }
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# Only flow logs of this account may take the role (the confused-deputy guard).
 data "aws_iam_policy_document" "flow_logs_assume" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:vpc-flow-log/*"]
     }
   }
 }
@@ -176,4 +191,56 @@ resource "aws_flow_log" "this" {
   iam_role_arn    = aws_iam_role.flow_logs[0].arn
 
   tags = var.tags
+}
+
+# --- VPC endpoints ------------------------------------------------------------------
+# Gateway endpoints cost nothing and keep S3 (every ECR image layer, the media bucket)
+# and DynamoDB (the upload table) off the NAT gateways' per-GB processing charge.
+data "aws_region" "current" {}
+
+resource "aws_vpc_endpoint" "gateway" {
+  for_each = toset(["s3", "dynamodb"])
+
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.region}.${each.key}"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = aws_route_table.private[*].id
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+}
+
+# Interface endpoints cost an hourly fee per AZ and a per-GB fee: cosydeploy renders the
+# ones its cost model says pay for themselves at the tier's volumes (cosydeploy/cost.py).
+resource "aws_security_group" "endpoints" {
+  count = length(var.interface_endpoints) > 0 ? 1 : 0
+
+  name        = "${var.name}-endpoints"
+  description = "Interface endpoints of ${var.name}: HTTPS from the VPC"
+  vpc_id      = aws_vpc.this.id
+
+  tags = merge(var.tags, { Name = "${var.name}-endpoints" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
+  count = length(var.interface_endpoints) > 0 ? 1 : 0
+
+  security_group_id = aws_security_group.endpoints[0].id
+  description       = "HTTPS from the VPC"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = aws_vpc.this.cidr_block
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each = toset(var.interface_endpoints)
+
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints[0].id]
+  private_dns_enabled = true
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }

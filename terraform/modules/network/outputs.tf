@@ -27,3 +27,13 @@ output "nat_gateway_ids" {
   description = "IDs of the NAT gateways (one, or one per AZ)."
   value       = aws_nat_gateway.this[*].id
 }
+
+output "gateway_endpoint_ids" {
+  description = "IDs of the S3 and DynamoDB gateway endpoints, by service."
+  value       = { for k, e in aws_vpc_endpoint.gateway : k => e.id }
+}
+
+output "interface_endpoint_ids" {
+  description = "IDs of the interface endpoints, by service."
+  value       = { for k, e in aws_vpc_endpoint.interface : k => e.id }
+}

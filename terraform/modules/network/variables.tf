@@ -48,6 +48,17 @@ variable "flow_logs" {
   default = {}
 }
 
+variable "interface_endpoints" {
+  description = "AWS services reached through interface endpoints in the private subnets (`logs`, `ecr.api`, `ecr.dkr`, `secretsmanager`, `ssm`); S3 and DynamoDB always get gateway endpoints."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.interface_endpoints : contains(["logs", "ecr.api", "ecr.dkr", "secretsmanager", "ssm", "sts", "monitoring"], s)])
+    error_message = "interface_endpoints may name logs, ecr.api, ecr.dkr, secretsmanager, ssm, sts and monitoring."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource (provider default_tags come on top)."
   type        = map(string)

@@ -83,13 +83,36 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
   referenced_security_group_id = aws_security_group.alb.id
 }
 
-# The app calls Discord, Telegram, OpenRouter, Google AI, MongoDB Atlas and AWS APIs
-# through the NAT gateways, so task egress stays open; ingress is what is restricted.
-resource "aws_vpc_security_group_egress_rule" "tasks_all" {
+# Task egress is what the app needs and nothing more: HTTPS out (Discord, Telegram, the AI
+# APIs and the AWS APIs, through the NAT gateways or the VPC endpoints), Redis in its group,
+# and MongoDB: the DocumentDB group, or Atlas on the internet on 27017. DNS goes to the VPC
+# resolver, which security groups do not filter.
+resource "aws_vpc_security_group_egress_rule" "tasks_https" {
   security_group_id = aws_security_group.tasks.id
-  description       = "Outbound to the internet (bots, AI APIs, Atlas) and AWS APIs"
-  ip_protocol       = "-1"
+  description       = "HTTPS out: bots, AI APIs, AWS APIs"
+  ip_protocol       = "tcp"
+  from_port         = local.https_port
+  to_port           = local.https_port
   cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_to_redis" {
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "To Redis"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redis_port
+  to_port                      = var.redis_port
+  referenced_security_group_id = aws_security_group.redis.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_to_database" {
+  security_group_id            = aws_security_group.tasks.id
+  description                  = var.create_documentdb ? "To DocumentDB" : "To MongoDB Atlas"
+  ip_protocol                  = "tcp"
+  from_port                    = local.documentdb_port
+  to_port                      = local.documentdb_port
+  referenced_security_group_id = var.create_documentdb ? aws_security_group.documentdb[0].id : null
+  cidr_ipv4                    = var.create_documentdb ? null : "0.0.0.0/0"
 }
 
 resource "aws_vpc_security_group_ingress_rule" "redis_from_tasks" {

@@ -20,6 +20,12 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "deletion_protection" {
+  description = "Refuse deletion of the upload table (off in dev, so its stack can be torn down)."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

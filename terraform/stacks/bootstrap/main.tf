@@ -265,7 +265,29 @@ resource "aws_dynamodb_table" "releases" {
 # Each trusts exactly the OIDC subject of the jobs that assume it: a dev job cannot take a
 # prod role even when dev and prod share an account.
 
+# An account holds one provider per URL: where another tool already made GitHub's, pass
+# its ARN (github_oidc_provider_arn) and the stack checks and uses it instead.
+data "aws_iam_openid_connect_provider" "existing" {
+  count = var.github_oidc_provider_arn == null ? 0 : 1
+
+  arn = var.github_oidc_provider_arn
+
+  lifecycle {
+    postcondition {
+      condition     = self.arn == module.names.oidc_provider_arn && contains(self.client_id_list, "sts.amazonaws.com")
+      error_message = "github_oidc_provider_arn must be ${module.names.oidc_provider_arn} with the audience sts.amazonaws.com (add it to the provider's client IDs)."
+    }
+  }
+}
+
+moved {
+  from = aws_iam_openid_connect_provider.github
+  to   = aws_iam_openid_connect_provider.github[0]
+}
+
 resource "aws_iam_openid_connect_provider" "github" {
+  count = var.github_oidc_provider_arn == null ? 1 : 0
+
   url            = "https://${local.github_oidc}"
   client_id_list = ["sts.amazonaws.com"]
 

@@ -77,3 +77,14 @@ variable "image_retention" {
   })
   default = {}
 }
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of a GitHub Actions OIDC provider the account already has (one per URL per account); null creates it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.github_oidc_provider_arn))
+    error_message = "github_oidc_provider_arn must be arn:aws:iam::ACCOUNT:oidc-provider/token.actions.githubusercontent.com."
+  }
+}

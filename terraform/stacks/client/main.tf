@@ -103,6 +103,7 @@ module "network" {
   public_subnet_cidrs  = var.network.public_subnet_cidrs
   private_subnet_cidrs = var.network.private_subnet_cidrs
   single_nat_gateway   = var.network.single_nat_gateway
+  interface_endpoints  = var.network.interface_endpoints
   flow_logs = {
     enabled        = var.network.flow_logs
     retention_days = coalesce(var.service.log_retention_days, 30)
@@ -140,6 +141,8 @@ module "storage" {
   name          = local.name
   kms_key_arn   = aws_kms_key.this.arn
   force_destroy = var.environment == "dev"
+  # Dev stacks are torn down and rebuilt; every other environment keeps its data.
+  deletion_protection = var.environment != "dev"
 }
 
 module "iam" {
@@ -187,6 +190,8 @@ module "documentdb" {
   instance_count        = var.database.documentdb.instance_count
   backup_retention_days = var.database.documentdb.backup_retention_days
   deletion_protection   = local.is_prod
+  skip_final_snapshot   = var.environment == "dev"
+  log_retention_days    = coalesce(var.service.log_retention_days, 30)
   kms_key_arn           = aws_kms_key.this.arn
 }
 
@@ -216,9 +221,13 @@ module "ecs_service" {
     secrets        = merge(local.parameter_refs, local.secret_arns)
   }
 
-  execution_role_arn        = module.iam.execution_role_arn
-  task_role_arn             = module.iam.task_role_arn
-  desired_count             = var.service.desired_count
+  execution_role_arn = module.iam.execution_role_arn
+  task_role_arn      = module.iam.task_role_arn
+  # Created with no task: the first image is a placeholder and the secrets have no value
+  # yet, so tasks would only fail, trip the circuit breaker and page. The first release
+  # starts var.service.desired_count tasks and raises the scaling minimum (cosydeploy
+  # release); Terraform ignores the count from then on.
+  desired_count             = 0
   subnet_ids                = module.network.private_subnet_ids
   security_group_ids        = [module.security_groups.tasks_security_group_id]
   target_group_arn          = module.alb.target_group_arn
@@ -230,9 +239,11 @@ module "ecs_service" {
 module "autoscaling" {
   source = "../../modules/autoscaling"
 
-  cluster_name                 = module.ecs_service.cluster_name
-  service_name                 = module.ecs_service.service_name
-  min_count                    = var.service.min_count
+  cluster_name = module.ecs_service.cluster_name
+  service_name = module.ecs_service.service_name
+  # Registering a scalable target lifts the count into [min, max] at once: keep the
+  # minimum at 0 while the service has never been started, min_count once a release has.
+  min_count                    = module.ecs_service.desired_count == 0 ? 0 : var.service.min_count
   max_count                    = var.service.max_count
   request_count_resource_label = "${module.alb.alb_arn_suffix}/${module.alb.target_group_arn_suffix}"
   targets = {

@@ -93,13 +93,14 @@ variable "ecr_repository_url" {
 }
 
 variable "network" {
-  description = "VPC and subnets (one public and one private subnet per AZ), NAT layout and flow logs."
+  description = "VPC and subnets (one public and one private subnet per AZ), NAT layout, flow logs and the interface endpoints that pay (S3 and DynamoDB always get gateway endpoints)."
   type = object({
     vpc_cidr             = optional(string, "10.0.0.0/16")
     public_subnet_cidrs  = optional(list(string), ["10.0.1.0/24", "10.0.2.0/24"])
     private_subnet_cidrs = optional(list(string), ["10.0.10.0/24", "10.0.11.0/24"])
     single_nat_gateway   = optional(bool, false)
     flow_logs            = optional(bool, false)
+    interface_endpoints  = optional(list(string), [])
   })
 }
 
@@ -153,6 +154,14 @@ variable "app" {
     secret_names  = list(string)
     mongo_db_name = string
   })
+
+  validation {
+    condition = length(setintersection(toset(var.app.secret_names), toset([
+      "REDIS_AUTH_TOKEN", "WEB_PORT", "MONGO_DB_NAME", "NODE_ENV", "PUBLIC_URL",
+      "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_USERNAME",
+    ]))) == 0
+    error_message = "app.secret_names must not name what the stack gives the container itself (REDIS_AUTH_TOKEN and the Parameter Store settings)."
+  }
 }
 
 variable "redis" {

@@ -44,6 +44,8 @@ locals {
     state_bucket_arn  = local.state_bucket_arn
     kms_key_arn       = var.kms_key_arn
     table_arns        = local.table_arns
+    # Scalable target ids are opaque: the first release of a service raises its minimum.
+    scalable_target_arn = "${local.arn}:application-autoscaling:*:${var.account_id}:scalable-target/*"
   } }
 
   protected_iam_arns = concat(
