@@ -6,10 +6,19 @@ Every AWS call honours the standard ``AWS_ENDPOINT_URL`` (the sandbox sets it).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cosydeploy.errors import AccountMismatchError, AwsError
+from cosydeploy.errors import AccessDeniedError, AccountMismatchError, AwsError
+
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# AWS's words: "User: arn:aws:sts::1:assumed-role/ROLE/SESSION is not authorized to perform:
+# ACTION on resource: ARN because ..." (some services leave out the resource).
+_DENIED = re.compile(
+    r"(?:User: )?(?P<who>arn:\S+) is not authorized to perform: (?P<action>\S+)"
+    r"(?: on resource: (?P<resource>\S+))?"
+)
 
 
 def botocore_config() -> Any:
@@ -45,6 +54,36 @@ class AwsSession:
         return self._clients[service]
 
 
+def denied_line(message: str, operation: str) -> str:
+    """One line for an AccessDenied answer: the action, the role and the resource."""
+    m = _DENIED.search(message)
+    if m is None:
+        return f"AWS denied {operation}: {message}"
+    who = m["who"]
+    if ":assumed-role/" in who:
+        who = "role " + who.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    resource = m["resource"] or "*"
+    return f"AWS denied {m['action']} on {resource} to {who}"
+
+
+def _raise_access_denied(parsed: Any = None, model: Any = None, **_: Any) -> None:
+    """botocore after-call hook: an AccessDenied answer becomes one error line (exit 2)."""
+    error = (parsed or {}).get("Error") or {}
+    if error.get("Code") not in _DENIED_CODES:
+        return
+    operation = getattr(model, "name", "the call")
+    raise AccessDeniedError(
+        denied_line(str(error.get("Message", "")), operation),
+        hint="allow it in the role's policy (terraform/policies, then apply the bootstrap "
+        "stack), or run with credentials that have it",
+    )
+
+
+def _translating(session: Any) -> Any:
+    session.events.register("after-call", _raise_access_denied)
+    return session
+
+
 def open_session(
     region: str,
     *,
@@ -57,7 +96,7 @@ def open_session(
     import botocore.exceptions as bexc
 
     try:
-        base = boto3.Session(profile_name=profile, region_name=region)
+        base = _translating(boto3.Session(profile_name=profile, region_name=region))
     except bexc.ProfileNotFound:
         raise AwsError(
             f"AWS profile {profile!r} not found",
@@ -78,11 +117,13 @@ def open_session(
             f"cannot assume role {role_arn}: {exc.response['Error'].get('Message', exc)}",
             hint="check the role's trust policy allows your identity",
         ) from None
-    assumed = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+    assumed = _translating(
+        boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=region,
+        )
     )
     return AwsSession(assumed, region)
 
