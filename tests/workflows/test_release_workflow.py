@@ -63,3 +63,57 @@ def test_a_tag_releases_every_client_through_every_environment_on_one_digest(act
             "cosyworld-prod-release": 2,
         }
     ), used
+
+
+def test_a_failed_dev_leg_stops_that_client_only(act, sandbox, repos, world, tmp_path):
+    """The dev release role made for globex only (acme not yet in the bootstrap stack's
+    clients): acme's dev job is refused its first call, so its staging and prod never
+    run; globex goes on to prod."""
+    from bootstrap_roles import bootstrap_names
+    from conftest import git
+
+    iam = admin(sandbox, "iam")
+    narrow = bootstrap_names(
+        tmp_path / "names",
+        account_id=ACCOUNT,
+        clients=["globex"],
+        repository=GITHUB_REPO,
+        environments=("dev",),
+        project=repos["project"],
+    )["roles"]["release-dev"]
+    full = world["names"]["roles"]["release-dev"]
+    for repo in (repos["project"], repos["app"]):
+        git(repo, "tag", "v1.0.1")
+    iam.put_role_policy(
+        RoleName=narrow["name"], PolicyName="cosydeploy", PolicyDocument=narrow["policy"]
+    )
+    try:
+        r = act.run(
+            "push",
+            "release.yml",
+            {**TAG, "ref": "refs/tags/v1.0.1"},
+            {
+                "COSYDEPLOY_APP_REPOSITORY": APP_REPO,
+                "COSYDEPLOY_RELEASE_CLIENTS": " ".join(CLIENTS),
+            },
+        )
+    finally:
+        iam.put_role_policy(
+            RoleName=full["name"], PolicyName="cosydeploy", PolicyDocument=full["policy"]
+        )
+    log = r.stdout + r.stderr
+    assert r.returncode != 0, log[-6000:]
+    (denied,) = {
+        line.split("::error::", 1)[1]
+        for line in log.splitlines()
+        if "[acme" in line and "/dev]" in line and "::error::AWS denied" in line
+    }
+    assert "cosyworld-acme-dev" in denied and denied.endswith("to role cosyworld-dev-release")
+    for env in ENVS:
+        acme = [x for x in releases(sandbox, "acme", env) if x.get("version") == "v1.0.1"]
+        globex = [x for x in releases(sandbox, "globex", env) if x.get("version") == "v1.0.1"]
+        assert [x["outcome"] for x in globex] == ["succeeded"], (env, globex)
+        if env == "dev":
+            assert all(x["outcome"] != "succeeded" for x in acme), acme
+        else:
+            assert acme == [], (env, acme)  # never started
