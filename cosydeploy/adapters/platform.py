@@ -157,7 +157,13 @@ class SandboxPlatform(AwsPlatform):
         import boto3
 
         # The bootstrap stack's part: done with the sandbox's own keys, whoever the caller is.
-        s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, **SANDBOX_KEYS)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=SANDBOX_KEY,
+            aws_secret_access_key=SANDBOX_KEY,
+        )
         try:
             s3.head_bucket(Bucket=bucket)
         except Exception:
@@ -176,7 +182,9 @@ class SandboxPlatform(AwsPlatform):
 
         # What Terraform would have made: made with the sandbox's own keys (the emulator's
         # part), not the caller's role.
-        session = boto3.Session(region_name=c.region, **SANDBOX_KEYS)
+        session = boto3.Session(
+            region_name=c.region, aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY
+        )
         plain = StackOutputs.from_terraform(outputs).as_dict()
         provision(session, plain, self.provision_spec(c))
         return f"sandbox: resources of {c.client}/{c.env} are in place"
@@ -263,14 +271,14 @@ class SandboxPlatform(AwsPlatform):
 
 
 # The sandbox's own credentials (any key moto does not know as a role's session).
-SANDBOX_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+SANDBOX_KEY = "testing"
 
 
 def sandbox_backend(endpoint_url: str) -> dict[str, str]:
     """S3 backend settings for a local AWS endpoint (moto): path style, no AWS-only checks."""
     return {
-        "access_key": "testing",
-        "secret_key": "testing",
+        "access_key": SANDBOX_KEY,
+        "secret_key": SANDBOX_KEY,
         "use_path_style": "true",
         "skip_credentials_validation": "true",
         "skip_region_validation": "true",
