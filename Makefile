@@ -44,6 +44,8 @@ test: install services checkov
 	$(BIN)/pytest tests/tty
 	# The wheel installed into a fresh virtualenv, run from a project of its own.
 	$(BIN)/pytest tests/installed
+	# The GitHub workflows run by act on this host against the sandbox, as their roles.
+	$(BIN)/pytest tests/workflows --timeout 1500
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks

@@ -60,6 +60,10 @@ class AwsError(CosydeployError):
     """An AWS call failed in a way the user must fix (credentials, account, missing resource)."""
 
 
+class AccessDeniedError(AwsError):
+    """AWS refused a call the identity's policies do not allow (nothing after it ran)."""
+
+
 class AccountMismatchError(AwsError):
     """The caller's AWS account is not the one the manifest names."""
 

@@ -6,11 +6,20 @@ Every AWS call honours the standard ``AWS_ENDPOINT_URL`` (the sandbox sets it).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from cosydeploy.errors import AccountMismatchError, AwsError
+from cosydeploy.errors import AccessDeniedError, AccountMismatchError, AwsError
+
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# AWS's words: "User: arn:aws:sts::1:assumed-role/ROLE/SESSION is not authorized to perform:
+# ACTION on resource: ARN because ..." (some services leave out the resource).
+_DENIED = re.compile(
+    r"(?:User: )?(?P<who>arn:\S+) is not authorized to perform: (?P<action>\S+)"
+    r"(?: on resource: (?P<resource>\S+))?"
+)
 
 
 def botocore_config() -> Any:
@@ -63,7 +72,37 @@ def _boto3_session(**kwargs: Any) -> Any:
             _shared["loader"] = botocore.loaders.create_loader()
     core = botocore.session.Session(profile=kwargs.pop("profile_name", None))
     core.register_component("data_loader", _shared["loader"])
-    return boto3.Session(botocore_session=core, **kwargs)
+    return _translating(boto3.Session(botocore_session=core, **kwargs))
+
+
+def denied_line(message: str, operation: str) -> str:
+    """One line for an AccessDenied answer: the action, the role and the resource."""
+    m = _DENIED.search(message)
+    if m is None:
+        return f"AWS denied {operation}: {message}"
+    who = m["who"]
+    if ":assumed-role/" in who:
+        who = "role " + who.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    resource = m["resource"] or "*"
+    return f"AWS denied {m['action']} on {resource} to {who}"
+
+
+def _raise_access_denied(parsed: Any = None, model: Any = None, **_: Any) -> None:
+    """botocore after-call hook: an AccessDenied answer becomes one error line (exit 2)."""
+    error = (parsed or {}).get("Error") or {}
+    if error.get("Code") not in _DENIED_CODES:
+        return
+    operation = getattr(model, "name", "the call")
+    raise AccessDeniedError(
+        denied_line(str(error.get("Message", "")), operation),
+        hint="allow it in the role's policy (terraform/policies, then apply the bootstrap "
+        "stack), or run with credentials that have it",
+    )
+
+
+def _translating(session: Any) -> Any:
+    session.events.register("after-call", _raise_access_denied)
+    return session
 
 
 def open_session(
@@ -129,9 +168,7 @@ def caller_account(aws: AwsSession) -> str:
         ) from None
 
 
-def guard_account(
-    aws: AwsSession, expected: str, source: str, *, known: str | None = None
-) -> None:
+def guard_account(aws: AwsSession, expected: str, source: str, *, known: str | None = None) -> None:
     """Refuse to touch anything unless the caller's account is the manifest's (exit 2).
     ``known``: the account these credentials were already found to be (no STS call)."""
     actual = known or caller_account(aws)

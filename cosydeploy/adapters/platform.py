@@ -117,7 +117,14 @@ class SandboxPlatform(AwsPlatform):
                     "the sandbox is not running",
                     hint="start it with: cosydeploy sandbox up --detach",
                 )
-            os.environ.update(info.env())
+            env = info.env()
+            if os.environ.get("AWS_SESSION_TOKEN"):
+                # A role's session is already in the environment (a workflow job's, after
+                # it assumed its role in the sandbox): every call runs as that role, and
+                # the sandbox decides it by the role's policies.
+                for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                    env.pop(key, None)
+            os.environ.update(env)
             self._info = info
         return self._info
 
@@ -153,7 +160,14 @@ class SandboxPlatform(AwsPlatform):
     def _ensure_bucket(endpoint_url: str, bucket: str, region: str) -> None:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        # The bootstrap stack's part: done with the sandbox's own keys, whoever the caller is.
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=SANDBOX_KEY,
+            aws_secret_access_key=SANDBOX_KEY,
+        )
         try:
             s3.head_bucket(Bucket=bucket)
         except Exception:
@@ -165,12 +179,18 @@ class SandboxPlatform(AwsPlatform):
 
     def after_apply(self, c: ClientEnv, outputs: dict[str, Any]) -> str | None:
         """Create in the sandbox what the client stack would have made."""
+        import boto3
+
         from cosydeploy.sandbox.provision import provision
         from cosydeploy.stack import StackOutputs
 
-        session = self.session(c, guard=False)
+        # What Terraform would have made: made with the sandbox's own keys (the emulator's
+        # part), not the caller's role.
+        session = boto3.Session(
+            region_name=c.region, aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY
+        )
         plain = StackOutputs.from_terraform(outputs).as_dict()
-        provision(session.session, plain, self.provision_spec(c))
+        provision(session, plain, self.provision_spec(c))
         return f"sandbox: resources of {c.client}/{c.env} are in place"
 
     def provision_spec(self, c: ClientEnv) -> Any:
@@ -254,11 +274,15 @@ class SandboxPlatform(AwsPlatform):
         return {"dns": "the sandbox has no Route 53: its stack makes no DNS record"}
 
 
+# The sandbox's own credentials (any key moto does not know as a role's session).
+SANDBOX_KEY = "testing"
+
+
 def sandbox_backend(endpoint_url: str) -> dict[str, str]:
     """S3 backend settings for a local AWS endpoint (moto): path style, no AWS-only checks."""
     return {
-        "access_key": "testing",
-        "secret_key": "testing",
+        "access_key": SANDBOX_KEY,
+        "secret_key": SANDBOX_KEY,
         "use_path_style": "true",
         "skip_credentials_validation": "true",
         "skip_region_validation": "true",

@@ -56,6 +56,31 @@ def _docker_client():
         ) from None
 
 
+def _authorizing_moto_server(port: int) -> Any:
+    """moto's threaded server with the sandbox's role authorization in front of it: a
+    request signed by an assumed role is decided by that role's policies (authz.py)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from cosydeploy.sandbox.authz import RoleAuthorizer
+
+    class AuthorizingMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # moto's own, with the app wrapped
+            app = RoleAuthorizer(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AuthorizingMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 class Sandbox:
     """An offline stand-in for AWS where a whole release runs for real."""
 
@@ -106,8 +131,6 @@ class Sandbox:
             raise
 
     def _start(self, docker_client) -> SandboxInfo:
-        from moto.server import ThreadedMotoServer
-
         from cosydeploy.sandbox.alb import AlbProxy
         from cosydeploy.sandbox.driver import RolloutDriver, free_port
         from cosydeploy.sandbox.registry import (
@@ -121,7 +144,7 @@ class Sandbox:
         one_registry_for_every_account()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._moto = _authorizing_moto_server(self.port)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"

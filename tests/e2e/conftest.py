@@ -259,3 +259,17 @@ def onboarded(stage: Stage) -> str:
     guards change its manifest for one test and put it back).
     """
     return stage.onboard("example")
+
+
+@pytest.fixture
+def cosy_as(sandbox_env: dict[str, str], transcript: Transcript):
+    """``cosy_as(credentials)("release", ...)``: the CLI run with these AWS credentials
+    (an assumed role's session) in its environment instead of the sandbox's own keys."""
+
+    def as_caller(credentials: dict[str, str]):
+        def run(*args: str, input: str | None = None) -> Result:
+            return invoke({**sandbox_env, **credentials}, transcript, args, input=input)
+
+        return run
+
+    return as_caller
