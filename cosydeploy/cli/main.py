@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from cosydeploy import __version__
 from cosydeploy import completion as complete
@@ -55,10 +56,14 @@ class Group(ErrorsGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted(COMMANDS)
 
+    _listing = False  # while the root help lists commands: their names and help only
+
     def get_command(self, ctx: Any, name: str) -> Any:
         if name not in COMMANDS:
             return None
-        module, attr, _ = COMMANDS[name]
+        module, attr, text = COMMANDS[name]
+        if self._listing:
+            return TyperCommand(name, help=text, short_help=text)
         obj = getattr(importlib.import_module(module), attr)
         if isinstance(obj, typer.Typer):
             cmd = typer.main.get_group(obj)
@@ -69,10 +74,12 @@ class Group(ErrorsGroup):
         cmd.name = name
         return cmd
 
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # the listing needs no command module imported or built
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 app = typer.Typer(
