@@ -20,6 +20,10 @@ from cosydeploy.errors import AwsError
 DEFAULT_TABLE = "cosyworld-releases"
 OUTCOMES = ("in_progress", "succeeded", "rolled_back", "failed", "interrupted", "noop")
 GOOD = ("succeeded",)
+# A revision cosydeploy found serving but did not release (another tool deployed it):
+# kind "observed", outcome "healthy" or "unhealthy" (as seen), never an attempt.
+OBSERVED = "observed"
+OBSERVED_OUTCOMES = ("healthy", "unhealthy")
 
 
 # The ledger table's shape (the bootstrap stack makes it on AWS; a stand-in makes it alike).
@@ -74,7 +78,8 @@ def ci_run_url(env: Mapping[str, str] | None = None) -> str:
 
 @dataclass(frozen=True)
 class ReleaseRecord:
-    """One attempt. ``kind`` is ``release`` or ``rollback``."""
+    """One attempt. ``kind`` is ``release`` or ``rollback``; or ``observed``: a revision
+    found serving that cosydeploy did not release (``version`` is its revision)."""
 
     target: str
     release_id: str
@@ -96,8 +101,12 @@ class ReleaseRecord:
     rollback_of: str = ""
     message: str = ""
 
+    @property
+    def observed(self) -> bool:
+        return self.kind == OBSERVED
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "observed": self.observed}
 
 
 class Ledger:
@@ -167,6 +176,38 @@ class Ledger:
             run_url=run_url if run_url is not None else ci_run_url(),
             rollback_of=rollback_of,
             git_sha=git_sha,
+        )
+        return self.put(rec)
+
+    def observe(
+        self,
+        *,
+        client: str,
+        env: str,
+        task_definition_arn: str,
+        image: str,
+        digest: str,
+        healthy: bool,
+        message: str,
+        actor: str = "",
+    ) -> ReleaseRecord:
+        """Record a revision found serving that cosydeploy did not release, with what is
+        known of it (``message``: its health when seen; ``actor``: who registered it)."""
+        now = self.clock()
+        rec = ReleaseRecord(
+            target=f"{client}/{env}",
+            release_id=new_release_id(now),
+            client=client,
+            env=env,
+            version=task_definition_arn.rsplit("/", 1)[-1],
+            digest=digest,
+            image=image,
+            outcome=OBSERVED_OUTCOMES[0] if healthy else OBSERVED_OUTCOMES[1],
+            kind=OBSERVED,
+            task_definition_arn=task_definition_arn,
+            started_at=iso(now),
+            actor=actor,
+            message=message,
         )
         return self.put(rec)
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+OUTSIDE = "(not cosydeploy's)"
+
 
 def service_status(session: Any, target: Any) -> dict[str, Any]:
-    """One row: serving version and digest, revision, counts, rollout state, last release."""
+    """One row: serving version and digest, revision, counts, rollout state, last release.
+    ``observed`` is true when the revision serving is one cosydeploy did not release (its
+    version then reads ``(not cosydeploy's)``)."""
     from cosydeploy.ecs.taskdef import container_image
     from cosydeploy.image import ImageRef
     from cosydeploy.ledger import Ledger
@@ -23,21 +27,26 @@ def service_status(session: Any, target: Any) -> dict[str, Any]:
         (d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {}
     )
     td_arn = primary.get("taskDefinition") or s.get("taskDefinition", "")
-    digest = ""
+    digest = image = ""
     if td_arn:
         td = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
         image = container_image(td, o.container_name) or ""
         digest = ImageRef.parse(image).digest or "" if image else ""
     history = Ledger(session.client("dynamodb"), target.ledger_table).history(
-        target.client, target.env, 20
+        target.client, target.env, None
     )
     serving = next(
         (r for r in history if r.task_definition_arn == td_arn and r.outcome == "succeeded"), None
     )
-    last = history[0] if history else None
+    observed = (
+        bool(td_arn)
+        and image != target.initial_image
+        and not any(r.task_definition_arn == td_arn and not r.observed for r in history)
+    )
+    last = next((r for r in history if not r.observed), None)
     row.update(
         {
-            "version": serving.version if serving else "-",
+            "version": OUTSIDE if observed else serving.version if serving else "-",
             "digest": digest[7:19] if digest else "-",
             "revision": td_arn.rsplit("/", 1)[-1] if td_arn else "-",
             "running": s.get("runningCount", 0),
@@ -45,6 +54,7 @@ def service_status(session: Any, target: Any) -> dict[str, Any]:
             "rollout": primary.get("rolloutState", "-"),
             "last": f"{last.kind} {last.version}" if last else "-",
             "outcome": last.outcome if last else "-",
+            "observed": observed,
         }
     )
     return row

@@ -178,7 +178,7 @@ def _run_wave(
             r = run(m, poller)
         except (Exception, KeyboardInterrupt) as exc:
             r = from_error(client, m.env, version, exc, wave=index, started=started)
-        r.wave, r.infra, r.warnings = index, m.infra, list(m.warnings)
+        r.wave, r.infra, r.warnings = index, m.infra, [*m.warnings, *r.warnings]
         emit(ev.ClientDone(r.key, r))
         return r
 

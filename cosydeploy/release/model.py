@@ -40,6 +40,7 @@ class ReleaseTarget:
     container_health_path: str = "/health/live"
     manifest: str = ""  # where the required secrets are named, for error messages
     templates: Any = None  # cosydeploy.render.Templates (None: the package's defaults)
+    initial_image: str = ""  # the placeholder image of the stack's first revision
 
     @property
     def key(self) -> str:

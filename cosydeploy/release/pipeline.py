@@ -1,9 +1,12 @@
 """The release of one client/env, as functions over values, an AWS session and a poller.
 
-    lock -> render + diff (dry-run stops) -> no-op check -> ledger(in_progress) ->
-    register -> update service -> watch THAT deployment -> verify health ->
-    ledger(succeeded)
-    on failure or deadline: diagnose -> roll back to the last good revision (watched)
+    lock -> observe what serves (a revision cosydeploy did not release is said and
+    recorded as observed) -> render + diff (dry-run stops) -> no-op check ->
+    ledger(in_progress) -> register -> update service -> watch THAT deployment ->
+    verify health -> ledger(succeeded)
+    on failure or deadline: diagnose -> back to what served before when it was healthy,
+    else to the last good release (watched; when ECS's circuit breaker already went
+    there, that deployment is followed and verified, nothing changed)
     -> ledger(rolled_back | failed)
 
 Outcomes are returned as a ReleaseResult, never raised. Bad input raises a
@@ -17,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from cosydeploy import events as ev
@@ -29,6 +33,7 @@ from cosydeploy.errors import AwsError, CosydeployError, UsageError
 from cosydeploy.image import ImageRef, ResolvedImage
 from cosydeploy.ledger import Ledger, ReleaseRecord, current_actor
 from cosydeploy.lock import DeployLock
+from cosydeploy.release import observe as ob
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget
 
 __all__ = ["preflight_secrets", "release_one", "rollback_one", "verify_health"]
@@ -168,6 +173,7 @@ class _Run:
         self.clock = clock
         self.sleep = sleep
         self.ecs = target.aws.client("ecs")
+        self.warnings: list[str] = []  # said while it ran; the result carries them
         self.ledger = Ledger(target.aws.client("dynamodb"), target.ledger_table, clock=clock)
 
     def step(self, text: str) -> None:
@@ -199,28 +205,37 @@ class _Run:
         *,
         timeout: float | None = None,
         label: str = "",
+        started_by_ecs: str | None = None,
         start_count: int | None = None,
     ) -> tuple[Verdict, bool | None, str]:
         """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
         (verdict, verified, message); verified is None when skipped.
 
         ``timeout`` defaults to the release's (``--timeout``, else the config's); a
-        rollback passes the config's own, so a short release deadline never starves it."""
+        rollback passes the config's own, so a short release deadline never starves it.
+        ``started_by_ecs``: the id of a deployment to ``taskdef_arn`` ECS already started
+        (its circuit breaker's rollback): followed and verified, no update_service."""
         o = self.t.outputs
         started = self.clock()
-        count = {} if start_count is None else {"desiredCount": start_count}
-        resp = self.ecs.update_service(
-            cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn, **count
-        )
-        dep_id = _deployment_of(resp, taskdef_arn)
-        # Without an id in the response, the deployments it lists existed before our update.
-        before = (
-            frozenset()
-            if dep_id
-            else frozenset(
-                d.get("id", "") for d in (resp.get("service") or {}).get("deployments") or []
+        if started_by_ecs:
+            dep_id, before = started_by_ecs, frozenset()
+        else:
+            count = {} if start_count is None else {"desiredCount": start_count}
+            resp = self.ecs.update_service(
+                cluster=o.cluster_name,
+                service=o.service_name,
+                taskDefinition=taskdef_arn,
+                **count,
             )
-        )
+            dep_id = _deployment_of(resp, taskdef_arn)
+            # Without an id in the response, the deployments it lists existed before our update.
+            before = (
+                frozenset()
+                if dep_id
+                else frozenset(
+                    d.get("id", "") for d in (resp.get("service") or {}).get("deployments") or []
+                )
+            )
         if timeout is None:
             timeout = self.options.timeout if self.options.timeout is not None else self.t.timeout
         watch = Watch(
@@ -259,6 +274,56 @@ class _Run:
         )
         self.emit(ev.Verified(self.t.key, ok, why))
         return verdict, ok, why
+
+    def observe(
+        self, service: Mapping[str, Any], running: Mapping[str, Any], *, record: bool = True
+    ) -> ob.Serving:
+        """What the service serves now (``running``: its task definition). A revision
+        cosydeploy did not release is said (a warning) and, with ``record``, kept in the
+        ledger as observed (once per revision)."""
+        t, o = self.t, self.t.outputs
+        arn = service.get("taskDefinition", "")
+        image = container_image(dict(running), o.container_name) or ""
+        th = None
+        if o.target_group_arn:
+            th = (
+                self.t.aws.client("elbv2")
+                .describe_target_health(TargetGroupArn=o.target_group_arn)
+                .get("TargetHealthDescriptions", [])
+            )
+        healthy, why = ob.health(service, th, has_target_group=bool(o.target_group_arn))
+        history = self.ledger.history(t.client, t.env, limit=None) if arn else []
+        serving = ob.Serving(
+            arn,
+            image,
+            (ImageRef.parse(image).digest or "") if image else "",
+            healthy,
+            why,
+            released=ob.released_record(history, arn),
+            observed=ob.observed_record(history, arn),
+            placeholder=bool(image) and image == t.initial_image,
+        )
+        if not serving.outside:
+            return serving
+        text = (
+            f"runs {serving.describe()}, not released by cosydeploy "
+            f"({'healthy' if healthy else 'not healthy'}: {why})"
+        )
+        self.warnings.append(text)
+        self.emit(ev.Warning(t.key, text, cause=f"observed:{t.key}:{arn}"))
+        if record and serving.observed is None:
+            rec = self.ledger.observe(
+                client=t.client,
+                env=t.env,
+                task_definition_arn=arn,
+                image=image,
+                digest=serving.digest,
+                healthy=healthy,
+                message=f"found serving: {why}",
+                actor=str(running.get("registeredBy") or ""),
+            )
+            serving = replace(serving, observed=rec)
+        return serving
 
     def raise_scaling_floor(self) -> None:
         """After a first start: register the scaling bounds Terraform keeps at [0, max]
@@ -380,6 +445,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
     service = current_service(run.ecs, t)
     previous_arn = service.get("taskDefinition", "")
     running, running_tags = _describe_taskdef(run.ecs, previous_arn) if previous_arn else ({}, [])
+    before = run.observe(service, running, record=not options.dry_run)
     actor = options.actor or current_actor()
     new_td = render_task_definition(
         outputs=o,
@@ -414,6 +480,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
         oc.DRY_RUN,
         diff=diff,
         previous_task_definition_arn=previous_arn,
+        warnings=list(run.warnings),
     )
     if options.dry_run:
         result.message = "dry run: nothing registered"
@@ -449,7 +516,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
     box = [begin()]
     result.release_id = box[0].release_id
     try:
-        return _deploy(run, box, new_td, previous_arn, image, result, first_start(service, t))
+        return _deploy(run, box, new_td, before, image, result, first_start(service, t))
     except KeyboardInterrupt:
         run.ledger.finish(box[0], oc.INTERRUPTED, message="interrupted (Ctrl-C)")
         raise
@@ -463,12 +530,12 @@ def _deploy(
     run: _Run,
     box: list[ReleaseRecord],
     new_td: dict[str, Any],
-    previous_arn: str,
+    before: ob.Serving,
     image: ResolvedImage,
     result: ReleaseResult,
     start_count: int | None = None,
 ) -> ReleaseResult:
-    t, o = run.t, run.t.outputs
+    t = run.t
     arn = run.ecs.register_task_definition(**new_td)["taskDefinition"]["taskDefinitionArn"]
     rec = box[0] = run.ledger.update(box[0], task_definition_arn=arn)
     result.task_definition_arn = arn
@@ -493,41 +560,61 @@ def _deploy(
     run.step(f"release {phase}: {why}")
     result.diagnosis = run.diagnose(arn).lines()
     rec = box[0] = run.ledger.update(rec, diagnosis=result.diagnosis, message=f"{phase}: {why}")
-    recovered, back = False, ""
+    recovered, back, how = False, "", ""
     if run.options.rollback and start_count is not None:
         run.step("first start failed: back to no task")
         run.stop_first_start()
-        result.rolled_back_to = previous_arn
+        result.rolled_back_to = before.task_definition_arn
     elif run.options.rollback:
         good = run.ledger.last_good(t.client, t.env, exclude_digest=image.digest)
-        to_arn = good.task_definition_arn if good else ""
-        if not to_arn and previous_arn:
-            prev_td, _ = _describe_taskdef(run.ecs, previous_arn)
-            if container_image(prev_td, o.container_name) != image.uri:
-                to_arn = previous_arn
-                run.info(
-                    "no good release in the ledger: rolling back to the revision that served before"
-                )
-        if to_arn:
-            run.step(f"rolling back to {good.version if good else to_arn.rsplit('/', 1)[-1]}")
-            rb = run.rollback_to(
-                to=good, taskdef_arn=to_arn, previous=arn, rollback_of=rec.release_id
-            )
-            recovered = rb.outcome == oc.SUCCEEDED
-            back = rb.version
-            result.rolled_back_to = to_arn
+        to = ob.rollback_target(before, image.uri, good)
+        if to is not None:
+            recovered, how = _back_to(run, to, failed_arn=arn, rollback_of=rec.release_id)
+            back = to.label
+            result.rolled_back_to = to.task_definition_arn
         else:
             run.info("nothing to roll back to")
     else:
         run.info("--no-rollback: left as it is")
     result.outcome = oc.ROLLED_BACK if recovered else oc.FAILED
-    box[0] = run.ledger.finish(rec, result.outcome)
+    box[0] = run.ledger.finish(
+        rec, result.outcome, **({"message": f"{rec.message}; {how}"} if how else {})
+    )
     result.message = f"{t.key}: {image.version} {phase} ({why}); " + (
-        f"back on {back}" if recovered else "NOT back on a good release"
+        f"back on {back}{f' ({how})' if how else ''}" if recovered else "NOT back on a good release"
     )
     if not recovered:
         result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
     return result
+
+
+def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> tuple[bool, str]:
+    """Go back to ``to`` after a failed release: (back on it, how). When ECS's circuit
+    breaker already started a deployment back to it, follow and verify that one and change
+    nothing; else roll it out (recorded as a rollback)."""
+    run.info(to.why)
+    service = current_service(run.ecs, run.t)
+    by_ecs = ob.ecs_rolled_back_to(service, to.task_definition_arn)
+    if by_ecs is None:
+        run.step(f"rolling back to {to.label}")
+        rb = run.rollback_to(
+            to=to.record,
+            taskdef_arn=to.task_definition_arn,
+            previous=failed_arn,
+            rollback_of=rollback_of,
+        )
+        return rb.outcome == oc.SUCCEEDED, ""
+    run.step(f"ECS already rolled back to {to.label}: verifying it, changing nothing")
+    verdict, verified, why = run.roll_out(
+        to.task_definition_arn,
+        timeout=run.t.timeout,
+        label=f"back to {to.label}",
+        started_by_ecs=by_ecs,
+    )
+    if verdict.phase is Phase.SUCCEEDED and verified is not False:
+        return True, f"ECS rolled back to it, verified: {why}"
+    run.diagnose(to.task_definition_arn)
+    return False, f"ECS rolled back to {to.label}, which did not verify: {why}"
 
 
 # -------------------------------------------------------------------------- rollback
@@ -568,14 +655,17 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
     service = current_service(run.ecs, t)
     current_arn = service.get("taskDefinition", "")
     current_td, _ = _describe_taskdef(run.ecs, current_arn) if current_arn else ({}, [])
-    current_image = container_image(current_td, o.container_name) or ""
-    current_digest = ImageRef.parse(current_image).digest if current_image else ""
+    serving = run.observe(service, current_td)
     if to_version:
         good = run.ledger.last_good(t.client, t.env, version=to_version)
         missing = f"no good release of {to_version} in the ledger"
     else:
-        good = run.ledger.last_good(t.client, t.env, exclude_digest=current_digest)
+        good, why = ob.rollback_choice(
+            run.ledger.history(t.client, t.env, limit=None), current_arn, serving.digest
+        )
         missing = "no earlier good release to roll back to"
+        if good is not None:
+            run.info(f"rolling back to {good.version}: {why}")
     if not good:
         raise UsageError(
             f"{t.key}: {missing}", hint=f"see cosydeploy history {t.client} --env {t.env}"
@@ -599,6 +689,7 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
         task_definition_arn=good.task_definition_arn,
         previous_task_definition_arn=current_arn,
         rolled_back_to=good.task_definition_arn,
+        warnings=list(run.warnings),
     )
     run.step(f"rolling back to {good.version} ({good.task_definition_arn.rsplit('/', 1)[-1]})")
     rb = run.rollback_to(

@@ -92,7 +92,7 @@ class Releaser:
 
     def target(self, c: ClientEnv, outputs: StackOutputs) -> ReleaseTarget:
         from cosydeploy.config.load import manifest_path
-        from cosydeploy.render import project_templates
+        from cosydeploy.render import ecr_repository_url, project_templates
 
         cfg = self.project.config
         return ReleaseTarget(
@@ -119,6 +119,7 @@ class Releaser:
             max_tasks=c.max_tasks,
             manifest=self.project.display(manifest_path(self.project, c.client)),
             templates=project_templates(self.project),
+            initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
         )
 
     def prepare(self, c: ClientEnv, infra_mode: str = "auto") -> Member:

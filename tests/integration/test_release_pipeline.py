@@ -186,6 +186,7 @@ def target(aws_session):
         environment={"NODE_ENV": "production"},
         secret_names=SECRETS,
         timeout=20,
+        initial_image=f"{ECR}:bootstrap",
     )
 
 
@@ -257,13 +258,16 @@ def test_release_noop_failure_rollback_and_explicit_rollback(target, said):
         ("release", "v2", "succeeded"),
         ("release", "v2", "noop"),
         ("release", "v3", "rolled_back"),
-        ("rollback", "v2", "succeeded"),
         ("rollback", "v1", "succeeded"),
         ("rollback", "v2", "succeeded"),
     ]
-    failed = hist[3]
+    # ECS's circuit breaker went back to v2, what served before: followed, verified, and
+    # no rollout of cosydeploy's own (no rollback record for it).
+    failed = hist[2]
     assert failed.diagnosis and failed.previous_task_definition_arn == r2.task_definition_arn
-    assert hist[2].rollback_of == failed.release_id
+    assert "ECS rolled back to it, verified" in failed.message
+    assert bad.rolled_back_to == r2.task_definition_arn and "back on v2" in bad.message
+    assert any("back to what served before: v2" in line for line in lines)
     assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
     assert CANARY not in "\n".join(lines)
     assert all(CANARY not in str(r.as_dict()) for r in hist)
@@ -448,3 +452,130 @@ def test_a_failed_first_start_goes_back_to_no_task(never_started, said) -> None:
     assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
     assert desired(never_started) == 0
     assert scaling_bounds(never_started) == (0, 4)
+
+
+# ----------------------------------------------------- revisions deployed outside cosydeploy
+
+
+def deploy_outside(target, ch: str) -> str:
+    """As another tool would: a revision of the same family with an image of its own,
+    rolled out with update_service; returns its ARN once its deployment COMPLETED."""
+    import time
+
+    ecs = target.aws.client("ecs")
+    arn = ecs.register_task_definition(
+        family=NAME,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": f"{ECR}@sha256:{ch * 64}"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=NAME, service="app", taskDefinition=arn)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        (primary,) = [
+            d
+            for d in ecs.describe_services(cluster=NAME, services=["app"])["services"][0][
+                "deployments"
+            ]
+            if d["status"] == "PRIMARY"
+        ]
+        if primary["taskDefinition"] == arn and primary["rolloutState"] == "COMPLETED":
+            return arn
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} never completed")
+
+
+def serving_arn(target) -> str:
+    ecs = target.aws.client("ecs")
+    return ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["taskDefinition"]
+
+
+def test_failed_release_goes_back_to_the_healthy_outside_revision_ecs_already_restored(
+    target, said
+) -> None:
+    lines, ui = said
+    ledger = Ledger(target.aws.client("dynamodb"))
+    with FakeRollout():
+        assert release(target, GOOD1, FAST, ui).outcome == "succeeded"
+        outside = deploy_outside(target, "7")
+        r = release(target, BAD, FAST, ui)
+    assert r.outcome == "rolled_back" and r.exit_code == EXIT_ROLLED_BACK
+    assert serving_arn(target) == outside and r.rolled_back_to == outside
+    rev = outside.rsplit("/", 1)[-1]
+    assert f"back on {rev}" in r.message and "ECS rolled back to it, verified" in r.message
+    said_outside = f"runs {rev} (sha256:777777777777), not released by cosydeploy (healthy"
+    assert any(said_outside in line for line in lines), lines
+    assert any(said_outside in w for w in r.warnings)
+    hist = ledger.history("acme", "dev")
+    # no rollout of cosydeploy's own after the failure: no rollback record
+    assert [(h.kind, h.outcome) for h in hist] == [
+        ("release", "rolled_back"),
+        ("observed", "healthy"),
+        ("release", "succeeded"),
+    ]
+    seen = hist[1]
+    assert (seen.task_definition_arn, seen.version, seen.digest) == (
+        outside,
+        rev,
+        "sha256:" + "7" * 64,
+    )
+    assert seen.as_dict()["observed"] is True and "found serving" in seen.message
+
+
+def test_failed_release_with_the_outside_revision_unhealthy_goes_to_the_last_good(
+    target, said
+) -> None:
+    lines, ui = said
+    with FakeRollout() as rollout:
+        assert release(target, GOOD1, FAST, ui).outcome == "succeeded"
+        outside = deploy_outside(target, "7")
+        # one of its two tasks is gone: the outside revision is not serving as it should
+        rollout.service().deployments[0]["runningCount"] = 1
+        r = release(target, BAD, FAST, ui)
+    assert r.outcome == "rolled_back" and "back on v1" in r.message
+    assert running_image(target) == GOOD1.uri
+    rev = outside.rsplit("/", 1)[-1]
+    why = (
+        f"back to the last good release v1: {rev}, which served before, was not healthy "
+        "(deployment COMPLETED, 1/2 running)"
+    )
+    assert why in lines, lines
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert [(h.kind, h.version, h.outcome) for h in hist] == [
+        ("rollback", "v1", "succeeded"),
+        ("release", "v3", "rolled_back"),
+        ("observed", rev, "unhealthy"),
+        ("release", "v1", "succeeded"),
+    ]
+
+
+def test_rollback_without_to_counts_observed_revisions_and_says_why(target, said) -> None:
+    lines, ui = said
+    with FakeRollout():
+        release(target, GOOD1, FAST, ui)
+        release(target, GOOD2, FAST, ui)
+        outside = deploy_outside(target, "7")
+        rev = outside.rsplit("/", 1)[-1]
+        # serving the outside revision (seen here first): back to the release before it
+        first = rollback(target, None, FAST, ui)
+        assert first.outcome == "succeeded" and first.version == "v2"
+        assert running_image(target) == GOOD2.uri
+        assert any(
+            f"rolling back to v2: it serves {rev} (not released by cosydeploy); "
+            "the good release before that is v2" in line
+            for line in lines
+        ), lines
+        # serving v2 again: the change before was the outside revision, so back there
+        second = rollback(target, None, FAST, ui)
+        assert second.outcome == "succeeded" and second.version == rev
+        assert serving_arn(target) == outside
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert [(h.kind, h.version) for h in hist] == [
+        ("rollback", rev),
+        ("rollback", "v2"),
+        ("observed", rev),
+        ("release", "v2"),
+        ("release", "v1"),
+    ]
