@@ -62,7 +62,10 @@ def _call(db: Any, table: str, name: str, **kwargs: Any) -> Any:
         )
         raise AwsError(f"deploy lock table {table}: {exc}", hint=hint) from exc
     except BotoCoreError as exc:
-        raise AwsError(f"deploy lock table {table}: {exc}") from exc
+        raise AwsError(
+            f"deploy lock table {table}: {exc}",
+            hint="AWS did not answer: check the network (and AWS_ENDPOINT_URL), then run again",
+        ) from exc
 
 
 def read_holder(db: Any, client: str, env: str, table: str = DEFAULT_TABLE) -> LockHolder | None:

@@ -67,7 +67,9 @@ class Sandbox:
         *,
         state_file: Path | None = None,
         driver_interval: float = 0.3,
+        faults: list[str] | None = None,
     ) -> None:
+        from cosydeploy.sandbox.faults import FaultInjector
         self.port = port
         self.region = region
         if state_dir is None:
@@ -75,6 +77,10 @@ class Sandbox:
         self.state_dir = Path(state_dir)
         self.state_file: Path = Path(state_file) if state_file else self.state_dir / "state.json"
         self.driver_interval = driver_interval
+        # Faults on demand (``--fault`` of ``sandbox up``, or POST /_sandbox/faults).
+        self.faults = FaultInjector()
+        for spec in faults or ():
+            self.faults.add(spec)
         self.id = uuid.uuid4().hex[:10]
         self.info: SandboxInfo | None = None
         self._moto: Any = None
@@ -106,8 +112,6 @@ class Sandbox:
             raise
 
     def _start(self, docker_client) -> SandboxInfo:
-        from moto.server import ThreadedMotoServer
-
         from cosydeploy.sandbox.alb import AlbProxy
         from cosydeploy.sandbox.driver import RolloutDriver, free_port
         from cosydeploy.sandbox.registry import (
@@ -121,7 +125,9 @@ class Sandbox:
         one_registry_for_every_account()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        from cosydeploy.sandbox.faults import FaultyMotoServer
+
+        self._moto = FaultyMotoServer(self.faults, "127.0.0.1", self.port)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"

@@ -176,6 +176,9 @@ class Presenter:
                 "exit_code": run.exit_code,
             }
         )
+        for r in results:
+            for note in r.notes:  # cleanup failures: after the outcome, never instead
+                console.info(f"[{r.key}] {note}" if not single else note)
         if self.json:
             self.data(
                 results[0].as_dict() if single and results else [r.as_dict() for r in results]
@@ -282,6 +285,8 @@ def report_error(exc: Any) -> None:
     console.err().print(f"error: {exc.message}", markup=False)
     if exc.hint:
         console.err().print(f"hint: {exc.hint}", markup=False)
+    for line in getattr(exc, "also", None) or []:
+        console.err().print(line, markup=False)  # cleanup failures: after the cause
     github.annotate_error(
         getattr(exc, "detail", exc.message),
         file=getattr(exc, "file", None),
