@@ -94,6 +94,15 @@ def _holder(item: dict[str, Any]) -> LockHolder:
     )
 
 
+def held_error(holder: LockHolder, client: str, env: str) -> LockHeldError:
+    """The error of a lock held by someone else (exit 4), with what to do."""
+    return LockHeldError(
+        f"{lock_id(client, env)} is locked by {holder.describe()}",
+        hint=f"wait for it (--lock-wait SECONDS) or, if it is stale: "
+        f"cosydeploy unlock {client} --env {env}",
+    )
+
+
 def force_unlock(db: Any, client: str, env: str, table: str = DEFAULT_TABLE) -> LockHolder | None:
     """Remove the lock whoever holds it; returns who held it (None if free)."""
     resp = _call(
@@ -193,11 +202,7 @@ class DeployLock:
                 return
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise LockHeldError(
-                    f"{self.lock_id} is locked by {holder.describe()}",
-                    hint=f"wait for it (--lock-wait SECONDS) or, if it is stale: "
-                    f"cosydeploy unlock {self.client} --env {self.env}",
-                )
+                raise held_error(holder, self.client, self.env)
             if self.on_wait:
                 self.on_wait(holder)
             self.sleep(min(self.poll_interval, remaining))

@@ -70,6 +70,7 @@ class Sandbox:
         faults: list[str] | None = None,
     ) -> None:
         from cosydeploy.sandbox.faults import FaultInjector
+
         self.port = port
         self.region = region
         if state_dir is None:

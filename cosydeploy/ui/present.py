@@ -235,7 +235,7 @@ class Presenter:
                     r.kind,
                     r.version,
                     r.digest[7:19],
-                    r.outcome,
+                    r.outcome + (" (reconciled)" if r.reconciled_at else ""),
                     r.actor,
                     r.task_definition_arn.rsplit("/", 1)[-1],
                 ]

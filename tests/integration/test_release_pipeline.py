@@ -438,3 +438,45 @@ def test_aws_failing_before_any_change_raises_the_translated_cause(target, fault
     (rec,) = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
     assert rec.outcome == "failed"
     assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
+
+
+def test_a_record_left_in_progress_is_reconciled_from_ecs_once_the_lock_is_free(target, faults):
+    """AWS goes away mid-watch and the run ends with its record in_progress and its lock
+    held; ECS completes the deployment meanwhile. While the lock is held nothing is
+    touched; once it is free (unlock), the record is resolved from ECS and says when and
+    how; a record resolved is never resolved twice."""
+    from cosydeploy.ledger import new_release_id
+    from cosydeploy.lock import force_unlock
+    from cosydeploy.release.reconcile import reconcile
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.Rollout) and e.watch.deployment_id and not faults.rules():
+            faults.add("ecs=unreachable")
+            faults.add("dynamodb=unreachable")
+
+    with FakeRollout():
+        r = release(target, GOOD1, FAST, emit)
+        faults.clear()
+        assert "outcome unknown" in r.message
+        db, ecs = target.aws.client("dynamodb"), target.aws.client("ecs")
+        ledger = Ledger(db)
+        assert read_holder(db, "acme", "dev") is not None  # its release failed with AWS
+        where = dict(cluster=NAME, service="app", client="acme", env="dev")
+        force_unlock(db, "acme", "dev")
+        import time
+
+        deadline = time.time() + 10  # the stand-in completes the deployment
+        while (
+            ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["deployments"][0][
+                "rolloutState"
+            ]
+            != "COMPLETED"
+        ):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        done = reconcile(ledger, ecs, before=new_release_id(), **where)
+    assert [(d.outcome, d.version) for d in done] == [("succeeded", "v1")]
+    (rec,) = ledger.history("acme", "dev")
+    assert rec.outcome == "succeeded" and rec.reconciled_at and "COMPLETED" in rec.reconciled_how
+    assert reconcile(ledger, ecs, before=new_release_id(), **where) == []
+    assert ledger.last_good("acme", "dev").release_id == rec.release_id
