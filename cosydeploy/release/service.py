@@ -340,6 +340,7 @@ class Releaser:
                 ev.PushProgress(c.target, p.layer, p.status, p.current, p.total)
             ),
             on_warning=lambda msg: self.emit(ev.Warning(c.target, msg, cause="tag-kept")),
+            on_info=lambda msg: self.emit(ev.Info(c.target, msg)),
             after_push=lambda tag, digest: self.platform.after_push(
                 ecr, img.repository, tag, digest
             ),

@@ -87,6 +87,7 @@ class Sandbox:
         self._moto: Any = None
         self._listener: Any = None
         self._registry: Any = None
+        self._proxy: Any = None
         self._alb: Any = None
         self.driver: Any = None
         self._stopped = threading.Event()
@@ -150,6 +151,11 @@ class Sandbox:
         self._listener.start()
         self._registry = RegistryProcess(self.state_dir, free_port(), self._listener.url)
         self._registry.start()
+        from cosydeploy.sandbox.regproxy import RegistryProxy
+
+        # Pushes go through the proxy (immutable tags, faults); tasks pull from behind it.
+        self._proxy = RegistryProxy(self._registry.address, self.faults)
+        self._proxy.start()
         self._alb = AlbProxy(ACCOUNT_ID, self.region)
         self._alb.start()
         self.driver = RolloutDriver(
@@ -168,7 +174,7 @@ class Sandbox:
             endpoint_url=endpoint,
             region=self.region,
             account_id=ACCOUNT_ID,
-            registry=self._registry.address,
+            registry=self._proxy.address,
             ecr_host=ecr_host,
             alb_url=self._alb.url,
             pid=os.getpid(),
@@ -199,7 +205,7 @@ class Sandbox:
             if self.driver is not None:
                 with contextlib.suppress(Exception):
                     self.driver.stop()
-            for part in (self._alb, self._registry, self._listener):
+            for part in (self._alb, self._proxy, self._registry, self._listener):
                 if part is not None:
                     with contextlib.suppress(Exception):
                         part.stop()
