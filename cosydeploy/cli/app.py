@@ -127,11 +127,8 @@ class ErrorsGroup(TyperGroup):
             report_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            print(
-                "interrupted: locks released; a deployment ECS already started goes on "
-                "(see cosydeploy status / history, or cosydeploy rollback)",
-                file=sys.stderr,
-            )
+            shown = app_of(ctx)._made.get("present")
+            print(shown.interrupted() if shown else "interrupted", file=sys.stderr)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if type(exc).__module__.split(".")[0] in {"typer", "click"}:

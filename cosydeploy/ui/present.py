@@ -25,12 +25,46 @@ class Presenter:
         self._spinners: dict[str, ExitStack] = {}
         self._build: dict[str, Any] = {}  # key -> console.BuildProgress while it builds
         self._push: dict[str, Any] = {}  # key -> console.PushProgress while it pushes
+        self._stage: dict[str, str] = {}  # key -> how far its run got (for Ctrl-C's message)
 
     # ------------------------------------------------------------------ events
 
     def emit(self, e: ev.Event) -> None:
         with self._lock:
+            self._track(e)
             self._show(e)
+
+    def _track(self, e: ev.Event) -> None:
+        stage = self._stage.get(e.key, "")
+        if isinstance(e, ev.BuildOutput | ev.PushProgress):
+            stage = stage or "build"
+        elif isinstance(e, ev.Step) and e.text == "lock":
+            stage = "locked"
+        elif isinstance(e, ev.Rollout) or (
+            isinstance(e, ev.Step) and e.text.startswith(("registered", "rolling back"))
+        ):
+            stage = "rollout"
+        elif isinstance(e, ev.ClientDone):
+            stage = "done"
+        if stage:
+            self._stage[e.key] = stage
+
+    def interrupted(self) -> str:
+        """What Ctrl-C left, from how far each run got: only what was true."""
+        with self._lock:
+            stages = dict(self._stage)
+        rolling = sorted(k for k, s in stages.items() if s == "rollout" and k)
+        if rolling:
+            return (
+                f"interrupted while {', '.join(rolling)} rolled out: each run recorded "
+                "'interrupted' and released its lock; the deployment ECS started goes on "
+                "(see cosydeploy status / history, or cosydeploy rollback)"
+            )
+        if any(s == "locked" for s in stages.values()):
+            return "interrupted before any deployment started: nothing changed on ECS"
+        if any(s == "build" for s in stages.values()):
+            return "interrupted during the build or push: nothing was deployed"
+        return "interrupted: nothing was deployed"
 
     def _tag(self, e: ev.Event) -> str:
         return f"  [{e.key}] " if e.key else "  "
