@@ -169,7 +169,7 @@ class RegistryProxy:
 
 def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(h.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
