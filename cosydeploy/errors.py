@@ -24,6 +24,9 @@ class CosydeployError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # What also went wrong while cleaning up after this error (a ledger write, the
+        # lock's release): reported as extra lines, never in place of this error.
+        self.also: list[str] = []
 
     def __str__(self) -> str:
         return self.message
@@ -60,8 +63,21 @@ class AwsError(CosydeployError):
     """An AWS call failed in a way the user must fix (credentials, account, missing resource)."""
 
 
-class AccessDeniedError(AwsError):
+class AwsFaultError(AwsError):
+    """An AWS call did not get an answer it could use: ``fault`` is one of unreachable,
+    5xx, throttled, denied, expired, error. Raised before anything changed (exit 2);
+    once a deployment may be in flight the release reports an unknown outcome (exit 3)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, fault: str = "error") -> None:
+        super().__init__(message, hint)
+        self.fault = fault
+
+
+class AccessDeniedError(AwsFaultError):
     """AWS refused a call the identity's policies do not allow (nothing after it ran)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, fault="denied")
 
 
 class AccountMismatchError(AwsError):

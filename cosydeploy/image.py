@@ -344,6 +344,30 @@ def ecr_tag_digest(ecr_client: Any, repository: str, tag: str) -> str | None:
     return details[0]["imageDigest"] if details else None
 
 
+def tag_taken(exc: DockerError) -> bool:
+    """The registry refused a push because the tag already names another image (an
+    IMMUTABLE ECR repository: ``tag invalid: The image tag ... already exists``)."""
+    text = exc.message.lower()
+    return "already exists" in text and "tag" in text
+
+
+def wait_tag_digest(
+    ecr_client: Any,
+    repository: str,
+    tag: str,
+    *,
+    timeout: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """The digest ``tag`` names in ECR, waiting a little for a push that just landed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ecr_tag_digest(ecr_client, repository, tag)
+        if found or time.monotonic() >= deadline:
+            return found
+        sleep(0.25)
+
+
 def _refuse_move(repository: str, tag: str, existing: str, new: str) -> DockerError:
     return DockerError(
         f"tag {repository}:{tag} already points to {existing}; refusing to move it to {new}",
@@ -368,6 +392,7 @@ def ensure_image(
     on_push_progress: Callable[[PushProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     after_push: Callable[[str, str], None] | None = None,
+    on_info: Callable[[str], None] | None = None,
 ) -> ResolvedImage:
     """Make sure ``<repository_uri>:<version>`` exists in ECR and return it by digest.
 
@@ -415,7 +440,20 @@ def ensure_image(
 
     auth = auth or EcrAuth(ecr_client)
     creds = auth.get()
-    digest = push(docker_client, push_base.with_tag(version), creds, on_push_progress)
+    try:
+        digest = push(docker_client, push_base.with_tag(version), creds, on_push_progress)
+    except DockerError as exc:
+        # Another run pushed this version since we looked: its image is the version's
+        # (a tag never moves). Use the digest the tag names; ours is not pushed.
+        theirs = wait_tag_digest(ecr_client, repo, version) if tag_taken(exc) else None
+        if not theirs:
+            raise
+        if on_info:
+            on_info(
+                f"{repo}:{version} was pushed by another run meanwhile and tags never move: "
+                f"using the digest it names, {theirs[:19]} (this build is not used)"
+            )
+        return ResolvedImage(version, git_sha, theirs, str(base.with_digest(theirs)))
     if after_push:
         after_push(version, digest)
     for t in tags[1:]:
@@ -428,7 +466,14 @@ def ensure_image(
             continue
         if current == digest:
             continue
-        pushed = push(docker_client, push_base.with_tag(t), creds, on_push_progress)
+        try:
+            pushed = push(docker_client, push_base.with_tag(t), creds, on_push_progress)
+        except DockerError as exc:
+            if not tag_taken(exc):
+                raise
+            if on_warning:  # taken meanwhile by another build of this commit: it keeps it
+                on_warning(f"{repo}:{t} already names another image; left as is (tags never move)")
+            continue
         if pushed != digest:
             raise DockerError(f"{t} pushed as {pushed}, expected {digest}")
         if after_push:

@@ -100,6 +100,9 @@ class ReleaseRecord:
     diagnosis: list[str] = field(default_factory=list)
     rollback_of: str = ""
     message: str = ""
+    # Set when the next run resolved a record its own run left in_progress (it died).
+    reconciled_at: str = ""
+    reconciled_how: str = ""
 
     @property
     def observed(self) -> bool:
@@ -220,6 +223,37 @@ class Ledger:
 
     def update(self, record: ReleaseRecord, **changes: Any) -> ReleaseRecord:
         return self.put(replace(record, **changes))
+
+    def reconcile(self, record: ReleaseRecord, outcome: str, how: str) -> ReleaseRecord | None:
+        """Resolve a record its run left in_progress: ``outcome``, and when and how it was
+        reconciled. Only over a record still in_progress (None when it no longer was)."""
+        from boto3.dynamodb.types import TypeSerializer
+        from botocore.exceptions import ClientError
+
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        now = iso(self.clock())
+        rec = replace(
+            record,
+            outcome=outcome,
+            ended_at=record.ended_at or now,
+            reconciled_at=now,
+            reconciled_how=how,
+        )
+        ser = TypeSerializer()
+        item = {k: ser.serialize(v) for k, v in rec.as_dict().items() if v not in ("", None, [])}
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="outcome = :p",
+                ExpressionAttributeValues={":p": {"S": "in_progress"}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise AwsError(f"release ledger {self.table}: {exc}") from exc
+        return rec
 
     @staticmethod
     def _from_item(item: Mapping[str, Any]) -> ReleaseRecord:

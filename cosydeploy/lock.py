@@ -62,7 +62,10 @@ def _call(db: Any, table: str, name: str, **kwargs: Any) -> Any:
         )
         raise AwsError(f"deploy lock table {table}: {exc}", hint=hint) from exc
     except BotoCoreError as exc:
-        raise AwsError(f"deploy lock table {table}: {exc}") from exc
+        raise AwsError(
+            f"deploy lock table {table}: {exc}",
+            hint="AWS did not answer: check the network (and AWS_ENDPOINT_URL), then run again",
+        ) from exc
 
 
 def read_holder(db: Any, client: str, env: str, table: str = DEFAULT_TABLE) -> LockHolder | None:
@@ -88,6 +91,15 @@ def _holder(item: dict[str, Any]) -> LockHolder:
         s("run_url"),
         s("operation"),
         int(item.get("expires_at", {}).get("N", "0")),
+    )
+
+
+def held_error(holder: LockHolder, client: str, env: str) -> LockHeldError:
+    """The error of a lock held by someone else (exit 4), with what to do."""
+    return LockHeldError(
+        f"{lock_id(client, env)} is locked by {holder.describe()}",
+        hint=f"wait for it (--lock-wait SECONDS) or, if it is stale: "
+        f"cosydeploy unlock {client} --env {env}",
     )
 
 
@@ -190,11 +202,7 @@ class DeployLock:
                 return
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise LockHeldError(
-                    f"{self.lock_id} is locked by {holder.describe()}",
-                    hint=f"wait for it (--lock-wait SECONDS) or, if it is stale: "
-                    f"cosydeploy unlock {self.client} --env {self.env}",
-                )
+                raise held_error(holder, self.client, self.env)
             if self.on_wait:
                 self.on_wait(holder)
             self.sleep(min(self.poll_interval, remaining))

@@ -11,25 +11,101 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from cosydeploy.errors import AccessDeniedError, AccountMismatchError, AwsError
+from cosydeploy.errors import (
+    AccessDeniedError,
+    AccountMismatchError,
+    AwsError,
+    AwsFaultError,
+    CosydeployError,
+)
+
+_THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+}
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "NotAuthorized",
+}
+
+
+def aws_fault(exc: BaseException, what: str) -> CosydeployError:
+    """One failed AWS call (``what``: e.g. "ECS describe_services") as the error the user
+    sees: which call, which fault, what to do. A CosydeployError is returned as it is."""
+    import botocore.exceptions as bexc
+
+    if isinstance(exc, CosydeployError):
+        return exc
+    if isinstance(exc, bexc.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        text = f"{what}: {code}: {err.get('Message', '')}".rstrip(": ")
+        if code in _EXPIRED:
+            return AwsFaultError(
+                f"{what}: the AWS credentials expired ({code})",
+                hint="refresh them (aws sso login, or a new CI token) and run again",
+                fault="expired",
+            )
+        if code in _DENIED:
+            return AwsFaultError(
+                text, hint="the role lacks a permission: check its policy", fault="denied"
+            )
+        if code in _THROTTLED:
+            return AwsFaultError(
+                f"{what}: throttled by AWS ({code}), still after the retries",
+                hint="run again in a minute (AWS_MAX_ATTEMPTS raises the retries)",
+                fault="throttled",
+            )
+        if status >= 500:
+            return AwsFaultError(
+                f"{what}: AWS failed (HTTP {status} {code})",
+                hint="an AWS outage: run again later",
+                fault="5xx",
+            )
+        return AwsFaultError(text, fault="error")
+    if isinstance(exc, bexc.NoCredentialsError):
+        return AwsFaultError(
+            f"{what}: no AWS credentials", hint="run aws configure or aws sso login", fault="denied"
+        )
+    if isinstance(exc, bexc.BotoCoreError):
+        return AwsFaultError(
+            f"{what}: AWS unreachable ({exc})",
+            hint="check the network (and AWS_ENDPOINT_URL), then run again",
+            fault="unreachable",
+        )
+    return AwsFaultError(f"{what}: unexpected {type(exc).__name__}: {exc}", fault="error")
+
 
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # AWS's words: "User: arn:aws:sts::1:assumed-role/ROLE/SESSION is not authorized to perform:
 # ACTION on resource: ARN because ..." (some services leave out the resource).
-_DENIED = re.compile(
+_DENIED_TEXT = re.compile(
     r"(?:User: )?(?P<who>arn:\S+) is not authorized to perform: (?P<action>\S+)"
     r"(?: on resource: (?P<resource>\S+))?"
 )
 
 
 def botocore_config() -> Any:
-    """Retries in standard mode by default (``AWS_RETRY_MODE=adaptive`` to change)."""
+    """Retries in standard mode by default (``AWS_RETRY_MODE=adaptive`` to change), 7
+    attempts in all (``AWS_MAX_ATTEMPTS``, the SDKs' own variable, to change)."""
     from botocore.config import Config
 
     mode = os.environ.get("AWS_RETRY_MODE", "standard")
     if mode not in {"standard", "adaptive", "legacy"}:
         mode = "standard"
-    retries: Any = {"mode": mode, "max_attempts": 6}
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    retries: Any = {"mode": mode, "total_max_attempts": int(attempts) if attempts.isdigit() else 7}
     return Config(retries=retries, connect_timeout=5, read_timeout=30)
 
 
@@ -77,7 +153,7 @@ def _boto3_session(**kwargs: Any) -> Any:
 
 def denied_line(message: str, operation: str) -> str:
     """One line for an AccessDenied answer: the action, the role and the resource."""
-    m = _DENIED.search(message)
+    m = _DENIED_TEXT.search(message)
     if m is None:
         return f"AWS denied {operation}: {message}"
     who = m["who"]

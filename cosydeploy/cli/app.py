@@ -95,6 +95,11 @@ class App:
 
         return all_client_envs(self.project, clients, env)
 
+    def fleet_envs(self, clients: list[str] | None, all_clients: bool, env: str | None) -> list:
+        from cosydeploy.config.targets import fleet_envs
+
+        return fleet_envs(self.project, list(clients or []), env, all_clients=all_clients)
+
 
 def app_of(ctx: Any) -> App:
     """The App of a Typer/click context (a default one outside the root command)."""
@@ -125,7 +130,7 @@ class ErrorsGroup(TyperGroup):
             present.report_error(exc, debug=_debug(ctx))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            present.report_interrupted()
+            present.report_interrupted(app_of(ctx)._made.get("present"))
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if type(exc).__module__.split(".")[0] in {"typer", "click"}:

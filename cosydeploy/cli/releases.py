@@ -58,12 +58,6 @@ def _build_args(pairs: list[str] | None) -> dict[str, str]:
     return parse_build_args(pairs)
 
 
-def _which(g: App, clients: list[str] | None, all_clients: bool, env: str | None) -> list[Any]:
-    from cosydeploy.config.targets import fleet_envs
-
-    return fleet_envs(g.project, list(clients or []), env, all_clients=all_clients)
-
-
 def _finish(g: App, run: Any, *, single: bool) -> None:
     from cosydeploy.errors import CosydeployError
 
@@ -72,12 +66,6 @@ def _finish(g: App, run: Any, *, single: bool) -> None:
         raise first.error  # bad input or a held lock: one error line, its exit code
     g.present.run(run, single=single)
     if run.exit_code:
-        for r in run.results:
-            if r.hint and r.exit_code == run.exit_code and not g.json:
-                from cosydeploy.ui import console
-
-                console.info(f"hint: {r.hint}")
-                break
         raise typer.Exit(run.exit_code)
 
 
@@ -160,7 +148,7 @@ def release(
     from cosydeploy.release.model import FleetOptions, ReleaseOptions
 
     g = app_of(ctx)
-    envs = _which(g, client, all_clients, env)
+    envs = g.fleet_envs(client, all_clients, env)
     options = ReleaseOptions(
         dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
     )
@@ -209,7 +197,7 @@ def promote(
     from cosydeploy.release.model import FleetOptions, ReleaseOptions
 
     g = app_of(ctx)
-    envs = _which(g, client, all_clients, to_env)
+    envs = g.fleet_envs(client, all_clients, to_env)
     options = ReleaseOptions(timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback)
     with g.present.live():
         run = g.releaser.promote(

@@ -106,6 +106,7 @@ class ReleaseResult:
     wave: int = 0
     infra: str = ""
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # cleanup failures, after the outcome
     code: int | None = None  # an error's own exit code (outcome "error")
     error: BaseException | None = None  # what a run raised instead of an outcome
 

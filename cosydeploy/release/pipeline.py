@@ -13,6 +13,13 @@ Outcomes are returned as a ReleaseResult, never raised. Bad input raises a
 CosydeployError before anything changes; a held lock raises LockHeldError;
 KeyboardInterrupt leaves the ledger saying interrupted, releases the lock and
 propagates. Everything the user should see is emitted as an event.
+
+Faults: an AWS call failing before ``update_service`` raises the translated error
+(nothing changed, exit 2); once a deployment may be in flight, the outcome is
+``failed`` with an unknown outcome (exit 3) naming the first cause, the deployment and
+the revision, and the ledger record stays in_progress for the next run to reconcile
+from ECS. Cleanup (ledger writes, the lock's release) never replaces the cause: its
+failures are kept in ``result.notes`` (or the error's ``also``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 from cosydeploy import events as ev
 from cosydeploy import outcome as oc
+from cosydeploy.adapters.aws import aws_fault
 from cosydeploy.ecs.diagnose import Diagnosis, diagnose
 from cosydeploy.ecs.poller import Poller
 from cosydeploy.ecs.taskdef import container_image, diff_task_definitions, render_task_definition
@@ -175,6 +183,32 @@ class _Run:
         self.ecs = target.aws.client("ecs")
         self.warnings: list[str] = []  # said while it ran; the result carries them
         self.ledger = Ledger(target.aws.client("dynamodb"), target.ledger_table, clock=clock)
+        self.doing = "ECS describe_services"  # the AWS call under way, for the error line
+        self.in_flight_arn = ""  # set when update_service is called: a deployment may run
+        self.watching: Watch | None = None
+        self.cleanup: list[str] = []  # cleanup failures, reported after the cause
+
+    def quietly(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a cleanup step; its failure is kept as an extra line, never in place of the
+        error that caused the failure."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            self.cleanup.append(f"also: could not {what}: {exc}")
+            return None
+
+    def record(self, rec: ReleaseRecord, outcome: str, **changes: Any) -> ReleaseRecord:
+        """The outcome in the ledger (the SDK retries the write); if it still fails, the
+        outcome stands, is reported in full, and the next run reconciles the record."""
+        done = self.quietly(
+            f"record {rec.kind} {rec.release_id} as {outcome} in the release ledger "
+            "(the next release, status or history reconciles it from ECS)",
+            self.ledger.finish,
+            rec,
+            outcome,
+            **changes,
+        )
+        return done or replace(rec, outcome=outcome, **changes)
 
     def step(self, text: str) -> None:
         self.emit(ev.Step(self.t.key, text))
@@ -185,7 +219,8 @@ class _Run:
     @contextmanager
     def lock(self, operation: str):
         self.step("lock")
-        with DeployLock(
+        self.doing = "DynamoDB (the deploy lock)"
+        lock = DeployLock(
             self.t.aws.client("dynamodb"),
             self.t.client,
             self.t.env,
@@ -196,8 +231,16 @@ class _Run:
             actor=self.options.actor,
             clock=self.clock,
             sleep=self.sleep,
-        ):
+        )
+        lock.acquire()
+        try:
             yield
+        finally:
+            self.quietly(
+                f"release the deploy lock (it expires by itself, or: cosydeploy unlock "
+                f"{self.t.client} --env {self.t.env})",
+                lock.release,
+            )
 
     def roll_out(
         self,
@@ -218,8 +261,11 @@ class _Run:
         o = self.t.outputs
         started = self.clock()
         if started_by_ecs:
+            self.in_flight_arn = taskdef_arn  # ECS's own deployment is in flight
             dep_id, before = started_by_ecs, frozenset()
         else:
+            self.doing = "ECS update_service"
+            self.in_flight_arn = taskdef_arn  # from here on a deployment may be in flight
             count = {} if start_count is None else {"desiredCount": start_count}
             resp = self.ecs.update_service(
                 cluster=o.cluster_name,
@@ -255,6 +301,8 @@ class _Run:
             started_at=started,
             label=" ".join(x for x in (label, taskdef_arn.rsplit("/", 1)[-1]) if x),
         )
+        self.watching = watch
+        self.doing = "ECS describe_services (watching the deployment)"
         verdict = self.poller.watch(
             watch,
             on_update=lambda w: self.emit(ev.Rollout(self.t.key, w)),
@@ -388,13 +436,17 @@ class _Run:
                 taskdef_arn, timeout=self.t.timeout, label=f"back to {rec.version}"
             )
         except KeyboardInterrupt:
-            self.ledger.finish(rec, oc.INTERRUPTED, message="interrupted during rollback")
+            self.quietly(
+                "record the interruption in the release ledger",
+                self.ledger.finish,
+                rec,
+                oc.INTERRUPTED,
+                message="interrupted during rollback",
+            )
             raise
         ok = verdict.phase is Phase.SUCCEEDED and verified is not False
         diag = [] if ok else self.diagnose(taskdef_arn).lines()
-        return self.ledger.finish(
-            rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag
-        )
+        return self.record(rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag)
 
 
 def _private_poller(options: ReleaseOptions, poller: Poller | None) -> tuple[Poller, bool]:
@@ -428,11 +480,12 @@ def release_one(
     run = _Run(target, options, emit, poller, clock, sleep)
     t0 = clock()
     try:
-        if options.dry_run:
-            result = _release(run, image)
-        else:
-            with run.lock(f"release {image.version}"):
+        with _translated(run):
+            if options.dry_run:
                 result = _release(run, image)
+            else:
+                with run.lock(f"release {image.version}"):
+                    result = _release(run, image)
     finally:
         if own:
             poller.close()
@@ -482,6 +535,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
         previous_task_definition_arn=previous_arn,
         warnings=list(run.warnings),
     )
+    result.notes = run.cleanup
     if options.dry_run:
         result.message = "dry run: nothing registered"
         return result
@@ -518,12 +572,71 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
     try:
         return _deploy(run, box, new_td, before, image, result, first_start(service, t))
     except KeyboardInterrupt:
-        run.ledger.finish(box[0], oc.INTERRUPTED, message="interrupted (Ctrl-C)")
+        run.quietly(
+            "record the interruption in the release ledger",
+            run.ledger.finish,
+            box[0],
+            oc.INTERRUPTED,
+            message="interrupted (Ctrl-C)",
+        )
         raise
     except Exception as exc:
-        # Never leave an attempt in_progress: record what broke, then re-raise.
-        run.ledger.finish(box[0], oc.FAILED, message=f"error: {exc}")
+        return _broken(run, box[0], result, exc)
+
+
+@contextmanager
+def _translated(run: _Run):
+    """An AWS error escaping a step before anything changed: the translated error (the
+    cause), with the cleanup failures after it."""
+    try:
+        yield
+    except CosydeployError as exc:
+        exc.also = run.cleanup
         raise
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(exc, BotoCoreError | ClientError):
+            raise
+        cause = aws_fault(exc, run.doing)
+        cause.also = run.cleanup
+        raise cause from exc
+
+
+def _broken(run: _Run, rec: ReleaseRecord, result: ReleaseResult, exc: Exception) -> ReleaseResult:
+    """A step raised. Before update_service nothing changed: the record says failed and
+    the cause is raised. After it a deployment may be in flight and its outcome is
+    unknown: exit 3 with the first cause, the deployment, the revision and what to run;
+    the record stays in_progress, for the next run to reconcile from ECS."""
+    t = run.t
+    cause = aws_fault(exc, run.doing)
+    if not run.in_flight_arn:
+        run.quietly(
+            "record the failure in the release ledger",
+            run.ledger.finish,
+            rec,
+            oc.FAILED,
+            message=f"error: {cause.message}",
+        )
+        cause.also = run.cleanup
+        if cause is exc:
+            raise exc
+        raise cause from exc
+    dep = (run.watching.deployment_id if run.watching else "") or "(id not known)"
+    rev = run.in_flight_arn.rsplit("/", 1)[-1]
+    result.outcome = oc.FAILED
+    result.message = (
+        f"{t.key}: outcome unknown: {cause.message}; deployment {dep} of {rev} "
+        "may still be in flight"
+    )
+    result.hint = f"cosydeploy status {t.client} --env {t.env}"
+    run.quietly(
+        "note the unknown outcome in the release ledger",
+        run.ledger.update,
+        rec,
+        message=f"outcome unknown: {cause.message} (deployment {dep} of {rev})",
+    )
+    return result
 
 
 def _deploy(
@@ -536,6 +649,7 @@ def _deploy(
     start_count: int | None = None,
 ) -> ReleaseResult:
     t = run.t
+    run.doing = "ECS register_task_definition"
     arn = run.ecs.register_task_definition(**new_td)["taskDefinition"]["taskDefinitionArn"]
     rec = box[0] = run.ledger.update(box[0], task_definition_arn=arn)
     result.task_definition_arn = arn
@@ -547,7 +661,7 @@ def _deploy(
         if start_count is not None and t.min_tasks > 0:
             run.raise_scaling_floor()
         result.verified = verified
-        box[0] = run.ledger.finish(rec, oc.SUCCEEDED, message=why)
+        box[0] = run.record(rec, oc.SUCCEEDED, message=why)
         result.outcome = oc.SUCCEEDED
         result.message = f"{t.key} is serving {image.version} ({why})"
         return result
@@ -558,7 +672,8 @@ def _deploy(
         phase = "failed verification"
         result.verified = False
     run.step(f"release {phase}: {why}")
-    result.diagnosis = run.diagnose(arn).lines()
+    diagnosed = run.quietly("diagnose the failed deployment", run.diagnose, arn)
+    result.diagnosis = diagnosed.lines() if diagnosed else []
     rec = box[0] = run.ledger.update(rec, diagnosis=result.diagnosis, message=f"{phase}: {why}")
     recovered, back, how = False, "", ""
     if run.options.rollback and start_count is not None:
@@ -577,7 +692,7 @@ def _deploy(
     else:
         run.info("--no-rollback: left as it is")
     result.outcome = oc.ROLLED_BACK if recovered else oc.FAILED
-    box[0] = run.ledger.finish(
+    box[0] = run.record(
         rec, result.outcome, **({"message": f"{rec.message}; {how}"} if how else {})
     )
     result.message = f"{t.key}: {image.version} {phase} ({why}); " + (

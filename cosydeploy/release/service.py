@@ -8,6 +8,7 @@ and one outcome table.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -122,14 +123,71 @@ class Releaser:
             initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
         )
 
-    def prepare(self, c: ClientEnv, infra_mode: str = "auto") -> Member:
-        """Account guard, stack outputs, secrets preflight, Terraform in step, drift."""
+    def lock_free(self, c: ClientEnv) -> str | None:
+        """A release id of now when the deploy lock of ``c`` is free (records started before
+        it and still in_progress were left by a run that died); None while it is held."""
+        from cosydeploy.ledger import new_release_id
+        from cosydeploy.lock import read_holder
+
+        now = new_release_id(self.clock())
+        db = self.session(c).client("dynamodb")
+        held = read_holder(db, c.client, c.env, table=self.project.config.release.lock_table)
+        return None if held else now
+
+    def reconcile(self, c: ClientEnv, outputs: StackOutputs | None = None) -> list[Any]:
+        """Resolve, from ECS's own deployment state, the records a run that died left
+        in_progress (only while the lock is free: a live run holds it)."""
+        from cosydeploy.release.reconcile import reconcile
+
+        before = self.lock_free(c)
+        if before is None:
+            return []
+        o = outputs or self.stack_outputs(c)
+        done = reconcile(
+            self.ledger(c),
+            self.session(c).client("ecs"),
+            cluster=o.cluster_name,
+            service=o.service_name,
+            client=c.client,
+            env=c.env,
+            before=before,
+        )
+        for rec in done:
+            self.emit(
+                ev.Info(
+                    c.target,
+                    f"reconciled {rec.kind} {rec.version} of {rec.started_at} (its run ended "
+                    f"without an outcome): {rec.outcome}; {rec.reconciled_how}",
+                )
+            )
+        return done
+
+    def _fail_fast(self, c: ClientEnv, options: ReleaseOptions | None) -> None:
+        """Before any build or push: a lock held by another run is exit 4 now (unless the
+        release waits for it), not after the image is made."""
+        from cosydeploy.lock import held_error, read_holder
+
+        if options is None or options.dry_run or options.lock_wait > 0:
+            return
+        db = self.session(c).client("dynamodb")
+        holder = read_holder(db, c.client, c.env, table=self.project.config.release.lock_table)
+        if holder is not None:
+            raise held_error(holder, c.client, c.env)
+
+    def prepare(
+        self, c: ClientEnv, infra_mode: str = "auto", options: ReleaseOptions | None = None
+    ) -> Member:
+        """Account guard, the lock checked (fail fast), stack outputs, records a dead run
+        left in_progress reconciled, secrets preflight, Terraform in step, drift."""
         from cosydeploy.render import render_tfvars
 
         session = self.session(c)
+        self._fail_fast(c, options)
         ledger = self.ledger(c)
         recorded = dict(ledger.infra_state(c.client, c.env) or {})
         target = self.target(c, self.stack_outputs(c, recorded))
+        if options is not None and not options.dry_run:
+            self.reconcile(c, target.outputs)
         pipeline.preflight_secrets(session.client("secretsmanager"), target)
         tfvars = render_tfvars(self.project, c)
 
@@ -286,6 +344,7 @@ class Releaser:
                 ev.PushProgress(c.target, p.layer, p.status, p.current, p.total)
             ),
             on_warning=lambda msg: self.emit(ev.Warning(c.target, msg, cause="tag-kept")),
+            on_info=lambda msg: self.emit(ev.Info(c.target, msg)),
             after_push=lambda tag, digest: self.platform.after_push(
                 ecr, img.repository, tag, digest
             ),
@@ -386,7 +445,7 @@ class Releaser:
             self._waves(envs, fleet),
             env=envs[0].env,
             version=version,
-            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra),
+            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra, options),
             run=self._release_run(options),
             image_for=image_for,
             parallel=fleet.parallel,
@@ -411,7 +470,7 @@ class Releaser:
             self._waves(envs, fleet),
             env=envs[0].env,
             version=version,
-            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra),
+            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra, options),
             run=self._release_run(options),
             image_for=self._promoted(version, from_env),
             parallel=fleet.parallel,
@@ -464,10 +523,14 @@ class Releaser:
             except UsageError:  # no outputs anywhere: nothing to report on yet
                 rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
                 continue
+            self.reconcile(c, outputs)
             rows.append(service_status(self.session(c), self.target(c, outputs)))
         return rows
 
     def history(self, c: ClientEnv, limit: int = 20) -> list[Any]:
+        """The ledger of ``c``, newest first, after reconciling what a dead run left."""
+        with contextlib.suppress(UsageError):  # never onboarded: no service to ask
+            self.reconcile(c)
         return self.ledger(c).history(c.client, c.env, limit)
 
     def unlock(self, c: ClientEnv) -> Any:

@@ -21,10 +21,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--state-file", type=Path, default=None)
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help="API=FAULT[,after=N][,times=N][,action=A][,seconds=S] (repeatable; see faults.py)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    sandbox = Sandbox(port=args.port, region=args.region, state_file=args.state_file)
+    try:
+        sandbox = Sandbox(
+            port=args.port, region=args.region, state_file=args.state_file, faults=args.fault
+        )
+    except SandboxError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
 
     def on_term(signum, frame):
         raise KeyboardInterrupt

@@ -214,7 +214,12 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
     ssm = session.client("ssm", region_name=region)
     ecr = session.client("ecr", region_name=region)
 
-    _ignore_exists(lambda: ecr.create_repository(repositoryName=spec.ecr_repository))
+    # IMMUTABLE as the bootstrap stack makes it: a tag never moves.
+    _ignore_exists(
+        lambda: ecr.create_repository(
+            repositoryName=spec.ecr_repository, imageTagMutability="IMMUTABLE"
+        )
+    )
     repo_uri = ecr.describe_repositories(repositoryNames=[spec.ecr_repository])["repositories"][0][
         "repositoryUri"
     ]

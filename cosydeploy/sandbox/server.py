@@ -56,31 +56,6 @@ def _docker_client():
         ) from None
 
 
-def _authorizing_moto_server(port: int) -> Any:
-    """moto's threaded server with the sandbox's role authorization in front of it: a
-    request signed by an assumed role is decided by that role's policies (authz.py)."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    from cosydeploy.sandbox.authz import RoleAuthorizer
-
-    class AuthorizingMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:  # moto's own, with the app wrapped
-            app = RoleAuthorizer(DomainDispatcherApplication(create_backend_app))
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-            )
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return AuthorizingMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-
-
 class Sandbox:
     """An offline stand-in for AWS where a whole release runs for real."""
 
@@ -92,7 +67,10 @@ class Sandbox:
         *,
         state_file: Path | None = None,
         driver_interval: float = 0.3,
+        faults: list[str] | None = None,
     ) -> None:
+        from cosydeploy.sandbox.faults import FaultInjector
+
         self.port = port
         self.region = region
         if state_dir is None:
@@ -100,11 +78,16 @@ class Sandbox:
         self.state_dir = Path(state_dir)
         self.state_file: Path = Path(state_file) if state_file else self.state_dir / "state.json"
         self.driver_interval = driver_interval
+        # Faults on demand (``--fault`` of ``sandbox up``, or POST /_sandbox/faults).
+        self.faults = FaultInjector()
+        for spec in faults or ():
+            self.faults.add(spec)
         self.id = uuid.uuid4().hex[:10]
         self.info: SandboxInfo | None = None
         self._moto: Any = None
         self._listener: Any = None
         self._registry: Any = None
+        self._proxy: Any = None
         self._alb: Any = None
         self.driver: Any = None
         self._stopped = threading.Event()
@@ -144,7 +127,11 @@ class Sandbox:
         one_registry_for_every_account()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = _authorizing_moto_server(self.port)
+        from cosydeploy.sandbox.authz import RoleAuthorizer
+        from cosydeploy.sandbox.faults import FaultyMotoServer
+
+        # Faults first (as the network would), then the role's policies, then moto.
+        self._moto = FaultyMotoServer(self.faults, "127.0.0.1", self.port, inner=RoleAuthorizer)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
@@ -166,6 +153,11 @@ class Sandbox:
         self._listener.start()
         self._registry = RegistryProcess(self.state_dir, free_port(), self._listener.url)
         self._registry.start()
+        from cosydeploy.sandbox.regproxy import RegistryProxy
+
+        # Pushes go through the proxy (immutable tags, faults); tasks pull from behind it.
+        self._proxy = RegistryProxy(self._registry.address, self.faults)
+        self._proxy.start()
         self._alb = AlbProxy(ACCOUNT_ID, self.region)
         self._alb.start()
         self.driver = RolloutDriver(
@@ -184,7 +176,7 @@ class Sandbox:
             endpoint_url=endpoint,
             region=self.region,
             account_id=ACCOUNT_ID,
-            registry=self._registry.address,
+            registry=self._proxy.address,
             ecr_host=ecr_host,
             alb_url=self._alb.url,
             pid=os.getpid(),
@@ -215,7 +207,7 @@ class Sandbox:
             if self.driver is not None:
                 with contextlib.suppress(Exception):
                     self.driver.stop()
-            for part in (self._alb, self._registry, self._listener):
+            for part in (self._alb, self._proxy, self._registry, self._listener):
                 if part is not None:
                     with contextlib.suppress(Exception):
                         part.stop()

@@ -26,12 +26,46 @@ class Presenter:
         self._spinners: dict[str, ExitStack] = {}
         self._build: dict[str, Any] = {}  # key -> console.BuildProgress while it builds
         self._push: dict[str, Any] = {}  # key -> console.PushProgress while it pushes
+        self._stage: dict[str, str] = {}  # key -> how far its run got (for Ctrl-C's message)
 
     # ------------------------------------------------------------------ events
 
     def emit(self, e: ev.Event) -> None:
         with self._lock:
+            self._track(e)
             self._show(e)
+
+    def _track(self, e: ev.Event) -> None:
+        stage = self._stage.get(e.key, "")
+        if isinstance(e, ev.BuildOutput | ev.PushProgress):
+            stage = stage or "build"
+        elif isinstance(e, ev.Step) and e.text == "lock":
+            stage = "locked"
+        elif isinstance(e, ev.Rollout) or (
+            isinstance(e, ev.Step) and e.text.startswith(("registered", "rolling back"))
+        ):
+            stage = "rollout"
+        elif isinstance(e, ev.ClientDone):
+            stage = "done"
+        if stage:
+            self._stage[e.key] = stage
+
+    def interrupted(self) -> str:
+        """What Ctrl-C left, from how far each run got: only what was true."""
+        with self._lock:
+            stages = dict(self._stage)
+        rolling = sorted(k for k, s in stages.items() if s == "rollout" and k)
+        if rolling:
+            return (
+                f"interrupted while {', '.join(rolling)} rolled out: each run recorded "
+                "'interrupted' and released its lock; the deployment ECS started goes on "
+                "(see cosydeploy status / history, or cosydeploy rollback)"
+            )
+        if any(s == "locked" for s in stages.values()):
+            return "interrupted before any deployment started: nothing changed on ECS"
+        if any(s == "build" for s in stages.values()):
+            return "interrupted during the build or push: nothing was deployed"
+        return "interrupted: nothing was deployed"
 
     def _tag(self, e: ev.Event) -> str:
         return f"  [{e.key}] " if e.key else "  "
@@ -177,6 +211,11 @@ class Presenter:
                 "exit_code": run.exit_code,
             }
         )
+        for r in results:
+            for note in r.notes:  # cleanup failures: after the outcome, never instead
+                console.info(f"[{r.key}] {note}" if not single else note)
+        if worst is not None and worst.hint and run.exit_code and not self.json:
+            console.info(f"hint: {worst.hint}")
         if self.json:
             self.data(
                 results[0].as_dict() if single and results else [r.as_dict() for r in results]
@@ -233,7 +272,7 @@ class Presenter:
                     r.kind,
                     r.version,
                     r.digest[7:19],
-                    r.outcome,
+                    r.outcome + (" (reconciled)" if r.reconciled_at else ""),
                     r.actor,
                     r.task_definition_arn.rsplit("/", 1)[-1],
                 ]
@@ -290,6 +329,8 @@ def report_error(exc: Any, *, debug: bool = False) -> None:
     console.err().print(f"error: {exc.message}", markup=False)
     if exc.hint:
         console.err().print(f"hint: {exc.hint}", markup=False)
+    for line in getattr(exc, "also", None) or []:
+        console.err().print(line, markup=False)  # cleanup failures: after the cause
     github.annotate_error(
         getattr(exc, "detail", exc.message),
         file=getattr(exc, "file", None),
@@ -297,12 +338,9 @@ def report_error(exc: Any, *, debug: bool = False) -> None:
     )
 
 
-def report_interrupted() -> None:
-    print(
-        "interrupted: locks released; a deployment ECS already started goes on "
-        "(see cosydeploy status / history, or cosydeploy rollback)",
-        file=sys.stderr,
-    )
+def report_interrupted(shown: Presenter | None) -> None:
+    """What Ctrl-C left: how far each run had got (only what was true)."""
+    print(shown.interrupted() if shown else "interrupted", file=sys.stderr)
 
 
 def report_unexpected(exc: BaseException, *, debug: bool = False) -> None:

@@ -23,15 +23,34 @@ ECR_USER, ECR_PASSWORD = "AWS", f"{ACCOUNT}-auth-token"
 
 
 @pytest.fixture(scope="session")
-def moto_server():
-    """A moto server on a free loopback port (in-process); yields its URL."""
-    from moto.server import ThreadedMotoServer
+def fault_injector():
+    """The rules of the moto server's fault injector (the sandbox's own)."""
+    from cosydeploy.sandbox.faults import FaultInjector
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    return FaultInjector()
+
+
+@pytest.fixture(scope="session")
+def moto_server(fault_injector):
+    """A moto server on a free loopback port (in-process), behind the sandbox's fault
+    injector; yields its URL."""
+    from cosydeploy.sandbox.faults import FaultyMotoServer
+
+    server = FaultyMotoServer(fault_injector)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def faults(fault_injector, monkeypatch):
+    """Faults for one test (cleared after it); two attempts per AWS call, so a fault that
+    lasts outlives the SDK's retries quickly."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    fault_injector.clear()
+    yield fault_injector
+    fault_injector.clear()
 
 
 @pytest.fixture

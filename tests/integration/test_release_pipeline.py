@@ -579,3 +579,89 @@ def test_rollback_without_to_counts_observed_revisions_and_says_why(target, said
         ("release", "v2"),
         ("release", "v1"),
     ]
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def test_aws_dying_mid_watch_is_an_unknown_outcome_naming_the_first_cause(target, faults):
+    """The endpoint goes away while the deployment rolls out (ECS and DynamoDB both
+    unreachable): exit 3, the first cause (the watch's describe_services), the deployment
+    and the revision, `status` as the next step; the failed ledger note and lock release
+    are extra lines, not the error; the record stays in_progress for reconciliation."""
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.Rollout) and e.watch.deployment_id and not faults.rules():
+            faults.add("ecs=unreachable")
+            faults.add("dynamodb=unreachable")
+
+    with FakeRollout(hang=True):
+        r = release(target, GOOD1, FAST, emit)
+    faults.clear()
+    assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
+    assert "outcome unknown" in r.message and "unreachable" in r.message
+    assert "ECS describe_services" in r.message
+    assert "deployment ecs-svc/" in r.message and f"{NAME}:2 " in r.message
+    assert r.hint == "cosydeploy status acme --env dev"
+    assert "deploy lock table" not in r.message
+    assert any("could not release the deploy lock" in n for n in r.notes)
+    assert any("could not note the unknown outcome" in n for n in r.notes)
+    (rec,) = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert rec.outcome == "in_progress" and rec.task_definition_arn.endswith(f"{NAME}:2")
+
+
+def test_aws_failing_before_any_change_raises_the_translated_cause(target, faults):
+    """Throttled past the retries at register_task_definition: nothing changed, exit 2,
+    the call named; the ledger says failed; the lock is free."""
+    faults.add("ecs=throttle,action=RegisterTaskDefinition")
+    with FakeRollout(), pytest.raises(CosydeployError) as err:
+        release(target, GOOD1, FAST, ev.ignore)
+    faults.clear()
+    assert err.value.exit_code == 2 and err.value.fault == "throttled"
+    assert "ECS register_task_definition" in err.value.message and err.value.hint
+    assert running_image(target).endswith(":bootstrap")
+    (rec,) = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert rec.outcome == "failed"
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
+
+
+def test_a_record_left_in_progress_is_reconciled_from_ecs_once_the_lock_is_free(target, faults):
+    """AWS goes away mid-watch and the run ends with its record in_progress and its lock
+    held; ECS completes the deployment meanwhile. While the lock is held nothing is
+    touched; once it is free (unlock), the record is resolved from ECS and says when and
+    how; a record resolved is never resolved twice."""
+    from cosydeploy.ledger import new_release_id
+    from cosydeploy.lock import force_unlock
+    from cosydeploy.release.reconcile import reconcile
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.Rollout) and e.watch.deployment_id and not faults.rules():
+            faults.add("ecs=unreachable")
+            faults.add("dynamodb=unreachable")
+
+    with FakeRollout():
+        r = release(target, GOOD1, FAST, emit)
+        faults.clear()
+        assert "outcome unknown" in r.message
+        db, ecs = target.aws.client("dynamodb"), target.aws.client("ecs")
+        ledger = Ledger(db)
+        assert read_holder(db, "acme", "dev") is not None  # its release failed with AWS
+        where = dict(cluster=NAME, service="app", client="acme", env="dev")
+        force_unlock(db, "acme", "dev")
+        import time
+
+        deadline = time.time() + 10  # the stand-in completes the deployment
+        while (
+            ecs.describe_services(cluster=NAME, services=["app"])["services"][0]["deployments"][0][
+                "rolloutState"
+            ]
+            != "COMPLETED"
+        ):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        done = reconcile(ledger, ecs, before=new_release_id(), **where)
+    assert [(d.outcome, d.version) for d in done] == [("succeeded", "v1")]
+    (rec,) = ledger.history("acme", "dev")
+    assert rec.outcome == "succeeded" and rec.reconciled_at and "COMPLETED" in rec.reconciled_how
+    assert reconcile(ledger, ecs, before=new_release_id(), **where) == []
+    assert ledger.last_good("acme", "dev").release_id == rec.release_id

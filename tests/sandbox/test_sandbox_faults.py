@@ -1,0 +1,103 @@
+"""The sandbox fails on demand and keeps tags immutable, as an IMMUTABLE ECR does."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from cosydeploy.sandbox.faults import clear_rules, post_rules
+
+
+@pytest.fixture
+def faults(info):
+    clear_rules(info.endpoint_url)
+    yield info.endpoint_url
+    clear_rules(info.endpoint_url)
+
+
+def _push(docker_client, info, tag: str, auth: dict) -> tuple[str, str]:
+    """(digest, error) of a push of ``cosyworld:tag`` to the sandbox's registry."""
+    digest, error = "", ""
+    for chunk in docker_client.api.push(
+        f"{info.registry}/cosyworld", tag=tag, auth_config=auth, stream=True, decode=True
+    ):
+        error = chunk.get("error", error)
+        digest = (chunk.get("aux") or {}).get("Digest", digest)
+    return digest, error
+
+
+AUTH = {"username": "AWS", "password": "123456789012-auth-token"}
+
+
+def test_a_tag_never_moves_but_the_same_image_pushes_again(images, info, docker_client):
+    tag = f"fixed-{uuid.uuid4().hex[:6]}"
+    repo = f"{info.registry}/cosyworld"
+    first = docker_client.images.get(f"{repo}:{images['good1'].tag}")
+    other = docker_client.images.get(f"{repo}:{images['good2'].tag}")
+    first.tag(repo, tag=tag)
+    assert _push(docker_client, info, tag, AUTH) == (images["good1"].digest, "")
+    other.tag(repo, tag=tag)
+    digest, error = _push(docker_client, info, tag, AUTH)
+    assert not digest and "already exists" in error and "immutable" in error
+    first.tag(repo, tag=tag)
+    assert _push(docker_client, info, tag, AUTH) == (images["good1"].digest, "")
+
+
+def test_a_version_pushed_by_another_run_meanwhile_is_used_by_its_digest(
+    images, info, aws, docker_client, tmp_path
+):
+    """Two runs make the same new version: the other one's push lands while this one
+    builds. This run's push is refused (the tag exists), and it uses the digest the tag
+    names and says so: one version, one image."""
+    from cosydeploy.image import ensure_image
+    from cosydeploy.sandbox.appcontext import prepare_app_context
+
+    version = f"race-{uuid.uuid4().hex[:6]}"
+    theirs = images["good2"]
+    said: list[str] = []
+
+    def competitor_pushes(line: str) -> None:
+        if said:
+            return
+        said.append("competitor")
+        img = docker_client.images.get(f"{info.registry}/cosyworld:{theirs.tag}")
+        img.tag(f"{info.registry}/cosyworld", tag=version)
+        digest, error = _push(docker_client, info, version, AUTH)
+        assert digest == theirs.digest and not error
+
+    resolved = ensure_image(
+        ecr_client=aws("ecr"),
+        repository_uri=f"{info.ecr_host}/cosyworld",
+        version=version,
+        git_sha="",
+        docker_client=docker_client,
+        context=str(prepare_app_context(tmp_path / "app")),
+        build_args={"VERSION": version, "BREAK": "none"},
+        registry_override=info.registry,
+        on_build_output=competitor_pushes,
+        on_info=said.append,
+    )
+    assert resolved.digest == theirs.digest and not resolved.built
+    assert resolved.uri == f"{info.ecr_host}/cosyworld@{theirs.digest}"
+    assert any("pushed by another run" in s and theirs.digest[:19] in s for s in said)
+
+
+def test_faults_by_api_after_n_calls_through_the_admin_endpoint(
+    faults, aws, info, docker_client, images
+):
+    from botocore.exceptions import ClientError
+
+    ecs = aws("ecs")
+    rules = post_rules(faults, "ecs=denied,after=1,times=1,action=ListClusters")
+    assert rules[0]["api"] == "ecs" and rules[0]["struck"] == 0
+    ecs.list_clusters()  # the first call goes through
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ecs.list_clusters()
+    ecs.list_clusters()  # struck once, as told
+    (rule,) = post_rules(faults)
+    assert rule["struck"] == 1 and rule["seen"] == 3
+    clear_rules(faults)
+    post_rules(faults, "registry=denied")
+    _, error = _push(docker_client, info, images["good1"].tag, AUTH)
+    assert "denied" in error.lower(), error
