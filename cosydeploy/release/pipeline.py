@@ -207,9 +207,9 @@ class _Run:
         (its circuit breaker's rollback): followed and verified, no update_service."""
         o = self.t.outputs
         started = self.clock()
-        if started_by_ecs:
-            dep_id, before = started_by_ecs, frozenset()
-        else:
+        dep_id: str | None = started_by_ecs
+        before: frozenset[str] = frozenset()
+        if not started_by_ecs:
             resp = self.ecs.update_service(
                 cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn
             )
@@ -534,11 +534,12 @@ def _deploy(
     else:
         run.info("--no-rollback: left as it is")
     result.outcome = oc.ROLLED_BACK if recovered else oc.FAILED
+    end = f"back on {back} ({how})" if recovered else how
     box[0] = run.ledger.finish(
-        rec, result.outcome, **({"message": f"{rec.message}; {how}"} if how else {})
+        rec, result.outcome, **({"message": f"{rec.message}; {end}"} if end else {})
     )
     result.message = f"{t.key}: {image.version} {phase} ({why}); " + (
-        f"back on {back}{f' ({how})' if how else ''}" if recovered else "NOT back on a good release"
+        end if recovered else "NOT back on a good release"
     )
     if not recovered:
         result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
@@ -560,7 +561,9 @@ def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> 
             previous=failed_arn,
             rollback_of=rollback_of,
         )
-        return rb.outcome == oc.SUCCEEDED, ""
+        if rb.outcome == oc.SUCCEEDED:
+            return True, to.note
+        return False, f"the rollback to {to.label} failed"
     run.step(f"ECS already rolled back to {to.label}: verifying it, changing nothing")
     verdict, verified, why = run.roll_out(
         to.task_definition_arn,
@@ -569,7 +572,7 @@ def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> 
         started_by_ecs=by_ecs,
     )
     if verdict.phase is Phase.SUCCEEDED and verified is not False:
-        return True, f"ECS rolled back to it, verified: {why}"
+        return True, f"{to.note}; ECS rolled back to it, verified"
     run.diagnose(to.task_definition_arn)
     return False, f"ECS rolled back to {to.label}, which did not verify: {why}"
 
