@@ -207,9 +207,9 @@ class _Run:
         (its circuit breaker's rollback): followed and verified, no update_service."""
         o = self.t.outputs
         started = self.clock()
-        dep_id: str | None = started_by_ecs
-        before: frozenset[str] = frozenset()
-        if not started_by_ecs:
+        if started_by_ecs:
+            dep_id, before = started_by_ecs, frozenset()
+        else:
             resp = self.ecs.update_service(
                 cluster=o.cluster_name, service=o.service_name, taskDefinition=taskdef_arn
             )
@@ -534,12 +534,11 @@ def _deploy(
     else:
         run.info("--no-rollback: left as it is")
     result.outcome = oc.ROLLED_BACK if recovered else oc.FAILED
-    end = f"back on {back} ({how})" if recovered else how
     box[0] = run.ledger.finish(
-        rec, result.outcome, **({"message": f"{rec.message}; {end}"} if end else {})
+        rec, result.outcome, **({"message": f"{rec.message}; {how}"} if how else {})
     )
     result.message = f"{t.key}: {image.version} {phase} ({why}); " + (
-        end if recovered else "NOT back on a good release"
+        f"back on {back}{f' ({how})' if how else ''}" if recovered else "NOT back on a good release"
     )
     if not recovered:
         result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
