@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-OUTSIDE = "(not cosydeploy's)"
+OUTSIDE = "(outside)"  # the version of a revision cosydeploy did not release
 
 
 def service_status(session: Any, target: Any) -> dict[str, Any]:

@@ -81,8 +81,9 @@ class Target:
 
     task_definition_arn: str
     label: str  # a version, or a revision not released by cosydeploy
-    why: str
+    why: str  # said before going back
     record: ReleaseRecord | None = None  # the ledger's record of it (None: only the revision)
+    note: str = ""  # why this one, short (for the result's message)
 
 
 def primary_deployment(service: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -152,12 +153,15 @@ def rollback_target(
             before.label,
             f"back to what served before: {before.label}{whose} ({before.health})",
             before.record,
+            "what served before",
         )
     if last_good is not None:
         why = f"back to the last good release {last_good.version}"
+        note = "the last good release"
         if before is not None and before.task_definition_arn:
-            why += f": {before.label}, which served before, was not healthy ({before.health})"
-        return Target(last_good.task_definition_arn, last_good.version, why, last_good)
+            note = f"{before.label}, which served before, was not healthy"
+            why += f": {note} ({before.health})"
+        return Target(last_good.task_definition_arn, last_good.version, why, last_good, note)
     if before is not None and before.task_definition_arn and before.image != failed_image:
         return Target(
             before.task_definition_arn,
@@ -165,6 +169,7 @@ def rollback_target(
             "no good release in the ledger: rolling back to the revision that served before "
             f"({before.label}, {before.health})",
             before.record,
+            "what served before; no good release in the ledger",
         )
     return None
 

@@ -718,7 +718,9 @@ def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> 
             previous=failed_arn,
             rollback_of=rollback_of,
         )
-        return rb.outcome == oc.SUCCEEDED, ""
+        if rb.outcome == oc.SUCCEEDED:
+            return True, to.note
+        return False, f"the rollback to {to.label} failed"
     run.step(f"ECS already rolled back to {to.label}: verifying it, changing nothing")
     verdict, verified, why = run.roll_out(
         to.task_definition_arn,
@@ -727,7 +729,7 @@ def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> 
         started_by_ecs=by_ecs,
     )
     if verdict.phase is Phase.SUCCEEDED and verified is not False:
-        return True, f"ECS rolled back to it, verified: {why}"
+        return True, f"{to.note}; ECS rolled back to it, verified"
     run.diagnose(to.task_definition_arn)
     return False, f"ECS rolled back to {to.label}, which did not verify: {why}"
 

@@ -155,11 +155,16 @@ def test_a_failed_wave_stops_the_next_and_is_rolled_back(serving_fleet, stage, c
     assert by[broken]["infra"].startswith("planned (tfvars changed"), by[broken]["infra"]
     assert infra_record(broken).get("planned_at")
     assert by[first]["infra"].startswith("tfvars unchanged")
-    # Truth in the ledger: the broken client back on f0, the third never started f2.
-    assert history(cosy, broken)[0]["kind"] == "rollback"
-    assert (
-        next(h for h in history(cosy, broken) if h["version"] == "f2")["outcome"] == "rolled_back"
+    # Truth in the ledger: the broken client back on what served before (ECS's circuit
+    # breaker went back there; cosydeploy verified it and rolled out nothing more), the
+    # third never started f2.
+    latest = history(cosy, broken)[0]
+    assert (latest["kind"], latest["version"], latest["outcome"]) == (
+        "release",
+        "f2",
+        "rolled_back",
     )
+    assert "ECS rolled back to it, verified" in by[broken]["message"], by[broken]["message"]
     assert all(h["version"] != "f2" for h in history(cosy, third))
 
 
