@@ -185,10 +185,21 @@ class SandboxPlatform(AwsPlatform):
         from cosydeploy.stack import StackOutputs
 
         # What Terraform would have made: made with the sandbox's own keys (the emulator's
-        # part), not the caller's role.
+        # part), not the caller's role; in the client's own account (moto tells accounts
+        # apart by credentials: a role there is assumed with those keys).
         session = boto3.Session(
             region_name=c.region, aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY
         )
+        if c.role_arn:
+            creds = session.client("sts").assume_role(
+                RoleArn=c.role_arn, RoleSessionName="sandbox-provision"
+            )["Credentials"]
+            session = boto3.Session(
+                region_name=c.region,
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
         plain = StackOutputs.from_terraform(outputs).as_dict()
         provision(session, plain, self.provision_spec(c))
         return f"sandbox: resources of {c.client}/{c.env} are in place"
