@@ -107,6 +107,7 @@ def render_tfvars(project: Project, c: ClientEnv) -> str:
         c=c,
         ecr_repository_url=ecr_repository_url(project, c),
         interface_endpoints=list(paying_interface_endpoints(c)),
+        dns=project.config.dns.model_dump() if project.config.dns else None,
     )
     try:
         data = json.loads(text)

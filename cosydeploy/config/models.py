@@ -163,10 +163,37 @@ class TerraformConfig(Strict):
     binary: str | None = None
 
 
+class DnsAccount(Strict):
+    """The account that holds the public zone, when it is not each client's own: the
+    zone lookup, the certificate's validation records and the app's alias record are
+    made there through this role (terraform/README.md, "Terraform")."""
+
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    role_arn: Annotated[str, Field(pattern=ROLE_ARN)]
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_text(cls, v: object) -> object:
+        if isinstance(v, int):
+            raise ValueError(
+                "write the account id as a quoted 12-digit string, e.g. '123456789012'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> DnsAccount:
+        if self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(
+                f"role_arn {self.role_arn} is not a role of account {self.account_id}"
+            )
+        return self
+
+
 class ProjectConfig(Strict):
     project: Annotated[str, Field(pattern=PROJECT_NAME, max_length=STACK_NAME_MAX)]
     default_region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
     zone_name: Annotated[str, Field(pattern=DOMAIN)] = "cosyworld.ai"
+    dns: DnsAccount | None = None
     environments: list[Annotated[str, Field(pattern=ENV_NAME)]]
     tiers: dict[str, TierPreset]
     log_retention_days: dict[str, int] = Field(default_factory=dict)

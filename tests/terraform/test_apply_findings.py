@@ -394,6 +394,61 @@ def test_11_a_dev_stack_can_be_torn_down_and_built_again(terraform: Terraform, c
 # 10. -------------------------------------------------------------- monitoring against the seed
 
 
+# 9. --------------------------------------------------------------- Route 53 in a DNS account
+
+DNS_ACCOUNT = {"account_id": "111122223333", "role_arn": "arn:aws:iam::111122223333:role/dns"}
+
+
+def provider_keys(plan: dict[str, Any]) -> dict[str, str]:
+    """Route 53 and ACM blocks of the configuration -> the provider configuration they use."""
+    found = {}
+    for module in ("alb", "dns"):
+        for r in module_config(plan, module)["resources"]:
+            if "route53" in r["address"] or "acm" in r["address"]:
+                found[f"{module}.{r['address']}"] = r["provider_config_key"]
+    return found
+
+
+@pytest.mark.parametrize("dns_account", [None, DNS_ACCOUNT], ids=["own-account", "dns-account"])
+def test_9_route53_goes_through_the_dns_provider(
+    terraform: Terraform, base: tuple[dict, dict], dns_account: dict[str, str] | None
+) -> None:
+    """The zone lookup, the validation records and the alias record use aws.dns (the DNS
+    account's role when there is one); the certificate stays in the client's account and
+    its validation gives up after a bounded time."""
+    tfvars = json.loads(json.dumps(base[0]))
+    assert tfvars["dns"] is None
+    tfvars["dns"] = dns_account
+    plan = base[1] if dns_account is None else terraform.plan("client", "findings-dns", tfvars)
+    assert plan["variables"]["dns"]["value"] == dns_account
+    assert provider_keys(plan) == {
+        "dns.data.aws_route53_zone.this": "aws.dns",
+        "dns.aws_route53_record.validation": "aws.dns",
+        "dns.aws_route53_record.this": "aws.dns",
+        "alb.aws_acm_certificate.this": "aws",
+        "alb.aws_acm_certificate_validation.this": "aws",
+    }
+    validation = one(plan, "module.alb.aws_acm_certificate_validation.this")["values"]
+    assert validation["timeouts"]["create"] == "15m"
+    assert one(plan, "module.dns.aws_route53_record.this")["values"]["name"] == tfvars["hostname"]
+    records = [r for r in managed(plan, "aws_route53_record") if ".validation" in r["address"]]
+    assert [r["index"] for r in records] == [tfvars["hostname"]]
+
+
+def test_9_a_dns_role_of_another_account_is_refused(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["dns"] = {**DNS_ACCOUNT, "role_arn": "arn:aws:iam::123123123123:role/dns"}
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "bad-dns.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=bad-dns.tfvars.json").split())
+    assert "dns.role_arn a role of that account" in text, text[-1500:]
+
+
+# 10. -------------------------------------------------------------- monitoring against the seed
+
+
 def test_10_the_error_rate_divides_like_by_like(base: tuple[dict, dict]) -> None:
     """The ALB's own 5xx are load-balancer wide: numerator and denominator must be too
     (the dimensions are unknown until apply, so the configuration is read)."""

@@ -77,6 +77,19 @@ variable "hostname" {
   type        = string
 }
 
+variable "dns" {
+  description = "The account holding the public zone, when it is not the client's: its id and the role to assume there (the zone lookup, the certificate's validation records and the alias record go through it), or null for the client's own account."
+  type = object({
+    account_id = string
+    role_arn   = string
+  })
+
+  validation {
+    condition     = var.dns == null ? true : can(regex("^[0-9]{12}$", var.dns.account_id)) && try(split(":", var.dns.role_arn)[4] == var.dns.account_id, false)
+    error_message = "dns.account_id must be 12 digits and dns.role_arn a role of that account."
+  }
+}
+
 variable "alert_email" {
   description = "Address that gets critical and warning alarms, or null."
   type        = string

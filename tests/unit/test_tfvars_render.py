@@ -1,0 +1,59 @@
+"""What cosydeploy.yaml adds to the rendered tfvars beyond the manifest: the DNS account."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cosydeploy.config.load import load_manifest_file, load_project
+from cosydeploy.config.models import DnsAccount
+from cosydeploy.config.project import Project
+from cosydeploy.config.resolve import resolve
+from cosydeploy.render import render_tfvars
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / "tests" / "fixtures" / "terraform" / "clients" / "northwind-traders-eu.yaml"
+
+
+def tfvars(project: Project, env: str = "prod") -> dict[str, Any]:
+    manifest, _ = load_manifest_file(project, MANIFEST)
+    return dict(json.loads(render_tfvars(project, resolve(project, manifest, env))))
+
+
+def with_config(**changes: Any) -> Project:
+    project = load_project(ROOT)
+    config = project.config.model_validate({**project.config.model_dump(), **changes})
+    return dataclasses.replace(project, config=config)
+
+
+def test_without_a_dns_account_the_zone_is_the_clients() -> None:
+    assert tfvars(load_project(ROOT))["dns"] is None
+
+
+def test_a_dns_account_reaches_the_tfvars() -> None:
+    dns = {"account_id": "111122223333", "role_arn": "arn:aws:iam::111122223333:role/dns"}
+    assert tfvars(with_config(dns=dns))["dns"] == dns
+
+
+@pytest.mark.parametrize(
+    ("dns", "message"),
+    [
+        (
+            {"account_id": "111122223333", "role_arn": "arn:aws:iam::444455556666:role/dns"},
+            "is not a role of account 111122223333",
+        ),
+        (
+            {"account_id": 111122223333, "role_arn": "arn:aws:iam::111122223333:role/dns"},
+            "quoted 12-digit string",
+        ),
+        ({"account_id": "111122223333"}, "role_arn"),
+    ],
+)
+def test_a_wrong_dns_account_is_refused(dns: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        DnsAccount.model_validate(dns)
