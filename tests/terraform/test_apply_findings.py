@@ -482,3 +482,118 @@ def test_10_documentdb_log_groups_are_managed_encrypted_and_kept(terraform: Terr
     assert groups["profiler"]["retention_in_days"] == 90
     config = resource_config(plan, "documentdb", "aws_cloudwatch_log_group.exports")
     assert "var.kms_key_arn" in config["expressions"]["kms_key_id"]["references"]
+
+
+def test_10_deployments_and_scaling_reach_the_info_topic(base: tuple[dict, dict]) -> None:
+    """EventBridge rules for the service's deployment events and its scaling events
+    target the info topic, whose policy and KMS key let EventBridge publish."""
+    tfvars, plan = base
+    rules = {r["index"]: r["values"] for r in managed(plan, "aws_cloudwatch_event_rule")}
+    assert set(rules) == {"deployments", "scaling"}
+    service = f"service/cosyworld-{tfvars['client']}-prod/app"
+    deployments = json.loads(rules["deployments"]["event_pattern"])
+    assert deployments["detail-type"] == ["ECS Deployment State Change"]
+    assert deployments["resources"] == [
+        f"arn:aws:ecs:{tfvars['region']}:{tfvars['account_id']}:{service}"
+    ]
+    scaling = json.loads(rules["scaling"]["event_pattern"])
+    assert scaling["source"] == ["aws.application-autoscaling"]
+    assert scaling["detail"]["resourceId"] == [service]
+    targets = resource_config(plan, "monitoring", "aws_cloudwatch_event_target.info")
+    assert 'aws_sns_topic.this["info"]' in targets["expressions"]["arn"]["references"]
+
+    # The topic's ARN is known at apply only: the policy is read then, from these statements.
+    address = 'module.monitoring.data.aws_iam_policy_document.topic["info"]'
+    statements = change(plan, address)["change"]["after"]["statement"]
+    events = [
+        s for s in statements if s["principals"][0]["identifiers"] == ["events.amazonaws.com"]
+    ]
+    assert len(events) == 1 and events[0]["actions"] == ["SNS:Publish"]
+    conditions = {c["variable"]: c["values"] for c in events[0]["condition"]}
+    assert conditions["aws:SourceAccount"] == [tfvars["account_id"]]
+    assert conditions["aws:SourceArn"] == [
+        f"arn:aws:events:{tfvars['region']}:{tfvars['account_id']}:rule/cosyworld-{tfvars['client']}-prod-*"
+    ]
+    read = plan["prior_state"]["values"]["root_module"]["resources"]
+    kms = [r for r in read if r["address"] == "data.aws_iam_policy_document.kms"]
+    key = json.loads(kms[0]["values"]["json"])
+    publishers = [
+        s
+        for s in key["Statement"]
+        if "kms:GenerateDataKey*" in s["Action"] and "Service" in s["Principal"]
+    ]
+    services = {
+        p
+        for s in publishers
+        for p in [s["Principal"]["Service"]]
+        for p in ([p] if isinstance(p, str) else p)
+    }
+    assert {"events.amazonaws.com", "budgets.amazonaws.com"} <= services
+
+
+def test_10_a_task_disk_under_15_percent_free_warns(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    alarm = one(plan, "module.monitoring.aws_cloudwatch_metric_alarm.disk_space")["values"]
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("LessThanThreshold", 15)
+    metrics = {q["metric"][0]["metric_name"] for q in alarm["metric_query"] if q.get("metric")}
+    assert metrics == {"EphemeralStorageUtilized", "EphemeralStorageReserved"}
+    expression = next(q["expression"] for q in alarm["metric_query"] if q.get("return_data"))
+    assert expression == "100 * (1 - used / reserved)"
+
+
+def test_10_redis_logs_are_delivered_to_managed_groups(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    group = one(plan, "module.redis.aws_elasticache_replication_group.this")["values"]
+    name = group["replication_group_id"]
+    groups = {
+        r["index"]: r["values"]
+        for r in managed(plan, "aws_cloudwatch_log_group")
+        if r["address"].startswith("module.redis.")
+    }
+    assert {k: g["name"] for k, g in groups.items()} == {
+        "slow-log": f"/aws/elasticache/{name}/slow-log",
+        "engine-log": f"/aws/elasticache/{name}/engine-log",
+    }
+    assert all(g["retention_in_days"] == 90 for g in groups.values())
+    delivery = {d["log_type"]: d for d in group["log_delivery_configuration"]}
+    assert set(delivery) == {"slow-log", "engine-log"}
+    for log_type, d in delivery.items():
+        assert d["destination"] == groups[log_type]["name"]
+        assert d["destination_type"] == "cloudwatch-logs"
+
+
+@pytest.mark.parametrize("case", ["dev-atlas", "large-documentdb"])
+def test_10_a_budget_per_client_and_environment_from_the_estimate(
+    terraform: Terraform, case: str
+) -> None:
+    """AWS Budgets over the costs tagged with the client and the environment, as much as
+    `cosydeploy cost` estimates at the maximum task count, alerting at 80 % and 100 %."""
+    from cosydeploy import cost
+
+    client, env = CASES[case]
+    tfvars = rendered_tfvars(client, env)
+    plan = terraform.plan("client", case, tfvars)
+    tier = {"dev": "dev", "staging": "small", "prod": "large"}[env]
+    estimate = cost.estimate(cost.cost_input_from_tfvars(tfvars, tier=tier), cost.load_prices())
+    assert tfvars["monthly_budget_usd"] == -(-estimate.total_at_max // 1) > 0
+    budget = one(plan, "module.monitoring.aws_budgets_budget.this[0]")["values"]
+    assert float(budget["limit_amount"]) == tfvars["monthly_budget_usd"]
+    assert (budget["budget_type"], budget["limit_unit"], budget["time_unit"]) == (
+        "COST",
+        "USD",
+        "MONTHLY",
+    )
+    tags = {
+        t["key"]: t["values"]
+        for part in budget["filter_expression"][0]["and"]
+        for t in part["tags"]
+    }
+    assert tags == {"Client": [client], "Environment": [env]}
+    notes = sorted(budget["notification"], key=lambda n: n["threshold"])
+    assert [(n["threshold"], n["threshold_type"], n["notification_type"]) for n in notes] == [
+        (80, "PERCENTAGE", "ACTUAL"),
+        (100, "PERCENTAGE", "ACTUAL"),
+    ]
+    config = resource_config(plan, "monitoring", "aws_budgets_budget.this")
+    for note in config["expressions"]["notification"]:
+        assert 'aws_sns_topic.this["warning"]' in note["subscriber_sns_topic_arns"]["references"]

@@ -57,3 +57,29 @@ def test_a_dns_account_reaches_the_tfvars() -> None:
 def test_a_wrong_dns_account_is_refused(dns: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         DnsAccount.model_validate(dns)
+
+
+def test_the_budget_is_the_cost_estimate_at_the_maximum_task_count() -> None:
+    from cosydeploy import cost
+
+    project = load_project(ROOT)
+    for env, tier in (("dev", "dev"), ("prod", "large")):
+        rendered = tfvars(project, env)
+        inp = cost.cost_input_from_tfvars(rendered, tier=tier)
+        at_max = cost.estimate(inp, cost.load_prices()).total_at_max
+        assert rendered["monthly_budget_usd"] - 1 < at_max <= rendered["monthly_budget_usd"]
+    assert (
+        tfvars(project, "prod")["monthly_budget_usd"] > tfvars(project, "dev")["monthly_budget_usd"]
+    )
+
+
+def test_no_budget_when_the_price_file_does_not_price_the_tier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cosydeploy import cost
+
+    def unpriced(*_: Any, **__: Any) -> Any:
+        raise cost.PricingError("no price for cache.x9.huge")
+
+    monkeypatch.setattr(cost, "estimate", unpriced)
+    assert tfvars(load_project(ROOT))["monthly_budget_usd"] is None

@@ -63,12 +63,12 @@ data "aws_iam_policy_document" "kms" {
   }
 
   statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopics"
+    sid       = "AlarmsEventsAndBudgetsPublishToEncryptedTopics"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
@@ -173,6 +173,7 @@ module "redis" {
   snapshot_retention_days = var.redis.snapshot_retention_days
   kms_key_arn             = aws_kms_key.this.arn
   auth_token_secret_name  = "${local.secrets_path}/REDIS_AUTH_TOKEN"
+  log_retention_days      = coalesce(var.service.log_retention_days, 30)
 }
 
 module "documentdb" {
@@ -262,6 +263,11 @@ module "monitoring" {
   alb_arn_suffix          = module.alb.alb_arn_suffix
   target_group_arn_suffix = module.alb.target_group_arn_suffix
   redis_cluster_ids       = module.redis.member_cluster_ids
+  budget = var.monthly_budget_usd == null ? null : {
+    monthly_usd = var.monthly_budget_usd
+    client      = var.client
+    environment = var.environment
+  }
 }
 
 # Route 53 in the account that holds the zone (providers.tf, aws.dns): the zone lookup,

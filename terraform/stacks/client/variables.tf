@@ -95,6 +95,16 @@ variable "alert_email" {
   type        = string
 }
 
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the client and environment in USD (`cosydeploy cost`'s estimate at the maximum task count), alerting at 80 % and 100 %; null makes no budget."
+  type        = number
+
+  validation {
+    condition     = var.monthly_budget_usd == null ? true : var.monthly_budget_usd > 0
+    error_message = "monthly_budget_usd must be more than 0."
+  }
+}
+
 variable "tags" {
   description = "Extra tags on every resource (cost allocation: Project, Client, Environment and ManagedBy are always added)."
   type        = map(string)
