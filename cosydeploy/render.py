@@ -131,6 +131,7 @@ def _tfvars(project: Project, c: ClientEnv, **values: Any) -> dict[str, Any]:
         ecr_repository_url=ecr_repository_url(project, c),
         interface_endpoints=list(paying_interface_endpoints(c)),
         dns=project.config.dns.model_dump() if project.config.dns else None,
+        alert_subscriptions=project.config.alerts.subscriptions(),
         **values,
     )
     try:

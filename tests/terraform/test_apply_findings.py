@@ -597,3 +597,48 @@ def test_10_a_budget_per_client_and_environment_from_the_estimate(
     config = resource_config(plan, "monitoring", "aws_budgets_budget.this")
     for note in config["expressions"]["notification"]:
         assert 'aws_sns_topic.this["warning"]' in note["subscriber_sns_topic_arns"]["references"]
+
+
+def test_10_each_severity_reaches_its_own_subscribers(terraform: Terraform) -> None:
+    """Critical to a phone by SMS and a pager's address, warning to the contact by
+    email, info to nobody: the protocols per severity the config names."""
+    from cosydeploy.config.models import Alerts
+
+    tfvars = rendered_tfvars("northwind-traders-eu", "dev")
+    assert tfvars["alert_subscriptions"] == Alerts().subscriptions()  # the default
+    alerts = Alerts.model_validate(
+        {
+            "critical": [
+                {"protocol": "sms", "endpoint": "+15550100"},
+                {"protocol": "email", "endpoint": "oncall@pager.example"},
+            ],
+            "warning": [{"protocol": "email"}],
+        }
+    )
+    tfvars["alert_subscriptions"] = alerts.subscriptions()
+    plan = terraform.plan("client", "findings-alerts", tfvars)
+    subscriptions = sorted(
+        (r["index"].split(":")[0], r["values"]["protocol"], r["values"]["endpoint"])
+        for r in managed(plan, "aws_sns_topic_subscription")
+    )
+    assert subscriptions == [
+        ("critical", "email", "oncall@pager.example"),
+        ("critical", "sms", "+15550100"),
+        ("warning", "email", tfvars["alert_email"]),
+    ]
+    # Each subscription is on the topic of its own severity (ARNs are known at apply).
+    config = resource_config(plan, "monitoring", "aws_sns_topic_subscription.this")
+    assert "each.value.severity" in config["expressions"]["topic_arn"]["references"]
+
+
+def test_10_an_sms_subscription_without_a_number_is_refused(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["alert_subscriptions"] = [
+        {"severity": "critical", "protocol": "sms", "endpoint": "call me"}
+    ]
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "bad-sms.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=bad-sms.tfvars.json").split())
+    assert "an sms subscription needs a number in E.164 form" in text, text[-1500:]

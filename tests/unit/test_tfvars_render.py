@@ -83,3 +83,38 @@ def test_no_budget_when_the_price_file_does_not_price_the_tier(
 
     monkeypatch.setattr(cost, "estimate", unpriced)
     assert tfvars(load_project(ROOT))["monthly_budget_usd"] is None
+
+
+def test_alert_subscriptions_default_to_the_contact_by_email() -> None:
+    assert tfvars(load_project(ROOT))["alert_subscriptions"] == [
+        {"severity": "critical", "protocol": "email", "endpoint": None},
+        {"severity": "warning", "protocol": "email", "endpoint": None},
+    ]
+
+
+def test_alert_subscriptions_per_severity_from_the_config() -> None:
+    alerts = {
+        "critical": [{"protocol": "sms", "endpoint": "+15550100"}],
+        "info": [{"protocol": "email"}],
+    }
+    assert tfvars(with_config(alerts=alerts))["alert_subscriptions"] == [
+        {"severity": "critical", "protocol": "sms", "endpoint": "+15550100"},
+        {"severity": "warning", "protocol": "email", "endpoint": None},
+        {"severity": "info", "protocol": "email", "endpoint": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("subscription", "message"),
+    [
+        ({"protocol": "sms"}, "E.164"),
+        ({"protocol": "sms", "endpoint": "555-0100"}, "E.164"),
+        ({"protocol": "email", "endpoint": "not an address"}, "email address"),
+        ({"protocol": "https", "endpoint": "https://events.pager.example/key"}, "protocol"),
+    ],
+)
+def test_a_wrong_alert_subscription_is_refused(subscription: dict[str, Any], message: str) -> None:
+    from cosydeploy.config.models import AlertSubscription
+
+    with pytest.raises(ValidationError, match=message):
+        AlertSubscription.model_validate(subscription)

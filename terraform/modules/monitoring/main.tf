@@ -31,12 +31,13 @@ resource "aws_sns_topic" "this" {
   tags = var.tags
 }
 
-resource "aws_sns_topic_subscription" "email" {
-  for_each = var.alert_email == null ? toset([]) : toset(["critical", "warning"])
+# Who is told, per severity and protocol (a pager through email or SMS for critical).
+resource "aws_sns_topic_subscription" "this" {
+  for_each = { for s in var.subscriptions : "${s.severity}:${s.protocol}:${s.endpoint}" => s }
 
-  topic_arn = aws_sns_topic.this[each.key].arn
-  protocol  = "email"
-  endpoint  = var.alert_email
+  topic_arn = aws_sns_topic.this[each.value.severity].arn
+  protocol  = each.value.protocol
+  endpoint  = each.value.endpoint
 }
 
 # Who may publish: this account (CloudWatch alarms, the account's own principals), and

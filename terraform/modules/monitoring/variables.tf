@@ -3,10 +3,14 @@ variable "name" {
   type        = string
 }
 
-variable "alert_email" {
-  description = "Address subscribed to the critical and warning topics; null subscribes nobody."
-  type        = string
-  default     = null
+variable "subscriptions" {
+  description = "Subscribers of the topics: severity (critical, warning, info), SNS protocol and endpoint."
+  type = list(object({
+    severity = string
+    protocol = string
+    endpoint = string
+  }))
+  default = []
 }
 
 variable "kms_key_arn" {

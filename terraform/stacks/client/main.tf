@@ -255,8 +255,12 @@ module "autoscaling" {
 module "monitoring" {
   source = "../../modules/monitoring"
 
-  name                    = local.name
-  alert_email             = var.alert_email
+  name = local.name
+  # A subscription without an endpoint goes to the client's contact (none without one).
+  subscriptions = [
+    for s in var.alert_subscriptions : merge(s, { endpoint = coalesce(s.endpoint, var.alert_email) })
+    if s.endpoint != null || var.alert_email != null
+  ]
   kms_key_arn             = aws_kms_key.this.arn
   cluster_name            = module.ecs_service.cluster_name
   service_name            = module.ecs_service.service_name

@@ -95,6 +95,27 @@ variable "alert_email" {
   type        = string
 }
 
+variable "alert_subscriptions" {
+  description = "Subscribers of the alert topics per severity (critical, warning, info): protocol email, email-json or sms, and an endpoint; a null endpoint is alert_email."
+  type = list(object({
+    severity = string
+    protocol = string
+    endpoint = optional(string)
+  }))
+
+  validation {
+    condition = alltrue([for s in var.alert_subscriptions :
+      contains(["critical", "warning", "info"], s.severity) && contains(["email", "email-json", "sms"], s.protocol)
+    ])
+    error_message = "alert_subscriptions: severity must be critical, warning or info and protocol email, email-json or sms."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.alert_subscriptions : s.protocol != "sms" || can(regex("^\\+[1-9][0-9]{6,14}$", coalesce(s.endpoint, "-")))])
+    error_message = "alert_subscriptions: an sms subscription needs a number in E.164 form (+15550100)."
+  }
+}
+
 variable "monthly_budget_usd" {
   description = "Monthly cost budget of the client and environment in USD (`cosydeploy cost`'s estimate at the maximum task count), alerting at 80 % and 100 %; null makes no budget."
   type        = number
