@@ -100,21 +100,46 @@ def state_key(project: Project, c: ClientEnv) -> str:
     return f"{st.key_prefix}/{c.client}/{st.key_name}"
 
 
+def monthly_budget(tfvars: dict[str, Any], tier: str | None) -> int | None:
+    """The monthly budget of a client/env in whole USD: ``cosydeploy cost``'s estimate of
+    exactly these tfvars at the maximum task count, rounded up; None when the price file
+    does not price what they run (no budget is made then)."""
+    import math
+
+    from cosydeploy import cost
+
+    try:
+        inp = cost.cost_input_from_tfvars(tfvars, tier=tier)
+        return math.ceil(cost.estimate(inp, cost.load_prices()).total_at_max)
+    except cost.PricingError:
+        return None
+
+
 def render_tfvars(project: Project, c: ClientEnv) -> str:
-    """The client stack's ``terraform.tfvars.json`` (normalised: sorted keys, 2-space indent)."""
+    """The client stack's ``terraform.tfvars.json`` (normalised: sorted keys, 2-space indent).
+
+    Rendered twice: the budget is the cost estimate of the tfvars themselves."""
+    data = _tfvars(project, c, monthly_budget_usd=None)
+    data = _tfvars(project, c, monthly_budget_usd=monthly_budget(data, c.tier))
+    return to_json(data, indent=2) + "\n"
+
+
+def _tfvars(project: Project, c: ClientEnv, **values: Any) -> dict[str, Any]:
     text = project_templates(project).render(
         "tfvars.json.j2",
         c=c,
         ecr_repository_url=ecr_repository_url(project, c),
         interface_endpoints=list(paying_interface_endpoints(c)),
+        dns=project.config.dns.model_dump() if project.config.dns else None,
+        alert_subscriptions=project.config.alerts.subscriptions(),
+        **values,
     )
     try:
-        data = json.loads(text)
+        return dict(json.loads(text))
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"tfvars.json.j2 rendered invalid JSON: {exc.msg}", line=exc.lineno
         ) from None
-    return to_json(data, indent=2) + "\n"
 
 
 def backend_settings(project: Project, c: ClientEnv) -> dict[str, str]:

@@ -163,10 +163,80 @@ class TerraformConfig(Strict):
     binary: str | None = None
 
 
+PHONE = r"^\+[1-9][0-9]{6,14}$"
+
+
+class AlertSubscription(Strict):
+    """One subscriber of a severity's topic. email and email-json without an endpoint go
+    to the client's contact; sms needs a number in E.164 form (``+15550100``). A pager
+    takes alerts through its email integration address."""
+
+    protocol: Literal["email", "email-json", "sms"]
+    endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> AlertSubscription:
+        if self.protocol == "sms":
+            if self.endpoint is None or not re.match(PHONE, self.endpoint):
+                raise ValueError("sms needs an endpoint in E.164 form, e.g. '+15550100'")
+        elif self.endpoint is not None and not re.match(EMAIL, self.endpoint):
+            raise ValueError(f"{self.protocol} needs an email address, or none for the contact")
+        return self
+
+
+class Alerts(Strict):
+    """Who gets each severity's topic (monitoring module: critical pages, warning and the
+    budget notify, info carries deployment and scaling events)."""
+
+    critical: list[AlertSubscription] = Field(
+        default_factory=lambda: [AlertSubscription(protocol="email")]
+    )
+    warning: list[AlertSubscription] = Field(
+        default_factory=lambda: [AlertSubscription(protocol="email")]
+    )
+    info: list[AlertSubscription] = Field(default_factory=list)
+
+    def subscriptions(self) -> list[dict[str, str | None]]:
+        """Flat and ordered, for the tfvars (a null endpoint is the client's contact)."""
+        return [
+            {"severity": severity, "protocol": s.protocol, "endpoint": s.endpoint}
+            for severity in ("critical", "warning", "info")
+            for s in getattr(self, severity)
+        ]
+
+
+class DnsAccount(Strict):
+    """The account that holds the public zone, when it is not each client's own: the
+    zone lookup, the certificate's validation records and the app's alias record are
+    made there through this role (terraform/README.md, "Terraform")."""
+
+    account_id: Annotated[str, Field(pattern=ACCOUNT_ID)]
+    role_arn: Annotated[str, Field(pattern=ROLE_ARN)]
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_text(cls, v: object) -> object:
+        if isinstance(v, int):
+            raise ValueError(
+                "write the account id as a quoted 12-digit string, e.g. '123456789012'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> DnsAccount:
+        if self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(
+                f"role_arn {self.role_arn} is not a role of account {self.account_id}"
+            )
+        return self
+
+
 class ProjectConfig(Strict):
     project: Annotated[str, Field(pattern=PROJECT_NAME, max_length=STACK_NAME_MAX)]
     default_region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
     zone_name: Annotated[str, Field(pattern=DOMAIN)] = "cosyworld.ai"
+    dns: DnsAccount | None = None
+    alerts: Alerts = Field(default_factory=Alerts)
     environments: list[Annotated[str, Field(pattern=ENV_NAME)]]
     tiers: dict[str, TierPreset]
     log_retention_days: dict[str, int] = Field(default_factory=dict)

@@ -394,6 +394,61 @@ def test_11_a_dev_stack_can_be_torn_down_and_built_again(terraform: Terraform, c
 # 10. -------------------------------------------------------------- monitoring against the seed
 
 
+# 9. --------------------------------------------------------------- Route 53 in a DNS account
+
+DNS_ACCOUNT = {"account_id": "111122223333", "role_arn": "arn:aws:iam::111122223333:role/dns"}
+
+
+def provider_keys(plan: dict[str, Any]) -> dict[str, str]:
+    """Route 53 and ACM blocks of the configuration -> the provider configuration they use."""
+    found = {}
+    for module in ("alb", "dns"):
+        for r in module_config(plan, module)["resources"]:
+            if "route53" in r["address"] or "acm" in r["address"]:
+                found[f"{module}.{r['address']}"] = r["provider_config_key"]
+    return found
+
+
+@pytest.mark.parametrize("dns_account", [None, DNS_ACCOUNT], ids=["own-account", "dns-account"])
+def test_9_route53_goes_through_the_dns_provider(
+    terraform: Terraform, base: tuple[dict, dict], dns_account: dict[str, str] | None
+) -> None:
+    """The zone lookup, the validation records and the alias record use aws.dns (the DNS
+    account's role when there is one); the certificate stays in the client's account and
+    its validation gives up after a bounded time."""
+    tfvars = json.loads(json.dumps(base[0]))
+    assert tfvars["dns"] is None
+    tfvars["dns"] = dns_account
+    plan = base[1] if dns_account is None else terraform.plan("client", "findings-dns", tfvars)
+    assert plan["variables"]["dns"]["value"] == dns_account
+    assert provider_keys(plan) == {
+        "dns.data.aws_route53_zone.this": "aws.dns",
+        "dns.aws_route53_record.validation": "aws.dns",
+        "dns.aws_route53_record.this": "aws.dns",
+        "alb.aws_acm_certificate.this": "aws",
+        "alb.aws_acm_certificate_validation.this": "aws",
+    }
+    validation = one(plan, "module.alb.aws_acm_certificate_validation.this")["values"]
+    assert validation["timeouts"]["create"] == "15m"
+    assert one(plan, "module.dns.aws_route53_record.this")["values"]["name"] == tfvars["hostname"]
+    records = [r for r in managed(plan, "aws_route53_record") if ".validation" in r["address"]]
+    assert [r["index"] for r in records] == [tfvars["hostname"]]
+
+
+def test_9_a_dns_role_of_another_account_is_refused(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["dns"] = {**DNS_ACCOUNT, "role_arn": "arn:aws:iam::123123123123:role/dns"}
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "bad-dns.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=bad-dns.tfvars.json").split())
+    assert "dns.role_arn a role of that account" in text, text[-1500:]
+
+
+# 10. -------------------------------------------------------------- monitoring against the seed
+
+
 def test_10_the_error_rate_divides_like_by_like(base: tuple[dict, dict]) -> None:
     """The ALB's own 5xx are load-balancer wide: numerator and denominator must be too
     (the dimensions are unknown until apply, so the configuration is read)."""
@@ -427,3 +482,163 @@ def test_10_documentdb_log_groups_are_managed_encrypted_and_kept(terraform: Terr
     assert groups["profiler"]["retention_in_days"] == 90
     config = resource_config(plan, "documentdb", "aws_cloudwatch_log_group.exports")
     assert "var.kms_key_arn" in config["expressions"]["kms_key_id"]["references"]
+
+
+def test_10_deployments_and_scaling_reach_the_info_topic(base: tuple[dict, dict]) -> None:
+    """EventBridge rules for the service's deployment events and its scaling events
+    target the info topic, whose policy and KMS key let EventBridge publish."""
+    tfvars, plan = base
+    rules = {r["index"]: r["values"] for r in managed(plan, "aws_cloudwatch_event_rule")}
+    assert set(rules) == {"deployments", "scaling"}
+    service = f"service/cosyworld-{tfvars['client']}-prod/app"
+    deployments = json.loads(rules["deployments"]["event_pattern"])
+    assert deployments["detail-type"] == ["ECS Deployment State Change"]
+    assert deployments["resources"] == [
+        f"arn:aws:ecs:{tfvars['region']}:{tfvars['account_id']}:{service}"
+    ]
+    scaling = json.loads(rules["scaling"]["event_pattern"])
+    assert scaling["source"] == ["aws.application-autoscaling"]
+    assert scaling["detail"]["resourceId"] == [service]
+    targets = resource_config(plan, "monitoring", "aws_cloudwatch_event_target.info")
+    assert 'aws_sns_topic.this["info"]' in targets["expressions"]["arn"]["references"]
+
+    # The topic's ARN is known at apply only: the policy is read then, from these statements.
+    address = 'module.monitoring.data.aws_iam_policy_document.topic["info"]'
+    statements = change(plan, address)["change"]["after"]["statement"]
+    events = [
+        s for s in statements if s["principals"][0]["identifiers"] == ["events.amazonaws.com"]
+    ]
+    assert len(events) == 1 and events[0]["actions"] == ["SNS:Publish"]
+    conditions = {c["variable"]: c["values"] for c in events[0]["condition"]}
+    assert conditions["aws:SourceAccount"] == [tfvars["account_id"]]
+    assert conditions["aws:SourceArn"] == [
+        f"arn:aws:events:{tfvars['region']}:{tfvars['account_id']}:rule/cosyworld-{tfvars['client']}-prod-*"
+    ]
+    read = plan["prior_state"]["values"]["root_module"]["resources"]
+    kms = [r for r in read if r["address"] == "data.aws_iam_policy_document.kms"]
+    key = json.loads(kms[0]["values"]["json"])
+    publishers = [
+        s
+        for s in key["Statement"]
+        if "kms:GenerateDataKey*" in s["Action"] and "Service" in s["Principal"]
+    ]
+    services = {
+        p
+        for s in publishers
+        for p in [s["Principal"]["Service"]]
+        for p in ([p] if isinstance(p, str) else p)
+    }
+    assert {"events.amazonaws.com", "budgets.amazonaws.com"} <= services
+
+
+def test_10_a_task_disk_under_15_percent_free_warns(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    alarm = one(plan, "module.monitoring.aws_cloudwatch_metric_alarm.disk_space")["values"]
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("LessThanThreshold", 15)
+    metrics = {q["metric"][0]["metric_name"] for q in alarm["metric_query"] if q.get("metric")}
+    assert metrics == {"EphemeralStorageUtilized", "EphemeralStorageReserved"}
+    expression = next(q["expression"] for q in alarm["metric_query"] if q.get("return_data"))
+    assert expression == "100 * (1 - used / reserved)"
+
+
+def test_10_redis_logs_are_delivered_to_managed_groups(base: tuple[dict, dict]) -> None:
+    _, plan = base
+    group = one(plan, "module.redis.aws_elasticache_replication_group.this")["values"]
+    name = group["replication_group_id"]
+    groups = {
+        r["index"]: r["values"]
+        for r in managed(plan, "aws_cloudwatch_log_group")
+        if r["address"].startswith("module.redis.")
+    }
+    assert {k: g["name"] for k, g in groups.items()} == {
+        "slow-log": f"/aws/elasticache/{name}/slow-log",
+        "engine-log": f"/aws/elasticache/{name}/engine-log",
+    }
+    assert all(g["retention_in_days"] == 90 for g in groups.values())
+    delivery = {d["log_type"]: d for d in group["log_delivery_configuration"]}
+    assert set(delivery) == {"slow-log", "engine-log"}
+    for log_type, d in delivery.items():
+        assert d["destination"] == groups[log_type]["name"]
+        assert d["destination_type"] == "cloudwatch-logs"
+
+
+@pytest.mark.parametrize("case", ["dev-atlas", "large-documentdb"])
+def test_10_a_budget_per_client_and_environment_from_the_estimate(
+    terraform: Terraform, case: str
+) -> None:
+    """AWS Budgets over the costs tagged with the client and the environment, as much as
+    `cosydeploy cost` estimates at the maximum task count, alerting at 80 % and 100 %."""
+    from cosydeploy import cost
+
+    client, env = CASES[case]
+    tfvars = rendered_tfvars(client, env)
+    plan = terraform.plan("client", case, tfvars)
+    tier = {"dev": "dev", "staging": "small", "prod": "large"}[env]
+    estimate = cost.estimate(cost.cost_input_from_tfvars(tfvars, tier=tier), cost.load_prices())
+    assert tfvars["monthly_budget_usd"] == -(-estimate.total_at_max // 1) > 0
+    budget = one(plan, "module.monitoring.aws_budgets_budget.this[0]")["values"]
+    assert float(budget["limit_amount"]) == tfvars["monthly_budget_usd"]
+    assert (budget["budget_type"], budget["limit_unit"], budget["time_unit"]) == (
+        "COST",
+        "USD",
+        "MONTHLY",
+    )
+    tags = {
+        t["key"]: t["values"]
+        for part in budget["filter_expression"][0]["and"]
+        for t in part["tags"]
+    }
+    assert tags == {"Client": [client], "Environment": [env]}
+    notes = sorted(budget["notification"], key=lambda n: n["threshold"])
+    assert [(n["threshold"], n["threshold_type"], n["notification_type"]) for n in notes] == [
+        (80, "PERCENTAGE", "ACTUAL"),
+        (100, "PERCENTAGE", "ACTUAL"),
+    ]
+    config = resource_config(plan, "monitoring", "aws_budgets_budget.this")
+    for note in config["expressions"]["notification"]:
+        assert 'aws_sns_topic.this["warning"]' in note["subscriber_sns_topic_arns"]["references"]
+
+
+def test_10_each_severity_reaches_its_own_subscribers(terraform: Terraform) -> None:
+    """Critical to a phone by SMS and a pager's address, warning to the contact by
+    email, info to nobody: the protocols per severity the config names."""
+    from cosydeploy.config.models import Alerts
+
+    tfvars = rendered_tfvars("northwind-traders-eu", "dev")
+    assert tfvars["alert_subscriptions"] == Alerts().subscriptions()  # the default
+    alerts = Alerts.model_validate(
+        {
+            "critical": [
+                {"protocol": "sms", "endpoint": "+15550100"},
+                {"protocol": "email", "endpoint": "oncall@pager.example"},
+            ],
+            "warning": [{"protocol": "email"}],
+        }
+    )
+    tfvars["alert_subscriptions"] = alerts.subscriptions()
+    plan = terraform.plan("client", "findings-alerts", tfvars)
+    subscriptions = sorted(
+        (r["index"].split(":")[0], r["values"]["protocol"], r["values"]["endpoint"])
+        for r in managed(plan, "aws_sns_topic_subscription")
+    )
+    assert subscriptions == [
+        ("critical", "email", "oncall@pager.example"),
+        ("critical", "sms", "+15550100"),
+        ("warning", "email", tfvars["alert_email"]),
+    ]
+    # Each subscription is on the topic of its own severity (ARNs are known at apply).
+    config = resource_config(plan, "monitoring", "aws_sns_topic_subscription.this")
+    assert "each.value.severity" in config["expressions"]["topic_arn"]["references"]
+
+
+def test_10_an_sms_subscription_without_a_number_is_refused(
+    terraform: Terraform, base: tuple[dict, dict]
+) -> None:
+    tfvars = json.loads(json.dumps(base[0]))
+    tfvars["alert_subscriptions"] = [
+        {"severity": "critical", "protocol": "sms", "endpoint": "call me"}
+    ]
+    directory = terraform.copy / "stacks" / "client"
+    (directory / "bad-sms.tfvars.json").write_text(json.dumps(tfvars))
+    text = " ".join(terraform.plan_error(directory, "-var-file=bad-sms.tfvars.json").split())
+    assert "an sms subscription needs a number in E.164 form" in text, text[-1500:]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from .conftest import Terraform, managed, one
+import yaml
+
+from .conftest import ROOT, Terraform, managed, one
 
 VARS = {"region": "us-east-1", "account_id": "123456789012", "github_repository": "acme/cosyworld"}
 
@@ -61,3 +64,43 @@ def test_bootstrap_refuses_another_accounts_oidc_provider(terraform: Terraform) 
     )
     text = " ".join(terraform.plan_error(directory, "-var-file=wrong.tfvars.json").split())
     assert "github_oidc_provider_arn must be arn:aws:iam::123456789012:oidc-provider/" in text
+
+
+def infra_policies(plan: dict) -> list[dict]:
+    return [
+        json.loads(r["values"]["policy"])
+        for r in managed(plan, "aws_iam_role_policy")
+        if "infra" in r["values"]["name"]
+    ]
+
+
+def test_the_infra_roles_assume_the_dns_role_only_when_there_is_one(
+    terraform: Terraform, tmp_path: Path
+) -> None:
+    """With `dns` in cosydeploy.yaml the infra roles may assume that role (the client
+    stack's aws.dns provider) and may manage the alerting the stack makes."""
+    without = infra_policies(terraform.plan("bootstrap", "bootstrap", VARS))
+    assert without
+    for policy in without:
+        assert not [s for s in policy["Statement"] if s["Action"] == "sts:AssumeRole"]
+        actions = next(s for s in policy["Statement"] if s["Sid"] == "ClientInfrastructure")
+        assert {"events:*", "sns:*", "budgets:*"} <= set(actions["Action"])
+
+    config = yaml.safe_load((ROOT / "cosydeploy.yaml").read_text())
+    role = "arn:aws:iam::111122223333:role/cosyworld-dns"
+    config["dns"] = {"account_id": "111122223333", "role_arn": role}
+    path = tmp_path / "cosydeploy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = terraform.plan("bootstrap", "bootstrap-dns", {**VARS, "project_config": str(path)})
+    with_dns = infra_policies(plan)
+    assert len(with_dns) == len(without)
+    for policy in with_dns:
+        assume = [s for s in policy["Statement"] if s.get("Sid") == "RecordsInTheDnsAccount"]
+        assert assume == [
+            {
+                "Sid": "RecordsInTheDnsAccount",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": [role],
+            }
+        ]

@@ -9,26 +9,17 @@ resource "aws_acm_certificate" "this" {
   }
 }
 
-resource "aws_route53_record" "validation" {
-  for_each = {
-    for o in aws_acm_certificate.this.domain_validation_options : o.domain_name => {
-      name   = o.resource_record_name
-      type   = o.resource_record_type
-      record = o.resource_record_value
-    }
-  }
-
-  zone_id         = var.zone_id
-  name            = each.value.name
-  type            = each.value.type
-  records         = [each.value.record]
-  ttl             = 60
-  allow_overwrite = true
-}
-
 resource "aws_acm_certificate_validation" "this" {
-  certificate_arn         = aws_acm_certificate.this.arn
-  validation_record_fqdns = [for r in aws_route53_record.validation : r.fqdn]
+  certificate_arn = aws_acm_certificate.this.arn
+  # The records live in the zone's account (the dns module, through the caller's DNS
+  # provider); their names come back here.
+  validation_record_fqdns = var.validation_record_fqdns
+
+  # A zone of the same name that the domain does not delegate to (a stray zone in the
+  # wrong account) never validates: fail the apply instead of waiting 75 minutes.
+  timeouts {
+    create = var.validation_timeout
+  }
 }
 
 resource "aws_lb" "this" {

@@ -42,3 +42,8 @@ output "certificate_arn" {
   description = "ARN of the validated ACM certificate."
   value       = aws_acm_certificate_validation.this.certificate_arn
 }
+
+output "domain_validation_options" {
+  description = "The DNS records ACM asks for to validate the certificate (for the dns module)."
+  value       = aws_acm_certificate.this.domain_validation_options
+}

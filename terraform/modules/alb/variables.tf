@@ -28,9 +28,9 @@ variable "domain_name" {
   type        = string
 }
 
-variable "zone_id" {
-  description = "Route 53 hosted zone that validates the certificate by DNS."
-  type        = string
+variable "validation_record_fqdns" {
+  description = "Names of the Route 53 records that validate the certificate (the dns module's `validation_record_fqdns`)."
+  type        = list(string)
 }
 
 variable "ssl_policy" {
@@ -90,4 +90,10 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "validation_timeout" {
+  description = "How long the apply waits for ACM to see the validation records before it fails (a Go duration)."
+  type        = string
+  default     = "15m"
 }

@@ -1,5 +1,5 @@
-variable "zone_id" {
-  description = "Route 53 hosted zone of `<zone>`."
+variable "zone_name" {
+  description = "Public Route 53 hosted zone (`cosyworld.ai`), looked up in the provider's account."
   type        = string
 }
 
@@ -16,4 +16,14 @@ variable "alb_dns_name" {
 variable "alb_zone_id" {
   description = "Hosted zone id of the ALB."
   type        = string
+}
+
+variable "certificate_validation_options" {
+  description = "The ALB certificate's `domain_validation_options`: the records ACM asks for."
+  type = set(object({
+    domain_name           = string
+    resource_record_name  = string
+    resource_record_type  = string
+    resource_record_value = string
+  }))
 }

@@ -1,5 +1,9 @@
 data "aws_region" "current" {}
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 locals {
   region     = data.aws_region.current.region
   severities = toset(["critical", "warning", "info"])
@@ -27,12 +31,173 @@ resource "aws_sns_topic" "this" {
   tags = var.tags
 }
 
-resource "aws_sns_topic_subscription" "email" {
-  for_each = var.alert_email == null ? toset([]) : toset(["critical", "warning"])
+# Who is told, per severity and protocol (a pager through email or SMS for critical).
+resource "aws_sns_topic_subscription" "this" {
+  for_each = { for s in var.subscriptions : "${s.severity}:${s.protocol}:${s.endpoint}" => s }
 
-  topic_arn = aws_sns_topic.this[each.key].arn
-  protocol  = "email"
-  endpoint  = var.alert_email
+  topic_arn = aws_sns_topic.this[each.value.severity].arn
+  protocol  = each.value.protocol
+  endpoint  = each.value.endpoint
+}
+
+# Who may publish: this account (CloudWatch alarms, the account's own principals), and
+# the services that report into a topic: EventBridge into info (deployments, scaling),
+# AWS Budgets into warning. Each only for this account's rules and budgets.
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  topic_publishers = {
+    critical = {}
+    warning = {
+      "budgets.amazonaws.com" = "arn:${local.partition}:budgets::${local.account_id}:budget/*"
+    }
+    info = {
+      "events.amazonaws.com" = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.name}-*"
+    }
+  }
+}
+
+data "aws_iam_policy_document" "topic" {
+  for_each = local.severities
+
+  statement {
+    sid = "ThisAccount"
+    actions = [
+      "SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:AddPermission", "SNS:RemovePermission",
+      "SNS:DeleteTopic", "SNS:Subscribe", "SNS:ListSubscriptionsByTopic", "SNS:Publish",
+    ]
+    resources = [aws_sns_topic.this[each.key].arn]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceOwner"
+      values   = [local.account_id]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.topic_publishers[each.key]
+    content {
+      sid       = "PublishFrom${title(split(".", statement.key)[0])}"
+      actions   = ["SNS:Publish"]
+      resources = [aws_sns_topic.this[each.key].arn]
+      principals {
+        type        = "Service"
+        identifiers = [statement.key]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+      condition {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  for_each = local.severities
+
+  arn    = aws_sns_topic.this[each.key].arn
+  policy = data.aws_iam_policy_document.topic[each.key].json
+}
+
+# Info: the service's deployments (started, completed, failed) and Application Auto
+# Scaling's events for it (the service reached its maximum count), from EventBridge.
+locals {
+  service_arn = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${var.service_name}"
+  info_events = {
+    deployments = {
+      description = "Deployments of ${var.name}: started, completed, failed"
+      pattern = {
+        source        = ["aws.ecs"]
+        "detail-type" = ["ECS Deployment State Change"]
+        resources     = [local.service_arn]
+      }
+    }
+    scaling = {
+      description = "Scaling of ${var.name} (Application Auto Scaling)"
+      pattern = {
+        source        = ["aws.application-autoscaling"]
+        "detail-type" = ["Application Auto Scaling Scaling Activity State Change"]
+        detail = {
+          serviceNamespace = ["ecs"]
+          resourceId       = ["service/${var.cluster_name}/${var.service_name}"]
+        }
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "info" {
+  for_each = local.info_events
+
+  name          = "${var.name}-${each.key}"
+  description   = each.value.description
+  event_pattern = jsonencode(each.value.pattern)
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "info" {
+  for_each = local.info_events
+
+  rule      = aws_cloudwatch_event_rule.info[each.key].name
+  target_id = "info-topic"
+  arn       = aws_sns_topic.this["info"].arn
+
+  depends_on = [aws_sns_topic_policy.this]
+}
+
+# Warning: a task's ephemeral storage (Fargate's disk) has less than 15 % free for 5
+# minutes (the seed's "disk space < 15 %"), from Container Insights.
+resource "aws_cloudwatch_metric_alarm" "disk_space" {
+  alarm_name          = "${var.name}-disk-space-low"
+  alarm_description   = "Less than ${var.thresholds.disk_free_percent} % of a task's ephemeral storage free in ${var.name} for 5 minutes"
+  evaluation_periods  = 5
+  comparison_operator = "LessThanThreshold"
+  threshold           = var.thresholds.disk_free_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["warning"].arn]
+  ok_actions          = [aws_sns_topic.this["warning"].arn]
+
+  metric_query {
+    id          = "free"
+    expression  = "100 * (1 - used / reserved)"
+    label       = "Ephemeral storage free %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "used"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "EphemeralStorageUtilized"
+      dimensions  = local.ecs_dimensions
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "reserved"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "EphemeralStorageReserved"
+      dimensions  = local.ecs_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
 }
 
 # Critical: the service wants tasks and none passes the health check for a minute. A
@@ -324,4 +489,52 @@ resource "aws_cloudwatch_dashboard" "this" {
       }
     ]
   })
+}
+
+# The seed's billing alarm: a monthly cost budget for this client and environment (the
+# costs tagged with both; the tags must be active cost allocation tags), set from
+# `cosydeploy cost`'s estimate, warning at 80 % and 100 % of it.
+resource "aws_budgets_budget" "this" {
+  count = var.budget == null ? 0 : 1
+
+  name         = "${var.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = format("%.2f", var.budget.monthly_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  filter_expression {
+    and {
+      tags {
+        key    = "Client"
+        values = [var.budget.client]
+      }
+    }
+    and {
+      tags {
+        key    = "Environment"
+        values = [var.budget.environment]
+      }
+    }
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.this["warning"].arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.this["warning"].arn]
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_sns_topic_policy.this]
 }

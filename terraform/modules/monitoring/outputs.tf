@@ -7,6 +7,7 @@ output "alarm_names" {
   description = "Names of every alarm."
   value = concat(
     [aws_cloudwatch_metric_alarm.no_healthy_targets.alarm_name, aws_cloudwatch_metric_alarm.all_tasks_unhealthy.alarm_name],
+    [aws_cloudwatch_metric_alarm.disk_space.alarm_name],
     aws_cloudwatch_metric_alarm.redis_down[*].alarm_name,
     [for a in aws_cloudwatch_metric_alarm.error_rate : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.utilisation : a.alarm_name],

@@ -3,10 +3,14 @@ variable "name" {
   type        = string
 }
 
-variable "alert_email" {
-  description = "Address subscribed to the critical and warning topics; null subscribes nobody."
-  type        = string
-  default     = null
+variable "subscriptions" {
+  description = "Subscribers of the topics: severity (critical, warning, info), SNS protocol and endpoint."
+  type = list(object({
+    severity = string
+    protocol = string
+    endpoint = string
+  }))
+  default = []
 }
 
 variable "kms_key_arn" {
@@ -40,12 +44,13 @@ variable "redis_cluster_ids" {
 }
 
 variable "thresholds" {
-  description = "Alarm thresholds: 5xx rate % (critical and warning), CPU % and memory %."
+  description = "Alarm thresholds: 5xx rate % (critical and warning), CPU %, memory % and the free ephemeral storage %."
   type = object({
     error_rate_critical = optional(number, 10)
     error_rate_warning  = optional(number, 5)
     cpu_percent         = optional(number, 85)
     memory_percent      = optional(number, 90)
+    disk_free_percent   = optional(number, 15)
   })
   default = {}
 }
@@ -54,4 +59,14 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "budget" {
+  description = "A monthly cost budget over the costs tagged Client and Environment, alerting the warning topic at 80 % and 100 % of it; null makes none."
+  type = object({
+    monthly_usd = number
+    client      = string
+    environment = string
+  })
+  default = null
 }

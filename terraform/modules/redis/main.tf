@@ -78,6 +78,18 @@ resource "aws_elasticache_user_group" "this" {
   tags = var.tags
 }
 
+# The engine's slow log and engine log, delivered to CloudWatch Logs in groups this stack
+# owns (encrypted, with the environment's retention) rather than ones made on first write.
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = toset(["slow-log", "engine-log"])
+
+  name              = "/aws/elasticache/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
 resource "aws_elasticache_replication_group" "this" {
   #checkov:skip=CKV_AWS_31:Clients authenticate as an RBAC user (user_group_ids) with a write-only password, not with auth_token, so no password is in the state.
   replication_group_id = var.name
@@ -99,6 +111,16 @@ resource "aws_elasticache_replication_group" "this" {
   kms_key_id                 = var.kms_key_arn
   transit_encryption_enabled = true
   user_group_ids             = [aws_elasticache_user_group.this.user_group_id]
+
+  dynamic "log_delivery_configuration" {
+    for_each = aws_cloudwatch_log_group.this
+    content {
+      destination      = log_delivery_configuration.value.name
+      destination_type = "cloudwatch-logs"
+      log_format       = "json"
+      log_type         = log_delivery_configuration.key
+    }
+  }
 
   snapshot_retention_limit   = var.snapshot_retention_days
   snapshot_window            = var.snapshot_window

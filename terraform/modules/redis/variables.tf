@@ -100,3 +100,9 @@ variable "password_version" {
   type        = number
   default     = 1
 }
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the slow log and the engine log."
+  type        = number
+  default     = 30
+}

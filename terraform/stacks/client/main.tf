@@ -31,11 +31,6 @@ data "aws_partition" "current" {}
 
 data "aws_caller_identity" "current" {}
 
-data "aws_route53_zone" "this" {
-  name         = var.zone_name
-  private_zone = false
-}
-
 # One customer-managed key per client and environment: logs, secrets, Redis, SNS,
 # the media bucket, the upload table and DocumentDB.
 data "aws_iam_policy_document" "kms" {
@@ -68,12 +63,12 @@ data "aws_iam_policy_document" "kms" {
   }
 
   statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopics"
+    sid       = "AlarmsEventsAndBudgetsPublishToEncryptedTopics"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
@@ -123,16 +118,17 @@ module "security_groups" {
 module "alb" {
   source = "../../modules/alb"
 
-  name                = local.short_name
-  target_group_name   = local.short_name
-  vpc_id              = module.network.vpc_id
-  subnet_ids          = module.network.public_subnet_ids
-  security_group_ids  = [module.security_groups.alb_security_group_id]
-  domain_name         = var.hostname
-  zone_id             = data.aws_route53_zone.this.zone_id
-  target_port         = var.service.container_port
-  health_check        = { path = var.service.health_path }
-  deletion_protection = var.service.deletion_protection || local.is_prod
+  name               = local.short_name
+  target_group_name  = local.short_name
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.public_subnet_ids
+  security_group_ids = [module.security_groups.alb_security_group_id]
+  domain_name        = var.hostname
+  # The certificate is the client's; its validation records are in the zone's account.
+  validation_record_fqdns = module.dns.validation_record_fqdns
+  target_port             = var.service.container_port
+  health_check            = { path = var.service.health_path }
+  deletion_protection     = var.service.deletion_protection || local.is_prod
 }
 
 module "storage" {
@@ -177,6 +173,7 @@ module "redis" {
   snapshot_retention_days = var.redis.snapshot_retention_days
   kms_key_arn             = aws_kms_key.this.arn
   auth_token_secret_name  = "${local.secrets_path}/REDIS_AUTH_TOKEN"
+  log_retention_days      = coalesce(var.service.log_retention_days, 30)
 }
 
 module "documentdb" {
@@ -258,21 +255,36 @@ module "autoscaling" {
 module "monitoring" {
   source = "../../modules/monitoring"
 
-  name                    = local.name
-  alert_email             = var.alert_email
+  name = local.name
+  # A subscription without an endpoint goes to the client's contact (none without one).
+  subscriptions = [
+    for s in var.alert_subscriptions : merge(s, { endpoint = coalesce(s.endpoint, var.alert_email) })
+    if s.endpoint != null || var.alert_email != null
+  ]
   kms_key_arn             = aws_kms_key.this.arn
   cluster_name            = module.ecs_service.cluster_name
   service_name            = module.ecs_service.service_name
   alb_arn_suffix          = module.alb.alb_arn_suffix
   target_group_arn_suffix = module.alb.target_group_arn_suffix
   redis_cluster_ids       = module.redis.member_cluster_ids
+  budget = var.monthly_budget_usd == null ? null : {
+    monthly_usd = var.monthly_budget_usd
+    client      = var.client
+    environment = var.environment
+  }
 }
 
+# Route 53 in the account that holds the zone (providers.tf, aws.dns): the zone lookup,
+# the certificate's validation records and the app's alias record.
 module "dns" {
   source = "../../modules/dns"
+  providers = {
+    aws = aws.dns
+  }
 
-  zone_id      = data.aws_route53_zone.this.zone_id
-  hostname     = var.hostname
-  alb_dns_name = module.alb.alb_dns_name
-  alb_zone_id  = module.alb.alb_zone_id
+  zone_name                      = var.zone_name
+  hostname                       = var.hostname
+  certificate_validation_options = module.alb.domain_validation_options
+  alb_dns_name                   = module.alb.alb_dns_name
+  alb_zone_id                    = module.alb.alb_zone_id
 }

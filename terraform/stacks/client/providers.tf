@@ -20,3 +20,20 @@ provider "aws" {
     })
   }
 }
+
+# Route 53: the zone lookup, the certificate's validation records and the app's alias
+# record. Without a DNS account (var.dns null) this is the client's account as above;
+# with one, the role there, and no other account.
+provider "aws" {
+  alias               = "dns"
+  region              = var.region
+  allowed_account_ids = [var.dns == null ? var.account_id : var.dns.account_id]
+
+  dynamic "assume_role" {
+    for_each = var.dns == null ? (var.assume_role_arn == null ? [] : [var.assume_role_arn]) : [var.dns.role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "cosydeploy-${var.client}-${var.environment}-dns"
+    }
+  }
+}

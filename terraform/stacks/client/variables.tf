@@ -77,9 +77,53 @@ variable "hostname" {
   type        = string
 }
 
+variable "dns" {
+  description = "The account holding the public zone, when it is not the client's: its id and the role to assume there (the zone lookup, the certificate's validation records and the alias record go through it), or null for the client's own account."
+  type = object({
+    account_id = string
+    role_arn   = string
+  })
+
+  validation {
+    condition     = var.dns == null ? true : can(regex("^[0-9]{12}$", var.dns.account_id)) && try(split(":", var.dns.role_arn)[4] == var.dns.account_id, false)
+    error_message = "dns.account_id must be 12 digits and dns.role_arn a role of that account."
+  }
+}
+
 variable "alert_email" {
   description = "Address that gets critical and warning alarms, or null."
   type        = string
+}
+
+variable "alert_subscriptions" {
+  description = "Subscribers of the alert topics per severity (critical, warning, info): protocol email, email-json or sms, and an endpoint; a null endpoint is alert_email."
+  type = list(object({
+    severity = string
+    protocol = string
+    endpoint = optional(string)
+  }))
+
+  validation {
+    condition = alltrue([for s in var.alert_subscriptions :
+      contains(["critical", "warning", "info"], s.severity) && contains(["email", "email-json", "sms"], s.protocol)
+    ])
+    error_message = "alert_subscriptions: severity must be critical, warning or info and protocol email, email-json or sms."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.alert_subscriptions : s.protocol != "sms" || can(regex("^\\+[1-9][0-9]{6,14}$", coalesce(s.endpoint, "-")))])
+    error_message = "alert_subscriptions: an sms subscription needs a number in E.164 form (+15550100)."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the client and environment in USD (`cosydeploy cost`'s estimate at the maximum task count), alerting at 80 % and 100 %; null makes no budget."
+  type        = number
+
+  validation {
+    condition     = var.monthly_budget_usd == null ? true : var.monthly_budget_usd > 0
+    error_message = "monthly_budget_usd must be more than 0."
+  }
 }
 
 variable "tags" {

@@ -59,5 +59,7 @@ locals {
       "${local.arn}:iam::${var.account_id}:policy/${local.project}-*",
     ]
     protected_iam_arns = local.protected_iam_arns
+    # The DNS account's role (cosydeploy.yaml `dns`), assumed for the Route 53 records.
+    dns_role_arns = try(local.config.dns.role_arn, null) == null ? [] : [local.config.dns.role_arn]
   }
 }

@@ -1,0 +1,120 @@
+"""What cosydeploy.yaml adds to the rendered tfvars beyond the manifest: the DNS account."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cosydeploy.config.load import load_manifest_file, load_project
+from cosydeploy.config.models import DnsAccount
+from cosydeploy.config.project import Project
+from cosydeploy.config.resolve import resolve
+from cosydeploy.render import render_tfvars
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / "tests" / "fixtures" / "terraform" / "clients" / "northwind-traders-eu.yaml"
+
+
+def tfvars(project: Project, env: str = "prod") -> dict[str, Any]:
+    manifest, _ = load_manifest_file(project, MANIFEST)
+    return dict(json.loads(render_tfvars(project, resolve(project, manifest, env))))
+
+
+def with_config(**changes: Any) -> Project:
+    project = load_project(ROOT)
+    config = project.config.model_validate({**project.config.model_dump(), **changes})
+    return dataclasses.replace(project, config=config)
+
+
+def test_without_a_dns_account_the_zone_is_the_clients() -> None:
+    assert tfvars(load_project(ROOT))["dns"] is None
+
+
+def test_a_dns_account_reaches_the_tfvars() -> None:
+    dns = {"account_id": "111122223333", "role_arn": "arn:aws:iam::111122223333:role/dns"}
+    assert tfvars(with_config(dns=dns))["dns"] == dns
+
+
+@pytest.mark.parametrize(
+    ("dns", "message"),
+    [
+        (
+            {"account_id": "111122223333", "role_arn": "arn:aws:iam::444455556666:role/dns"},
+            "is not a role of account 111122223333",
+        ),
+        (
+            {"account_id": 111122223333, "role_arn": "arn:aws:iam::111122223333:role/dns"},
+            "quoted 12-digit string",
+        ),
+        ({"account_id": "111122223333"}, "role_arn"),
+    ],
+)
+def test_a_wrong_dns_account_is_refused(dns: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        DnsAccount.model_validate(dns)
+
+
+def test_the_budget_is_the_cost_estimate_at_the_maximum_task_count() -> None:
+    from cosydeploy import cost
+
+    project = load_project(ROOT)
+    for env, tier in (("dev", "dev"), ("prod", "large")):
+        rendered = tfvars(project, env)
+        inp = cost.cost_input_from_tfvars(rendered, tier=tier)
+        at_max = cost.estimate(inp, cost.load_prices()).total_at_max
+        assert rendered["monthly_budget_usd"] - 1 < at_max <= rendered["monthly_budget_usd"]
+    assert (
+        tfvars(project, "prod")["monthly_budget_usd"] > tfvars(project, "dev")["monthly_budget_usd"]
+    )
+
+
+def test_no_budget_when_the_price_file_does_not_price_the_tier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cosydeploy import cost
+
+    def unpriced(*_: Any, **__: Any) -> Any:
+        raise cost.PricingError("no price for cache.x9.huge")
+
+    monkeypatch.setattr(cost, "estimate", unpriced)
+    assert tfvars(load_project(ROOT))["monthly_budget_usd"] is None
+
+
+def test_alert_subscriptions_default_to_the_contact_by_email() -> None:
+    assert tfvars(load_project(ROOT))["alert_subscriptions"] == [
+        {"severity": "critical", "protocol": "email", "endpoint": None},
+        {"severity": "warning", "protocol": "email", "endpoint": None},
+    ]
+
+
+def test_alert_subscriptions_per_severity_from_the_config() -> None:
+    alerts = {
+        "critical": [{"protocol": "sms", "endpoint": "+15550100"}],
+        "info": [{"protocol": "email"}],
+    }
+    assert tfvars(with_config(alerts=alerts))["alert_subscriptions"] == [
+        {"severity": "critical", "protocol": "sms", "endpoint": "+15550100"},
+        {"severity": "warning", "protocol": "email", "endpoint": None},
+        {"severity": "info", "protocol": "email", "endpoint": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("subscription", "message"),
+    [
+        ({"protocol": "sms"}, "E.164"),
+        ({"protocol": "sms", "endpoint": "555-0100"}, "E.164"),
+        ({"protocol": "email", "endpoint": "not an address"}, "email address"),
+        ({"protocol": "https", "endpoint": "https://events.pager.example/key"}, "protocol"),
+    ],
+)
+def test_a_wrong_alert_subscription_is_refused(subscription: dict[str, Any], message: str) -> None:
+    from cosydeploy.config.models import AlertSubscription
+
+    with pytest.raises(ValidationError, match=message):
+        AlertSubscription.model_validate(subscription)
