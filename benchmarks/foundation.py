@@ -80,7 +80,9 @@ def bench_help() -> None:
         f"help: cosydeploy {ours * 1000:.0f} ms vs bare Typer {bare * 1000:.0f} ms -> {ours / bare:.2f}x (target <= 1.2x)"
     )
     bare, ours = _cpu(bare_cmd), _cpu(ours_cmd)
-    print(f"help CPU: cosydeploy {ours * 1000:.0f} ms vs bare Typer {bare * 1000:.0f} ms -> {ours / bare:.2f}x")
+    print(
+        f"help CPU: cosydeploy {ours * 1000:.0f} ms vs bare Typer {bare * 1000:.0f} ms -> {ours / bare:.2f}x"
+    )
 
 
 def bench_validate_render() -> None:
