@@ -1,4 +1,4 @@
-"""rollback.yml, dispatched with inputs, rehearsed with act against the
+"""rollback.yml and onboard.yml, dispatched with inputs, rehearsed with act against the
 sandbox: each job under the role of its environment."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 import urllib.request
 
 import pytest
-from conftest import GITHUB_REPO, admin, cli
+from conftest import ACCOUNT, GITHUB_REPO, admin, cli, manifest
 from test_release_workflow import assumed_roles
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -58,3 +58,19 @@ def test_rollback_goes_back_to_the_last_good_release(act, sandbox, repos, world)
     assert r.returncode == 0, log[-6000:]
     assert serving(sandbox, "acme", "staging") == "v1.0.8"
     assert assumed_roles() - before == {"cosyworld-staging-release": 1}
+
+
+def test_onboard_applies_the_stack_of_a_new_client(act, sandbox, repos):
+    (repos["project"] / "clients" / "initech.yaml").write_text(manifest("initech"))
+    ecs = admin(sandbox, "ecs")
+    assert not any(a.endswith("/cosyworld-initech-dev") for a in ecs.list_clusters()["clusterArns"])
+    before = assumed_roles()
+    r = act.run("workflow_dispatch", "onboard.yml", dispatch(client="initech", env="dev"), {})
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-6000:]
+    assert assumed_roles() - before == {"cosyworld-dev-infra": 1}
+    (svc,) = ecs.describe_services(cluster="cosyworld-initech-dev", services=["app"])["services"]
+    assert svc["status"] == "ACTIVE"
+    state = admin(sandbox, "s3").list_objects_v2(Bucket=f"cosyworld-terraform-state-{ACCOUNT}")
+    keys = [o["Key"] for o in state.get("Contents", [])]
+    assert any("initech" in k and "dev" in k for k in keys), keys
