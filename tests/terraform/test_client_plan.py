@@ -199,3 +199,30 @@ def test_the_name_rules_catch_what_aws_rejects() -> None:
     assert name_problems("aws_lb", "internal-tools-prod")
     assert name_problems("aws_s3_bucket", "Upper-case")
     assert not name_problems("aws_lb", "acme-prod")
+
+
+def test_the_dashboard_shows_what_the_seed_asks_for() -> None:
+    """The seed's dashboard: requests by status class, requests per target, network bytes,
+    next to tasks, CPU/memory, latency, health and Redis. (The dashboard body depends on
+    the load balancer's ARN, unknown at plan time, so this reads the module itself.)"""
+    import hcl2
+
+    from .conftest import ROOT
+
+    text = (ROOT / "terraform" / "modules" / "monitoring" / "main.tf").read_text()
+    widgets = hcl2.loads(text)["locals"]
+    found = " ".join(str(block.get("widgets", "")) for block in widgets)
+    for metric in (
+        "HTTPCode_Target_2XX_Count",
+        "HTTPCode_Target_4XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "RequestCountPerTarget",
+        "ProcessedBytes",
+        "NetworkRxBytes",
+        "NetworkTxBytes",
+        "TargetResponseTime",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "CacheHitRate",
+    ):
+        assert metric in found, metric

@@ -430,6 +430,25 @@ locals {
       stat    = "Sum"
     },
     {
+      title   = "2xx and 4xx (targets)"
+      metrics = [for m in ["HTTPCode_Target_2XX_Count", "HTTPCode_Target_4XX_Count"] : concat(["AWS/ApplicationELB", m], local.lb_tg)]
+      stat    = "Sum"
+    },
+    {
+      title   = "Requests per target"
+      metrics = [concat(["AWS/ApplicationELB", "RequestCountPerTarget"], ["TargetGroup", var.target_group_arn_suffix])]
+      stat    = "Sum"
+    },
+    {
+      title = "Network bytes (ALB processed, task in and out)"
+      metrics = [
+        ["AWS/ApplicationELB", "ProcessedBytes", "LoadBalancer", var.alb_arn_suffix],
+        concat(["ECS/ContainerInsights", "NetworkRxBytes"], local.svc),
+        concat(["ECS/ContainerInsights", "NetworkTxBytes"], local.svc),
+      ]
+      stat = "Sum"
+    },
+    {
       title = "5xx (target and ALB)"
       metrics = [
         concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.lb_tg),
