@@ -40,7 +40,7 @@ test: install services checkov
 	$(BIN)/pytest tests/integration
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e
-	# Faults at chosen moments (AWS unreachable mid-watch, SIGKILL, a held lock) on a sandbox.
+	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
 	$(BIN)/pytest tests/faults
 	# The CLI in a real terminal (tmux), read back from the screen; its own sandbox.
 	$(BIN)/pytest tests/tty

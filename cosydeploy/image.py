@@ -252,9 +252,9 @@ class EcrAuth:
             self.calls += 1
             data = self._ecr.get_authorization_token()["authorizationData"][0]
         except (ClientError, BotoCoreError) as exc:
-            raise AwsError(
-                f"ECR login failed: {exc}", hint="check the AWS credentials and region"
-            ) from exc
+            from cosydeploy.adapters.aws import aws_fault
+
+            raise aws_fault(exc, "ECR get_authorization_token (the registry login)") from exc
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
         from cosydeploy.adapters.ci import mask
 
@@ -326,10 +326,14 @@ def push(
 
 def ecr_tag_digest(ecr_client: Any, repository: str, tag: str) -> str | None:
     """The digest the tag points to in ECR, or None when the tag does not exist."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cosydeploy.adapters.aws import aws_fault
 
     try:
         resp = ecr_client.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except BotoCoreError as exc:
+        raise aws_fault(exc, f"ECR describe_images {repository}:{tag}") from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "ImageNotFoundException":
@@ -339,7 +343,7 @@ def ecr_tag_digest(ecr_client: Any, repository: str, tag: str) -> str | None:
                 f"ECR repository {repository!r} does not exist",
                 hint="apply the bootstrap stack (or start the sandbox)",
             ) from exc
-        raise AwsError(f"describe_images {repository}:{tag} failed: {exc}") from exc
+        raise aws_fault(exc, f"ECR describe_images {repository}:{tag}") from exc
     details = resp.get("imageDetails") or []
     return details[0]["imageDigest"] if details else None
 
@@ -488,7 +492,9 @@ def tag_existing(ecr_client: Any, repository: str, digest: str, tag: str) -> Non
         return
     if current:
         raise _refuse_move(repository, tag, current, digest)
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cosydeploy.adapters.aws import aws_fault
 
     try:
         img = ecr_client.batch_get_image(
@@ -502,5 +508,5 @@ def tag_existing(ecr_client: Any, repository: str, digest: str, tag: str) -> Non
             imageTag=tag,
             imageDigest=digest,
         )
-    except ClientError as exc:
-        raise AwsError(f"tagging {repository}@{digest} as {tag} failed: {exc}") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_fault(exc, f"ECR tagging {repository}@{digest[:19]} as {tag}") from exc

@@ -237,11 +237,11 @@ def caller_account(aws: AwsSession) -> str:
             f"cannot reach AWS at {exc.kwargs.get('endpoint_url', '?')}",
             hint="is the sandbox running? cosydeploy sandbox status",
         ) from None
-    except bexc.ClientError as exc:
-        raise AwsError(
-            f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}",
-            hint="refresh your credentials",
-        ) from None
+    except (bexc.ClientError, bexc.BotoCoreError) as exc:
+        fault = aws_fault(exc, "STS get_caller_identity")
+        if getattr(fault, "fault", "") == "error":  # an answer that is none of the known faults
+            fault.hint = fault.hint or "refresh your credentials"
+        raise fault from None
 
 
 def guard_account(aws: AwsSession, expected: str, source: str, *, known: str | None = None) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from cosydeploy import events as ev
 from cosydeploy import outcome as oc
+from cosydeploy.adapters.aws import aws_fault
 from cosydeploy.ecs.poller import Poller
 from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
@@ -53,7 +54,10 @@ def from_error(
         outcome, code, msg, hint = oc.INTERRUPTED, None, "interrupted", ""
     elif isinstance(exc, LockHeldError):
         outcome, code, msg, hint = oc.LOCKED, None, exc.message, exc.hint or ""
-    elif isinstance(exc, CosydeployError):
+    elif isinstance(exc, CosydeployError) or _from_aws(exc):
+        # An AWS fault reaching here came before anything was deployed (a release or a
+        # rollback reports its own once a deployment may be in flight): translated.
+        exc = aws_fault(exc, _aws_call(exc))
         outcome, code, msg, hint = oc.ERROR, exc.exit_code, exc.message, exc.hint or ""
     else:  # a bug or an unexpected AWS answer mid-release: a person must look
         outcome, code, msg, hint = (
@@ -74,6 +78,18 @@ def from_error(
         error=exc,
         elapsed=time.time() - started if started else 0.0,
     )
+
+
+def _from_aws(exc: BaseException) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)
+
+
+def _aws_call(exc: BaseException) -> str:
+    """The failed call's name as the error line gives it (e.g. "AWS GetSecretValue")."""
+    op = getattr(exc, "operation_name", "")
+    return f"AWS {op}" if op else "AWS"
 
 
 def skipped(client: str, env: str, version: str, wave: int, why: str) -> ReleaseResult:

@@ -187,6 +187,7 @@ class _Run:
         self.in_flight_arn = ""  # set when update_service is called: a deployment may run
         self.watching: Watch | None = None
         self.cleanup: list[str] = []  # cleanup failures, reported after the cause
+        self.rollback_rec: ReleaseRecord | None = None  # the record of a rollback under way
 
     def quietly(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a cleanup step; its failure is kept as an extra line, never in place of the
@@ -233,6 +234,7 @@ class _Run:
             sleep=self.sleep,
         )
         lock.acquire()
+        self.doing = "ECS describe_services"  # the step after the lock reads the service
         try:
             yield
         finally:
@@ -430,7 +432,8 @@ class _Run:
             git_sha=to.git_sha if to else "",
             actor=self.options.actor,
         )
-        rec = self.ledger.update(rec, task_definition_arn=taskdef_arn)
+        self.rollback_rec = rec
+        rec = self.rollback_rec = self.ledger.update(rec, task_definition_arn=taskdef_arn)
         try:
             verdict, verified, why = self.roll_out(
                 taskdef_arn, timeout=self.t.timeout, label=f"back to {rec.version}"
@@ -751,14 +754,16 @@ def rollback_one(
     ``to_version``), under the lock, watched and verified, recorded as kind=rollback.
 
     Raises UsageError when there is nothing to roll back to; a rollback that fails is a
-    result with outcome failed (exit 3).
+    result with outcome failed (exit 3). An AWS fault is translated as for a release:
+    before update_service it is raised (nothing changed); after it the outcome is unknown
+    (failed, exit 3, the record left in_progress for the next run to reconcile).
     """
     options = options or ReleaseOptions()
     poller, own = _private_poller(options, poller)
     run = _Run(target, options, emit, poller, clock, sleep)
     t0 = clock()
     try:
-        with run.lock("rollback"):
+        with _translated(run), run.lock("rollback"):
             result = _rollback(run, to_version)
     finally:
         if own:
@@ -773,6 +778,7 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
     current_arn = service.get("taskDefinition", "")
     current_td, _ = _describe_taskdef(run.ecs, current_arn) if current_arn else ({}, [])
     serving = run.observe(service, current_td)
+    run.doing = "DynamoDB (the release ledger)"
     if to_version:
         good = run.ledger.last_good(t.client, t.env, version=to_version)
         missing = f"no good release of {to_version} in the ledger"
@@ -787,6 +793,7 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
         raise UsageError(
             f"{t.key}: {missing}", hint=f"see cosydeploy history {t.client} --env {t.env}"
         )
+    run.doing = "ECS describe_task_definition"
     td, _ = _describe_taskdef(run.ecs, good.task_definition_arn)
     if (
         good.digest
@@ -809,9 +816,15 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
         warnings=list(run.warnings),
     )
     run.step(f"rolling back to {good.version} ({good.task_definition_arn.rsplit('/', 1)[-1]})")
-    rb = run.rollback_to(
-        to=good, taskdef_arn=good.task_definition_arn, previous=current_arn, rollback_of=""
-    )
+    result.notes = run.cleanup
+    try:
+        rb = run.rollback_to(
+            to=good, taskdef_arn=good.task_definition_arn, previous=current_arn, rollback_of=""
+        )
+    except Exception as exc:
+        if run.rollback_rec is None:  # no record yet: nothing changed
+            raise
+        return _broken(run, run.rollback_rec, result, exc)
     result.release_id = rb.release_id
     result.diagnosis = rb.diagnosis
     if rb.outcome != oc.SUCCEEDED:

@@ -665,3 +665,37 @@ def test_a_record_left_in_progress_is_reconciled_from_ecs_once_the_lock_is_free(
     assert rec.outcome == "succeeded" and rec.reconciled_at and "COMPLETED" in rec.reconciled_how
     assert reconcile(ledger, ecs, before=new_release_id(), **where) == []
     assert ledger.last_good("acme", "dev").release_id == rec.release_id
+
+
+def test_the_rollback_command_under_faults_tells_the_cause_and_what_may_be_in_flight(
+    target, faults
+):
+    """`rollback` meets AWS faults as a release does: before any change the translated
+    cause is raised (exit 2, the call named, not "unexpected"); once its update_service
+    was sent the outcome is unknown (exit 3, the deployment, the revision, `status`), and
+    its record stays in_progress for the next run to reconcile."""
+    with FakeRollout():
+        assert release(target, GOOD1, FAST, ev.ignore).outcome == "succeeded"
+        assert release(target, GOOD2, FAST, ev.ignore).outcome == "succeeded"
+    faults.add("ecs=5xx,action=DescribeServices")
+    with FakeRollout(), pytest.raises(CosydeployError) as err:
+        rollback(target, None, FAST, ev.ignore)
+    faults.clear()
+    assert err.value.exit_code == 2 and err.value.fault == "5xx"
+    assert "ECS describe_services" in err.value.message
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.Rollout) and e.watch.deployment_id and not faults.rules():
+            faults.add("ecs=unreachable")
+
+    with FakeRollout(hang=True):
+        r = rollback(target, None, FAST, emit)
+    faults.clear()
+    assert r.outcome == "failed" and r.exit_code == EXIT_NOT_RECOVERED
+    assert "outcome unknown" in r.message and "unreachable" in r.message
+    assert "ECS describe_services" in r.message and "may still be in flight" in r.message
+    assert r.hint == "cosydeploy status acme --env dev"
+    assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
+    top = Ledger(target.aws.client("dynamodb")).history("acme", "dev")[0]
+    assert (top.kind, top.version, top.outcome) == ("rollback", "v1", "in_progress")
