@@ -19,14 +19,19 @@ from cosydeploy.errors import (
     CosydeployError,
 )
 
+# AWS's names for "slow down" (the codes botocore's own retry logic treats as throttles).
 _THROTTLED = {
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
+    "RequestThrottledException",
     "RequestLimitExceeded",
+    "TooManyRequests",
     "TooManyRequestsException",
     "ProvisionedThroughputExceededException",
     "RequestThrottled",
+    "SlowDown",
+    "BandwidthLimitExceeded",
 }
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _DENIED = {
@@ -37,6 +42,16 @@ _DENIED = {
     "InvalidClientTokenId",
     "NotAuthorized",
 }
+
+
+def throttle_code(exc: BaseException) -> str:
+    """The error code when ``exc`` is AWS saying "slow down" (after the SDK's retries),
+    else an empty string."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    code = str((response.get("Error") or {}).get("Code", ""))
+    return code if code in _THROTTLED else ""
 
 
 def aws_fault(exc: BaseException, what: str) -> CosydeployError:
@@ -97,13 +112,16 @@ _DENIED_TEXT = re.compile(
 
 
 def botocore_config() -> Any:
-    """Retries in standard mode by default (``AWS_RETRY_MODE=adaptive`` to change), 7
-    attempts in all (``AWS_MAX_ATTEMPTS``, the SDKs' own variable, to change)."""
+    """THE botocore config of every client: retries in ``adaptive`` mode (standard
+    retries plus a client-side rate limiter that slows a client down after AWS throttles
+    it), 7 attempts in all. The SDKs' own variables change them (``AWS_RETRY_MODE``,
+    ``AWS_MAX_ATTEMPTS``); a retry mode or attempt count in ``~/.aws/config`` does not,
+    since this config is passed to every client and botocore lets it win."""
     from botocore.config import Config
 
-    mode = os.environ.get("AWS_RETRY_MODE", "standard")
+    mode = os.environ.get("AWS_RETRY_MODE", "adaptive")
     if mode not in {"standard", "adaptive", "legacy"}:
-        mode = "standard"
+        mode = "adaptive"
     attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
     retries: Any = {"mode": mode, "total_max_attempts": int(attempts) if attempts.isdigit() else 7}
     return Config(retries=retries, connect_timeout=5, read_timeout=30)

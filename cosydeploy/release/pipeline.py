@@ -711,6 +711,7 @@ def _back_to(run: _Run, to: ob.Target, *, failed_arn: str, rollback_of: str) -> 
     breaker already started a deployment back to it, follow and verify that one and change
     nothing; else roll it out (recorded as a rollback)."""
     run.info(to.why)
+    run.doing = "ECS describe_services (before going back)"
     service = current_service(run.ecs, run.t)
     by_ecs = ob.ecs_rolled_back_to(service, to.task_definition_arn)
     if by_ecs is None:

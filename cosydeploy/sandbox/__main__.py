@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fault",
         action="append",
         default=[],
-        help="API=FAULT[,after=N][,times=N][,action=A][,seconds=S] (repeatable; see faults.py)",
+        help="API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N] (repeatable; see faults.py)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

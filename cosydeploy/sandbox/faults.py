@@ -3,7 +3,9 @@
 A rule names an API (``ecs``, ``dynamodb``, ``ecr``, ``registry``, ``secretsmanager``,
 ``sts``, ``elbv2``, ``logs``), a fault, and when it strikes: after ``after`` calls of
 that API (optionally of one ``action`` only) have gone through, for ``times`` calls
-(0: from then on, for good). Faults:
+(0: from then on, for good). With ``rate=N`` it strikes only the calls above N in any
+one second (the calls it lets through count, the ones it strikes do not), as AWS's own
+rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. Faults:
 
     unreachable  the connection is closed without an answer (botocore: connection error)
     5xx          HTTP 500 InternalFailure
@@ -12,9 +14,10 @@ that API (optionally of one ``action`` only) have gone through, for ``times`` ca
     expired      HTTP 400 ExpiredTokenException
     latency      the call is answered ``seconds`` late
 
-Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A][,seconds=S]``
-or the admin endpoint of a running sandbox: ``POST /_sandbox/faults`` (a JSON rule or a
-list of them), ``GET`` (the rules and how often each struck), ``DELETE`` (clear).
+Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A][,seconds=S]
+[,rate=N]`` or the admin endpoint of a running sandbox: ``POST /_sandbox/faults`` (a JSON
+rule or a list of them), ``GET`` (the rules, with ``seen``: the calls they matched, and
+``struck``: the calls they failed, i.e. refused), ``DELETE`` (clear).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import socket
 import threading
 import time
 import urllib.parse
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cosydeploy.errors import SandboxError
@@ -59,8 +64,10 @@ class FaultRule:
     times: int = 0  # 0: every call from then on
     action: str = ""
     seconds: float = 2.0  # latency only
+    rate: int = 0  # > 0: strike only the calls above this many in any one second
     seen: int = field(default=0)
     struck: int = field(default=0)
+    _passed: deque[float] = field(default_factory=deque, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.api not in APIS:
@@ -69,21 +76,27 @@ class FaultRule:
             raise SandboxError(
                 f"fault: unknown fault {self.fault!r}", hint=f"one of {', '.join(FAULTS)}"
             )
+        if self.rate < 0:
+            raise SandboxError(f"fault: rate must be a number of calls a second, not {self.rate}")
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
-        """``API=FAULT[,after=N][,times=N][,action=A][,seconds=S]``."""
+        """``API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N]``."""
         head, _, rest = spec.partition(",")
         api, eq, fault = head.partition("=")
         if not eq:
             raise SandboxError(
-                f"fault {spec!r}: expected API=FAULT[,after=N][,times=N][,action=A][,seconds=S]"
+                f"fault {spec!r}: expected "
+                "API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N]"
             )
         kwargs: dict[str, Any] = {}
         for part in filter(None, rest.split(",")):
             key, _, value = part.partition("=")
-            if key in ("after", "times"):
-                kwargs[key] = int(value)
+            if key in ("after", "times", "rate"):
+                try:
+                    kwargs[key] = int(value)
+                except ValueError:
+                    raise SandboxError(f"fault {spec!r}: {key} must be a whole number") from None
             elif key == "seconds":
                 kwargs[key] = float(value)
             elif key == "action":
@@ -95,22 +108,36 @@ class FaultRule:
     def matches(self, api: str, action: str) -> bool:
         return api == self.api and (not self.action or self.action == action)
 
+    def due(self, now: float) -> bool:
+        """Count one matching call (at ``now``, seconds); True when this rule fails it."""
+        self.seen += 1
+        if self.seen <= self.after or (self.times and self.struck >= self.times):
+            return False
+        if self.rate:
+            while self._passed and self._passed[0] <= now - 1.0:
+                self._passed.popleft()
+            if len(self._passed) < self.rate:
+                self._passed.append(now)
+                return False
+        return True
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 class FaultInjector:
     """The rules in force; thread-safe. ``strike(api, action)`` says which fault, if any."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
+        self._clock = clock
 
     def add(self, rule: FaultRule | dict[str, Any] | str) -> FaultRule:
         if isinstance(rule, str):
             rule = FaultRule.parse(rule)
         elif isinstance(rule, dict):
-            known = {"api", "fault", "after", "times", "action", "seconds"}
+            known = {"api", "fault", "after", "times", "action", "seconds", "rate"}
             rule = FaultRule(**{k: v for k, v in rule.items() if k in known})
         with self._lock:
             self._rules.append(rule)
@@ -128,12 +155,9 @@ class FaultInjector:
         """Count this call against every matching rule; the first rule due strikes."""
         hit = None
         with self._lock:
+            now = self._clock()
             for r in self._rules:
-                if not r.matches(api, action):
-                    continue
-                r.seen += 1
-                due = r.seen > r.after and (r.times == 0 or r.struck < r.times)
-                if due and hit is None:
+                if r.matches(api, action) and r.due(now) and hit is None:
                     r.struck += 1
                     hit = r
         return hit

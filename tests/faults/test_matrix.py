@@ -20,6 +20,10 @@ Which cells run, and why the others need no run of their own:
 - slow (latency): a slow answer is waited for, so its path is the success path with a
   later verdict (the watch's deadline decides, which the e2e tier's deadline scenarios
   cover); one cell shows a slow watch still succeeds.
+- throttle while watching is no verdict: the poller backs off and polls again until the
+  deadline. One cell throttles a few polls (the release succeeds); one throttles every
+  describe until past a short deadline: "timed out while AWS throttled us", then the
+  rollback's own describe is throttled too (exit 3, the outcome unknown).
 - build: a local Docker build, no AWS call; Docker unreachable is an e2e scenario.
 - push: ECR failing (every call) for a version not pushed yet; the registry's own faults
   fail the push at the same point, before anything changed.
@@ -64,6 +68,7 @@ GOOD = ("m1", "m2")  # the good versions cells go between
 def cells() -> list:
     out = [pytest.param(s, f, id=f"{s}-{f}") for s in BEFORE_ANY_CHANGE for f in EVERY]
     in_flight = {"update": ("unreachable", "5xx"), "watch": ("unreachable", "throttle")}
+    in_flight["watch-deadline"] = ("throttle",)
     in_flight["rollback"] = ("unreachable", "expired")
     in_flight["ledger-write"] = ("unreachable", "denied")
     in_flight["lock-release"] = ("unreachable", "5xx")
@@ -166,17 +171,28 @@ def test_cell(step, fault, client, sandbox, aws, cosy, run, stage):
             r = run("release", version, "--client", client, "--env", "dev")
             assert r.exit_code == code, r.output
             one_error_line(r, names)
-        elif step in ("update", "watch"):
+        elif step in ("update", "watch", "watch-deadline"):
+            extra: tuple[str, ...] = ()
             if step == "update":
                 faults.add({"api": "ecs", "fault": fault, "action": "UpdateService"})
             else:
                 rule = {"api": "ecs", "fault": fault, "action": "DescribeServices"}
                 if fault == "latency":
                     rule.update(times=3, seconds=1.0)
+                elif fault == "throttle" and step == "watch":
+                    rule.update(times=4)  # two polls refused (two attempts each), then through
+                elif step == "watch-deadline":
+                    extra = ("--timeout", "8")
                 t = when_rolling_out(aws, client, lambda: faults.add(rule))
-            r = run("release", other, "--client", client, "--env", "dev")
-            if fault == "latency":
+            r = run("release", other, "--client", client, "--env", "dev", *extra)
+            if fault == "latency" or (step, fault) == ("watch", "throttle"):
                 assert r.exit_code == 0, r.output
+                assert "outcome unknown" not in r.output
+            elif step == "watch-deadline":
+                assert r.exit_code == 3, r.output
+                assert "timed out while AWS throttled us" in r.output, r.output
+                line = one_error_line(r, "throttled by AWS")
+                assert "outcome unknown" in line and "may still be in flight" in line
             else:
                 assert r.exit_code == 3, r.output
                 line = one_error_line(r, "ECS")

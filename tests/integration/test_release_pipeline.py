@@ -625,6 +625,34 @@ def test_aws_failing_before_any_change_raises_the_translated_cause(target, fault
     assert read_holder(target.aws.client("dynamodb"), "acme", "dev") is None
 
 
+def test_a_deadline_passed_while_aws_throttles_the_watch_is_a_timeout_rolled_back(target, faults):
+    """v2 completes, but AWS throttles every poll of it until its deadline: the poller
+    never calls that a failure nor a success; the deadline makes it a timeout that says
+    AWS throttled us, and (the throttle over) the release is rolled back as any timeout."""
+    state = {"armed": False}
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.Rollout) and not state["armed"]:
+            state["armed"] = True
+            faults.add("ecs=throttle,action=DescribeServices")
+        if isinstance(e, ev.Step) and e.text.startswith("release timed out"):
+            faults.clear()
+
+    with FakeRollout():
+        assert release(target, GOOD1, FAST, ev.ignore).outcome == "succeeded"
+        options = ReleaseOptions(timeout=3.0, poll_initial=0.1, poll_max=0.2)
+        r = release(target, GOOD2, options, emit)
+    assert state["armed"] and not faults.rules()
+    assert r.outcome == "rolled_back" and r.exit_code == EXIT_ROLLED_BACK, r.message
+    assert "timed out (timed out while AWS throttled us (ThrottlingException" in r.message
+    assert "back on v1" in r.message and running_image(target) == GOOD1.uri
+    hist = Ledger(target.aws.client("dynamodb")).history("acme", "dev")
+    assert [(h.kind, h.version, h.outcome) for h in hist[:2]] == [
+        ("rollback", "v1", "succeeded"),
+        ("release", "v2", "rolled_back"),
+    ]
+
+
 def test_a_record_left_in_progress_is_reconciled_from_ecs_once_the_lock_is_free(target, faults):
     """AWS goes away mid-watch and the run ends with its record in_progress and its lock
     held; ECS completes the deployment meanwhile. While the lock is held nothing is

@@ -101,3 +101,41 @@ def test_faults_by_api_after_n_calls_through_the_admin_endpoint(
     post_rules(faults, "registry=denied")
     _, error = _push(docker_client, info, images["good1"].tag, AUTH)
     assert "denied" in error.lower(), error
+
+
+def test_a_rate_rule_throttles_an_action_above_n_calls_a_second(faults, session, info):
+    """``ecs=throttle,rate=5,action=DescribeServices``: the endpoint refuses the calls
+    above 5 in any second with ThrottlingException, counts them, and lets other actions
+    through. The client retries nothing, so every refusal is seen here."""
+    import json
+    import time
+    import urllib.request
+
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    ecs = session.client(
+        "ecs",
+        endpoint_url=info.endpoint_url,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    post_rules(faults, "ecs=throttle,rate=5,action=DescribeServices")
+    outcomes: list[str] = []
+    started = time.monotonic()
+    for _ in range(15):
+        try:  # moto answers ClusterNotFound: an answer, not a refusal
+            ecs.describe_services(cluster="nowhere", services=["app"])
+            outcomes.append("ok")
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            outcomes.append(code if code == "ThrottlingException" else "ok")
+        ecs.list_clusters()  # another action: never refused
+    elapsed = time.monotonic() - started
+    assert outcomes[:5] == ["ok"] * 5
+    assert set(outcomes[5:]) <= {"ok", "ThrottlingException"}
+    passed = outcomes.count("ok")
+    assert passed <= 5 * (int(elapsed) + 1), (outcomes, elapsed)
+    with urllib.request.urlopen(f"{faults}/_sandbox/faults", timeout=10) as resp:  # GET
+        (rule,) = json.loads(resp.read())["rules"]
+    assert rule["rate"] == 5 and rule["seen"] == 15
+    assert rule["struck"] == outcomes.count("ThrottlingException") >= 1

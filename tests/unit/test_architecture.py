@@ -113,7 +113,7 @@ def test_release_clients_carry_the_projects_botocore_config(project, monkeypatch
         run.ledger.db if hasattr(run.ledger, "db") else target.aws.client("dynamodb"),
     ):
         cfg = client.meta.config
-        assert cfg.retries["mode"] == "standard" and cfg.connect_timeout == 5, client
+        assert cfg.retries["mode"] == "adaptive" and cfg.connect_timeout == 5, client
 
 
 def test_every_run_writes_its_digest_output(tmp_path, monkeypatch) -> None:

@@ -1,0 +1,78 @@
+"""The sandbox's fault rules, decided without a server: which calls a rule fails."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cosydeploy.errors import SandboxError
+from cosydeploy.sandbox.faults import FaultInjector, FaultRule
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 50.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_rate_rule_refuses_only_the_calls_above_n_in_any_second() -> None:
+    clock = Clock()
+    faults = FaultInjector(clock=clock)
+    faults.add("ecs=throttle,rate=5,action=DescribeServices")
+    refused = []
+    for i in range(40):  # 20 calls a second for 2 s
+        clock.t = 50.0 + i * 0.05
+        refused.append(faults.strike("ecs", "DescribeServices") is not None)
+    passed = [50.0 + i * 0.05 for i, r in enumerate(refused) if not r]
+    assert all(sum(1 for t in passed if s <= t < s + 1.0) <= 5 for s in passed)
+    assert len(passed) == 10 and refused.count(True) == 30
+    # Other actions and other APIs are not counted, nor refused.
+    assert faults.strike("ecs", "UpdateService") is None
+    assert faults.strike("dynamodb", "DescribeServices") is None
+    (rule,) = faults.rules()
+    assert (rule["seen"], rule["struck"], rule["rate"]) == (40, 30, 5)
+    # A quiet second later the calls go through again.
+    clock.t += 1.0
+    assert faults.strike("ecs", "DescribeServices") is None
+
+
+def test_a_rate_rule_honours_after_and_times() -> None:
+    clock = Clock()
+    faults = FaultInjector(clock=clock)
+    faults.add({"api": "ecs", "fault": "throttle", "rate": 1, "after": 2, "times": 3})
+    got = [faults.strike("ecs", "ListClusters") is not None for _ in range(8)]
+    # Two go through before the rule is armed; then one a second, and only 3 refusals.
+    assert got == [False, False, False, True, True, True, False, False]
+
+
+def test_the_admin_endpoint_shows_what_a_rule_refused() -> None:
+    clock = Clock()
+    faults = FaultInjector(clock=clock)
+    status, body = faults.admin(
+        "POST",
+        json.dumps({"api": "ecs", "fault": "throttle", "rate": 2}).encode(),
+    )
+    assert status == 200
+    for _ in range(5):
+        faults.strike("ecs", "DescribeServices")
+    status, body = faults.admin("GET", b"")
+    assert status == 200 and isinstance(body, dict)
+    assert [(r["rate"], r["seen"], r["struck"]) for r in body["rules"]] == [(2, 5, 3)]
+    assert "_passed" not in json.dumps(body)
+
+
+def test_rate_specs_are_parsed_and_checked() -> None:
+    rule = FaultRule.parse("ecs=throttle,rate=5,action=DescribeServices")
+    assert (rule.api, rule.fault, rule.rate, rule.action) == (
+        "ecs",
+        "throttle",
+        5,
+        "DescribeServices",
+    )
+    with pytest.raises(SandboxError, match="rate must be a whole number"):
+        FaultRule.parse("ecs=throttle,rate=fast")
+    with pytest.raises(SandboxError, match="rate must be a number of calls a second"):
+        FaultRule(api="ecs", fault="throttle", rate=-1)

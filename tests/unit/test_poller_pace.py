@@ -1,0 +1,350 @@
+"""The poller's pace: one token bucket per account and region, throttles waited out
+(never a verdict), and the call counts it reports. A fake clock throughout."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from cosydeploy.adapters.aws import aws_fault, throttle_code
+from cosydeploy.ecs.poller import POLL_BURST, POLL_RATE, Buckets, Poller, TokenBucket
+from cosydeploy.ecs.watch import Phase, Watch
+
+ACCOUNT = "123456789012|us-east-1"
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.t
+
+    def sleep(self, s: float) -> None:
+        with self._lock:
+            self.sleeps.append(s)
+            self.t += s
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most calls in any window [t, t + 1)."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - 1.0:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+class Fleet:
+    """ECS as the poller sees it: every deployment completes ``done_after`` seconds of
+    fake time after the start; each describe_services call is recorded with its time."""
+
+    def __init__(self, clock: FakeClock, done_after: float) -> None:
+        self.clock = clock
+        self.done_at = clock.t + done_after
+        self.calls: list[float] = []
+        self.sizes: list[int] = []
+
+    def describe_services(self, *, cluster: str, services: list[str]) -> dict:
+        self.calls.append(self.clock())
+        self.sizes.append(len(services))
+        done = self.clock() >= self.done_at
+        return {
+            "services": [
+                {
+                    "serviceName": name,
+                    "status": "ACTIVE",
+                    "events": [],
+                    "deployments": [
+                        {
+                            "id": f"{cluster}/{name}",
+                            "status": "PRIMARY",
+                            "rolloutState": "COMPLETED" if done else "IN_PROGRESS",
+                            "runningCount": 2 if done else 1,
+                            "desiredCount": 2,
+                        }
+                    ],
+                }
+                for name in services
+            ]
+        }
+
+
+def _fleet_watches(ecs, clock, clusters: int, per_cluster: int) -> list[Watch]:
+    return [
+        Watch(
+            key=f"c{c}-{s}/prod",
+            ecs=ecs,
+            cluster=f"cluster{c}",
+            service=f"svc{s}",
+            deployment_id=f"cluster{c}/svc{s}",
+            deadline=clock.t + 600,
+            group=ACCOUNT,
+        )
+        for c in range(clusters)
+        for s in range(per_cluster)
+    ]
+
+
+def _follow(clusters: int, per_cluster: int, done_after: float = 60.0):
+    clock = FakeClock()
+    ecs = Fleet(clock, done_after)
+    buckets = Buckets(clock=clock, sleep=clock.sleep)
+    poller = Poller(
+        initial_interval=3.0,
+        max_interval=3.0,
+        clock=clock,
+        sleep=clock.sleep,
+        buckets=buckets,
+    )
+    verdicts = poller.follow(_fleet_watches(ecs, clock, clusters, per_cluster))
+    poller.close()
+    return ecs, poller, verdicts, buckets(ACCOUNT)
+
+
+def test_the_bucket_bounds_every_second_and_the_rate_over_time() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(200):
+        bucket.take()
+        times.append(clock())
+    assert bucket.peak_per_second == POLL_BURST + POLL_RATE
+    # The bound is reached, less the token that lands just as the second ends.
+    assert bucket.peak_per_second - 1 <= busiest_second(times) <= bucket.peak_per_second
+    # 200 calls: the first POLL_BURST at once, then POLL_RATE a second.
+    assert times[-1] - times[0] == pytest.approx((200 - POLL_BURST) / POLL_RATE)
+
+
+def test_100_clients_polled_every_3s_ten_to_a_call_stay_under_the_bucket() -> None:
+    """100 clients in one account and region, 10 services to a cluster: 10
+    describe_services calls a round, one round every 3 s, until all complete."""
+    ecs, poller, verdicts, bucket = _follow(clusters=10, per_cluster=10)
+    assert len(verdicts) == 100 and all(v.phase is Phase.SUCCEEDED for v in verdicts.values())
+    assert set(ecs.sizes) == {10}
+    assert busiest_second(ecs.calls) <= bucket.peak_per_second == 10
+    stats = poller.stats()[ACCOUNT]
+    assert stats["calls"] == len(ecs.calls) > 10 * 15  # 60 s of rollout: 15+ rounds
+    assert stats["peak_per_second"] == busiest_second(ecs.calls)
+    assert stats["limit_per_second"] == 10
+    assert stats["clients"] == 100
+    # 10 calls every 3 s for 100 clients: 2 calls a client a minute.
+    assert stats["calls_per_client_per_minute"] == pytest.approx(2.0, rel=0.15)
+
+
+def test_100_clients_each_in_its_own_cluster_are_paced_not_burst() -> None:
+    """100 calls a round (one cluster each): without the bucket 100 calls in a moment,
+    33 a second over time; with it, 10 in the busiest second and 5 a second after."""
+    ecs, poller, verdicts, bucket = _follow(clusters=100, per_cluster=1)
+    assert all(v.phase is Phase.SUCCEEDED for v in verdicts.values())
+    assert busiest_second(ecs.calls) <= bucket.peak_per_second
+    span = ecs.calls[-1] - ecs.calls[0]
+    assert len(ecs.calls) <= POLL_BURST + POLL_RATE * span + 1e-6
+    assert poller.stats()[ACCOUNT]["peak_per_second"] == busiest_second(ecs.calls)
+
+
+def test_every_poller_of_the_process_shares_the_bucket_of_an_account() -> None:
+    clock = FakeClock()
+    buckets = Buckets(clock=clock, sleep=clock.sleep)
+    ecs = Fleet(clock, done_after=20.0)
+    pollers = [
+        Poller(
+            initial_interval=1.0, max_interval=1.0, clock=clock, sleep=clock.sleep, buckets=buckets
+        )
+        for _ in range(2)
+    ]
+    halves = [
+        _fleet_watches(ecs, clock, clusters=20, per_cluster=1)[:10],
+        _fleet_watches(ecs, clock, clusters=20, per_cluster=1)[10:],
+    ]
+    threads = [
+        threading.Thread(target=p.follow, args=(ws,)) for p, ws in zip(pollers, halves, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for p in pollers:
+        p.close()
+    assert buckets(ACCOUNT) is buckets(ACCOUNT)
+    assert busiest_second(ecs.calls) <= buckets(ACCOUNT).peak_per_second
+
+
+# ------------------------------------------------------------------ throttles
+
+
+def _client(service: str):
+    return boto3.client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def _dep(rollout: str, running: int) -> dict:
+    return {
+        "id": "ecs-svc/1",
+        "status": "PRIMARY",
+        "rolloutState": rollout,
+        "runningCount": running,
+        "desiredCount": 2,
+        "pendingCount": 0,
+        "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/app:2",
+    }
+
+
+def _service(rollout: str = "IN_PROGRESS", running: int = 1, *extra: dict) -> dict:
+    return {
+        "services": [
+            {
+                "serviceName": "app",
+                "status": "ACTIVE",
+                "deployments": [_dep(rollout, running), *extra],
+                "events": [],
+            }
+        ]
+    }
+
+
+def _throttle(stub: Stubber, op: str = "describe_services", code: str = "ThrottlingException"):
+    stub.add_client_error(op, service_error_code=code, service_message="Rate exceeded")
+
+
+def _poller(clock: FakeClock) -> Poller:
+    return Poller(
+        initial_interval=1.0,
+        max_interval=3.0,
+        clock=clock,
+        sleep=clock.sleep,
+        buckets=Buckets(clock=clock, sleep=clock.sleep),
+        rng=random.Random(7),
+    )
+
+
+def _one(ecs, clock, deadline: float = 120.0, **kw) -> Watch:
+    return Watch(
+        key="acme/prod",
+        ecs=ecs,
+        cluster="c",
+        service="app",
+        deployment_id="ecs-svc/1",
+        deadline=clock.t + deadline,
+        group=ACCOUNT,
+        **kw,
+    )
+
+
+def test_a_throttle_is_waited_out_and_the_deployments_data_decides() -> None:
+    ecs, clock = _client("ecs"), FakeClock()
+    with Stubber(ecs) as stub:
+        stub.add_response("describe_services", _service())
+        for code in ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"):
+            _throttle(stub, code=code)
+        stub.add_response("describe_services", _service("COMPLETED", 2))
+        poller = _poller(clock)
+        verdict = poller.follow([_one(ecs, clock)])["acme/prod"]
+        stub.assert_no_pending_responses()
+    assert verdict.phase is Phase.SUCCEEDED
+    # After each refusal the pause doubles (3 s x 2, 4, 8), less a jitter of at most half.
+    assert clock.sleeps[0] == 1.0
+    for n, pause in enumerate(clock.sleeps[1:], start=1):
+        assert 3.0 * 2**n / 2 <= pause <= 3.0 * 2**n, clock.sleeps
+    stats = poller.stats()[ACCOUNT]
+    assert stats["throttled"] == 3 and stats["calls"] == 5
+
+
+def test_a_failure_seen_after_throttles_is_still_a_failure() -> None:
+    ecs, clock = _client("ecs"), FakeClock()
+    with Stubber(ecs) as stub:
+        _throttle(stub)
+        _throttle(stub)
+        failed = _service("FAILED", 0)
+        failed["services"][0]["deployments"][0]["rolloutStateReason"] = "circuit breaker"
+        stub.add_response("describe_services", failed)
+        verdict = _poller(clock).follow([_one(ecs, clock)])["acme/prod"]
+    assert verdict.phase is Phase.FAILED and "circuit breaker" in verdict.reason
+
+
+def test_throttled_until_the_deadline_is_a_timeout_that_says_so() -> None:
+    ecs, clock = _client("ecs"), FakeClock()
+    updates: list[str] = []
+    with Stubber(ecs) as stub:
+        stub.add_response("describe_services", _service())
+        for _ in range(20):
+            _throttle(stub)
+        poller = _poller(clock)
+        w = _one(ecs, clock, deadline=60.0)
+        verdict = poller.watch(w, on_update=lambda w: updates.append(w.verdict.phase.value))
+    assert verdict.phase is Phase.TIMED_OUT
+    assert verdict.reason.startswith("timed out while AWS throttled us (ThrottlingException")
+    assert verdict.running == 1 and verdict.desired == 2  # what was last seen, kept
+    assert clock.t == pytest.approx(1060.0)  # it waited for the deadline, not longer
+    assert max(clock.sleeps) <= 30.0
+    assert updates[-1] == "timed_out"
+
+
+def test_a_throttled_target_health_read_is_no_verdict() -> None:
+    ecs, elbv2, clock = _client("ecs"), _client("elbv2"), FakeClock()
+    tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/0000000000000000"
+    healthy = [
+        {"Target": {"Id": f"10.0.0.{i}"}, "TargetHealth": {"State": "healthy"}} for i in (1, 2)
+    ]
+    with Stubber(ecs) as se, Stubber(elbv2) as sl:
+        se.add_response("describe_services", _service("COMPLETED", 2))
+        se.add_response("describe_services", _service("COMPLETED", 2))
+        _throttle(sl, "describe_target_health", "Throttling")
+        sl.add_response("describe_target_health", {"TargetHealthDescriptions": healthy})
+        poller = _poller(clock)
+        verdict = poller.follow([_one(ecs, clock, elbv2=elbv2, target_group_arn=tg)])["acme/prod"]
+        se.assert_no_pending_responses()
+        sl.assert_no_pending_responses()
+    assert verdict.phase is Phase.SUCCEEDED
+    assert poller.stats()[ACCOUNT]["calls"] == 4  # both reads count against the bucket
+
+
+def test_a_throttle_holds_back_only_its_own_account() -> None:
+    clock = FakeClock()
+    throttled, calm = _client("ecs"), _client("ecs")
+    with Stubber(throttled) as st, Stubber(calm) as sc:
+        _throttle(st)
+        st.add_response("describe_services", _service("COMPLETED", 2))
+        sc.add_response("describe_services", _service())
+        sc.add_response("describe_services", _service("COMPLETED", 2))
+        a = _one(throttled, clock)
+        b = _one(calm, clock)
+        b.key, b.group = "other/prod", "210987654321|us-east-1"
+        poller = _poller(clock)
+        verdicts = poller.follow([a, b])
+    assert {v.phase for v in verdicts.values()} == {Phase.SUCCEEDED}
+    # The calm account was polled again after 1 s; the throttled one only after its pause.
+    assert clock.sleeps[0] == 1.0 and clock.sleeps[1] >= 2.0
+
+
+def test_other_errors_still_reach_the_waiting_release() -> None:
+    ecs, clock = _client("ecs"), FakeClock()
+    with Stubber(ecs) as stub:
+        stub.add_client_error("describe_services", service_error_code="ClusterNotFoundException")
+        with pytest.raises(ClientError, match="ClusterNotFound"):
+            _poller(clock).watch(_one(ecs, clock))
+
+
+def test_throttle_codes_are_named_and_translated_plainly() -> None:
+    def err(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "slow down"}}, "DescribeServices")
+
+    for code in ("ThrottlingException", "Throttling", "TooManyRequests", "RequestLimitExceeded"):
+        assert throttle_code(err(code)) == code
+        fault = aws_fault(err(code), "ECS update_service")
+        assert fault.fault == "throttled" and "throttled by AWS" in fault.message
+    assert throttle_code(err("AccessDeniedException")) == ""
+    assert throttle_code(ValueError("x")) == ""
