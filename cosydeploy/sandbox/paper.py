@@ -29,6 +29,15 @@ from dataclasses import dataclass, field
 
 from cosydeploy.errors import SandboxError
 
+PAPER_HELP = (
+    "Run the tasks of these services on paper, without containers: a glob over "
+    "CLUSTER/SERVICE or CLUSTER ('*': all). Repeatable."
+)
+PAPER_FAIL_HELP = (
+    "Paper services whose deployments fail (the circuit breaker trips and rolls back): "
+    "GLOB, or GLOB,after=N to let the first N complete. Repeatable."
+)
+
 
 @dataclass(frozen=True)
 class FailRule:
