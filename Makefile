@@ -40,6 +40,8 @@ test: install services checkov
 	$(BIN)/pytest tests/integration
 	$(BIN)/pytest tests/sandbox
 	$(BIN)/pytest tests/e2e
+	# 200 clients on paper (a sandbox whose tasks start no container): a fleet release, status.
+	$(BIN)/pytest tests/paper --timeout 480
 	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
 	$(BIN)/pytest tests/faults
 	# The CLI in a real terminal (tmux), read back from the screen; its own sandbox.

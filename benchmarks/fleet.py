@@ -1,16 +1,32 @@
-"""Fleet benchmarks (sandbox); each prints a ratio, never asserts a timing.
+"""Fleet benchmarks (sandbox); each prints measured numbers and ratios against a baseline
+from the same run, never asserts a timing.
 
-- release of one image to 8 clients vs to 1 client (``--parallel 8``), wall time
-  (target <= 1.5x)
+Real containers (the sample app on the local Docker engine), 1 vs 8 clients:
+- release of one image to 8 clients vs to 1 client (``--parallel 8``): wall time
+  (target <= 1.5x) and CPU seconds of the release process per additional client
+  (target <= 0.15 s);
 - DescribeServices calls per poll round with 8 deployments in flight:
   (a) in the fleet run above, where each client has its own cluster
       (cluster = project-client-env): calls per round, and per round per cluster;
   (b) 8 services of ONE cluster followed by one Poller (moto only, no Docker):
       calls per round (target 1).
+
+A paper fleet (the sandbox runs every task without a container: ``sandbox up --paper``),
+1, 8 and 200 clients released with ``--parallel 50``, each from the same state (the
+stack's first revision), the release in its own process beside the sandbox's:
+- CPU seconds of the release process per additional client, 1 -> 200 (target <= 0.15 s);
+- wall time, 200 vs 1 (target <= 2x);
+- peak memory (RSS high-water) of the release process, 200 vs 8 (target <= 2x);
+- ``status`` of the whole fleet: wall time (target <= 3 s);
+- the CPU the sandbox (moto, driver, load balancer) and dockerd used meanwhile.
+
+``COSY_BENCH_PAPER=N`` changes the 200; ``COSY_BENCH_ONLY=paper|containers`` runs one part.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,9 +47,93 @@ SECRETS = (
     "TELEGRAM_BOT_TOKEN",
 )
 N = 8
+PAPER = int(os.environ.get("COSY_BENCH_PAPER", "200"))
+PAPER_PARALLEL = 50
 
 
-def _project(root: Path) -> Path:
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process used so far, its threads included."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its live descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _dockerd() -> int | None:
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "dockerd":
+                return int(stat.parent.name)
+        except OSError:
+            pass
+    return None
+
+
+class Usage:
+    """CPU of the sandbox's process tree and of dockerd between start() and stop()."""
+
+    def __init__(self, sandbox_pid: int) -> None:
+        self.pids = {"sandbox": sandbox_pid, "dockerd": _dockerd()}
+
+    def _now(self) -> dict[str, float]:
+        return {
+            k: sum(_proc_cpu(p) for p in _tree(pid)) if pid else 0.0 for k, pid in self.pids.items()
+        }
+
+    def __enter__(self) -> Usage:
+        self.before = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = self._now()
+        self.used = {k: after[k] - self.before[k] for k in after}
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float | int | str]:
+    """Run ``cmd``; its wall time, CPU seconds (its own and its waited children's) and
+    RSS high-water (MB), from the kernel's accounting of that one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out_box: dict[str, str] = {}
+
+    def drain(name: str, stream) -> None:  # type: ignore[no-untyped-def]
+        out_box[name] = stream.read()
+
+    readers = [
+        threading.Thread(target=drain, args=("out", proc.stdout)),
+        threading.Thread(target=drain, args=("err", proc.stderr)),
+    ]
+    for t in readers:
+        t.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for t in readers:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall": wall,
+        "cpu": ru.ru_utime + ru.ru_stime,
+        "rss_mb": ru.ru_maxrss / 1024,
+        "code": proc.returncode,
+        "stdout": out_box.get("out", ""),
+        "stderr": out_box.get("err", ""),
+    }
+
+
+def _project(root: Path, clients: int = N + 1) -> Path:
     dest = root / "project"
     dest.mkdir()
     cfg = (REPO / "cosydeploy.yaml").read_text()
@@ -48,7 +148,7 @@ def _project(root: Path) -> Path:
         )
     (dest / "clients").mkdir()
     example = (REPO / "clients" / "example.yaml").read_text()
-    for i in range(N + 1):
+    for i in range(clients):
         cid = f"bench{i}"
         (dest / "clients" / f"{cid}.yaml").write_text(
             example.replace("client: example", f"client: {cid}")
@@ -108,22 +208,25 @@ def bench_fleet_wall_and_polls() -> None:
                     args += ["--client", c]
                 return args
 
-            def timed(cids: list[str]) -> float:
+            def timed(cids: list[str]) -> dict:
                 # As a user runs it: its own process, beside the sandbox's (which holds
                 # the rollout driver and moto), so the two do not share one interpreter.
                 cmd = [sys.executable, "-m", "cosydeploy", *args_for("b1", cids)]
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                took = time.perf_counter() - t0
-                if proc.returncode:
-                    sys.exit(f"benchmark release failed ({proc.returncode}):\n{proc.stderr}")
-                return took
+                got = run_measured(cmd)
+                if got["code"]:
+                    sys.exit(f"benchmark release failed ({got['code']}):\n{got['stderr']}")
+                return got
 
             one = timed(clients[:1])
             eight = timed(clients[1:])
             print(
-                f"fleet wall: {N} clients {eight:.1f} s vs 1 client {one:.1f} s -> "
-                f"{eight / one:.2f}x (target <= 1.5x)"
+                f"fleet wall: {N} clients {eight['wall']:.1f} s vs 1 client {one['wall']:.1f} s "
+                f"-> {eight['wall'] / one['wall']:.2f}x (target <= 1.5x)"
+            )
+            per = (eight["cpu"] - one["cpu"]) / (N - 1)
+            print(
+                f"fleet CPU of the release process: {N} clients {eight['cpu']:.2f} s, 1 client "
+                f"{one['cpu']:.2f} s -> {per:.3f} s per additional client (target <= 0.15 s)"
             )
             _must(*args_for("b2", clients[1:]))  # in-process, to read the shared poller
             stats = pollers[-1].calls_per_round()
@@ -204,7 +307,87 @@ def bench_one_cluster_polls() -> None:
         server.stop()
 
 
+def bench_paper_fleet() -> None:
+    """1, 8 and PAPER clients on paper, each released from the stack's first revision."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from paper_fleet import onboard_paper, write_manifests
+
+    from cosydeploy.sandbox import runner
+
+    with tempfile.TemporaryDirectory() as d:
+        proj = _project(Path(d), clients=0)
+        one, eight = ["p0"], [f"p{i}" for i in range(1, 9)]
+        fleet = [f"p{i}" for i in range(9, 9 + PAPER)]
+        write_manifests(proj, one + eight + fleet)
+        state = proj / ".cosydeploy" / "sandbox" / "state.json"
+        info = runner.start_detached(state_file=state, paper=["*"])
+        saved = dict(os.environ)
+        try:
+            os.environ.update(info.env())
+            os.environ.update(COSYDEPLOY_PROJECT_DIR=str(proj), COSYDEPLOY_SANDBOX="1")
+            t0 = time.perf_counter()
+            onboard_paper(proj, one + eight + fleet)
+            print(
+                f"paper fleet: {len(one + eight + fleet)} clients set up without Terraform "
+                f"in {time.perf_counter() - t0:.1f} s (not a target)"
+            )
+            _must("build", "b1", "--push", "--client", "p0", "--env", "dev")
+
+            def release(cids: list[str]) -> dict:
+                args = ["release", "b1", "--env", "dev", "--parallel", str(PAPER_PARALLEL)]
+                for c in cids:
+                    args += ["--client", c]
+                with Usage(info.pid) as usage:
+                    got = run_measured([sys.executable, "-m", "cosydeploy", "-o", "json", *args])
+                if got["code"]:
+                    sys.exit(f"paper release failed ({got['code']}):\n{got['stderr'][-4000:]}")
+                outcomes = {r["outcome"] for r in json.loads(str(got["stdout"]))}
+                if outcomes != {"succeeded"}:
+                    sys.exit(f"paper release: outcomes {outcomes}")
+                return {**got, **{f"{k}_cpu": v for k, v in usage.used.items()}}
+
+            r1, r8, rn = release(one), release(eight), release(fleet)
+            for label, r in (("1", r1), ("8", r8), (str(PAPER), rn)):
+                print(
+                    f"paper release to {label:>3} client(s): wall {r['wall']:6.1f} s, release "
+                    f"process CPU {r['cpu']:6.2f} s, peak RSS {r['rss_mb']:6.0f} MB; meanwhile "
+                    f"sandbox CPU {r['sandbox_cpu']:6.2f} s, dockerd {r['dockerd_cpu']:5.2f} s"
+                )
+            per = (rn["cpu"] - r1["cpu"]) / (PAPER - 1)
+            print(
+                f"paper CPU of the release process per additional client (1 -> {PAPER}): "
+                f"{per:.3f} s (target <= 0.15 s)"
+            )
+            print(
+                f"paper wall, {PAPER} vs 1 client (--parallel {PAPER_PARALLEL}): "
+                f"{rn['wall'] / r1['wall']:.2f}x (target <= 2x)"
+            )
+            print(
+                f"paper peak RSS of the release process, {PAPER} vs 8 clients: "
+                f"{rn['rss_mb']:.0f} MB vs {r8['rss_mb']:.0f} MB -> "
+                f"{rn['rss_mb'] / r8['rss_mb']:.2f}x (target <= 2x)"
+            )
+            n_all = len(one + eight + fleet)
+            st = run_measured(
+                [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
+                env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
+            )
+            rows = json.loads(str(st["stdout"])) if not st["code"] else []
+            print(
+                f"paper status of {n_all} clients: wall {st['wall']:.2f} s, CPU {st['cpu']:.2f} s, "
+                f"{len(rows)} rows, exit {st['code']} (target <= 3 s)"
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            runner.stop_detached(state)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    bench_one_cluster_polls()
-    bench_fleet_wall_and_polls()
+    only = os.environ.get("COSY_BENCH_ONLY", "")
+    if only in ("", "containers"):
+        bench_one_cluster_polls()
+        bench_fleet_wall_and_polls()
+    if only in ("", "paper"):
+        bench_paper_fleet()

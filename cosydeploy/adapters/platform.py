@@ -11,6 +11,7 @@ the product knowledge it needs (what a client stack creates) comes in from here.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,8 @@ class SandboxPlatform(AwsPlatform):
     def __init__(self, project: Project | None) -> None:
         super().__init__(project)
         self._info: Any = None  # the running sandbox, read once
+        self._provisioners: dict[tuple[str, str | None], _Clients] = {}
+        self._lock = threading.Lock()
 
     @property
     def info(self) -> Any:
@@ -179,30 +182,40 @@ class SandboxPlatform(AwsPlatform):
 
     def after_apply(self, c: ClientEnv, outputs: dict[str, Any]) -> str | None:
         """Create in the sandbox what the client stack would have made."""
-        import boto3
-
         from cosydeploy.sandbox.provision import provision
         from cosydeploy.stack import StackOutputs
 
-        # What Terraform would have made: made with the sandbox's own keys (the emulator's
-        # part), not the caller's role; in the client's own account (moto tells accounts
-        # apart by credentials: a role there is assumed with those keys).
-        session = boto3.Session(
-            region_name=c.region, aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY
-        )
-        if c.role_arn:
-            creds = session.client("sts").assume_role(
-                RoleArn=c.role_arn, RoleSessionName="sandbox-provision"
-            )["Credentials"]
-            session = boto3.Session(
-                region_name=c.region,
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-            )
         plain = StackOutputs.from_terraform(outputs).as_dict()
-        provision(session, plain, self.provision_spec(c))
+        provision(self._provisioner(c.region, c.role_arn), plain, self.provision_spec(c))
         return f"sandbox: resources of {c.client}/{c.env} are in place"
+
+    def _provisioner(self, region: str, role_arn: str | None) -> _Clients:
+        """What Terraform would have made is made with the sandbox's own keys (the
+        emulator's part), not the caller's role; in the client's own account (moto tells
+        accounts apart by credentials: a role there is assumed with those keys). One per
+        account and region, its clients made once, whatever the number of clients."""
+        from cosydeploy.adapters.aws import _boto3_session
+
+        key = (region, role_arn)
+        with self._lock:
+            if key not in self._provisioners:
+                session = _boto3_session(
+                    region_name=region,
+                    aws_access_key_id=SANDBOX_KEY,
+                    aws_secret_access_key=SANDBOX_KEY,
+                )
+                if role_arn:
+                    creds = session.client("sts").assume_role(
+                        RoleArn=role_arn, RoleSessionName="sandbox-provision"
+                    )["Credentials"]
+                    session = _boto3_session(
+                        region_name=region,
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"],
+                    )
+                self._provisioners[key] = _Clients(session)
+            return self._provisioners[key]
 
     def provision_spec(self, c: ClientEnv) -> Any:
         """What the sandbox must create for one client/env (what the client stack would make)."""
@@ -283,6 +296,22 @@ class SandboxPlatform(AwsPlatform):
 
     def doctor_notes(self) -> dict[str, str]:
         return {"dns": "the sandbox has no Route 53: its stack makes no DNS record"}
+
+
+class _Clients:
+    """A boto3 session whose clients are made once each (boto3 clients are thread-safe)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._made: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, name: str, region_name: str | None = None) -> Any:
+        key = (name, region_name)
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = self.session.client(name, region_name=region_name)
+            return self._made[key]
 
 
 # The sandbox's own credentials (any key moto does not know as a role's session).

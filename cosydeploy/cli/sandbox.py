@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cosydeploy.cli.app import ErrorsGroup
+from cosydeploy.sandbox.paper import PAPER_FAIL_HELP, PAPER_HELP
 from cosydeploy.ui.views import sandbox_env, sandbox_table
 
 app = typer.Typer(
@@ -50,13 +51,16 @@ def up(
     detach: Annotated[bool, typer.Option(help="Run in the background and return.")] = False,
     region: Annotated[str, typer.Option(help="The sandbox's AWS region.")] = "us-east-1",
     state_file: StateOpt = None,
+    paper: Annotated[list[str] | None, typer.Option(help=PAPER_HELP)] = None,
+    paper_fail: Annotated[list[str] | None, typer.Option(help=PAPER_FAIL_HELP)] = None,
 ) -> None:
     """Start the sandbox (in the foreground until Ctrl-C, or --detach)."""
     from cosydeploy.sandbox import runner
     from cosydeploy.ui import console
 
+    opts: dict[str, Any] = dict(port=port, region=region, paper=paper, paper_fail=paper_fail)
     if detach:
-        info = runner.start_detached(port=port, region=region, state_file=_state(ctx, state_file))
+        info = runner.start_detached(state_file=_state(ctx, state_file), **opts)
         console.info(
             f"sandbox running in the background (pid {info.pid}); stop it with "
             "`cosydeploy sandbox down`"
@@ -66,7 +70,7 @@ def up(
         return
     from cosydeploy.sandbox.server import Sandbox
 
-    box = Sandbox(port=port, region=region, state_file=state_file or runner.state_path())
+    box = Sandbox(state_file=state_file or runner.state_path(), **opts)
     info = box.start()
     import signal
 

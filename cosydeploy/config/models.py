@@ -225,9 +225,7 @@ class DnsAccount(Strict):
     @model_validator(mode="after")
     def _role_in_account(self) -> DnsAccount:
         if self.role_arn.split(":")[4] != self.account_id:
-            raise ValueError(
-                f"role_arn {self.role_arn} is not a role of account {self.account_id}"
-            )
+            raise ValueError(f"role_arn {self.role_arn} is not a role of account {self.account_id}")
         return self
 
 

@@ -50,18 +50,24 @@ class Releaser:
         self.emit = emit
         self.clock = clock
         self.sleep = sleep
-        self._sessions: dict[tuple[str, str], AwsSession] = {}
+        self._sessions: dict[tuple[str | None, ...], AwsSession] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ building blocks
 
     def session(self, c: ClientEnv) -> AwsSession:
-        """The client's identity, account-guarded once per run."""
-        key = (c.client, c.env)
+        """The client's identity, account-guarded once per run. Client/envs of one
+        identity (account, region, profile, role) share one session and its clients."""
+        key = self.identity(c)
         with self._lock:
             if key not in self._sessions:
                 self._sessions[key] = self.platform.session(c)
             return self._sessions[key]
+
+    @staticmethod
+    def identity(c: ClientEnv) -> tuple[str | None, ...]:
+        """Who a client/env's AWS calls run as: its account, region, profile and role."""
+        return (c.account_id, c.region, c.profile, c.role_arn)
 
     def ledger(self, c: ClientEnv) -> Ledger:
         from cosydeploy.ledger import Ledger
@@ -511,20 +517,67 @@ class Releaser:
 
     # ------------------------------------------------------------------ reading
 
-    def status(self, envs: list[ClientEnv]) -> list[dict[str, Any]]:
-        """Per client/env: serving version, digest, revision, counts, rollout, last release."""
-        from cosydeploy.status import service_status
+    def status(self, envs: list[ClientEnv], *, workers: int = 16) -> list[dict[str, Any]]:
+        """Per client/env: serving version, digest, revision, counts, rollout, last release.
+
+        Built for fleets: one session per identity (the account guard once), the stack
+        outputs from the ledger (no Terraform), ``describe_services`` once per cluster for
+        every 10 services, a task definition read only for a revision no ledger record
+        names, and the reads of different client/envs in parallel (``workers``)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from cosydeploy.status import describe_services_batched, status_row
+
+        for c in envs:  # in order: the account guard fails on the first client it refuses
+            self.session(c)
+
+        def read(c: ClientEnv) -> tuple[Any, list[Any]] | None:
+            try:
+                target = self.target(c, self.stack_outputs(c))
+            except UsageError:  # no outputs anywhere: nothing to report on yet
+                return None
+            ledger = self.ledger(c)
+            history = ledger.history(c.client, c.env, None)
+            if any(r.outcome == "in_progress" for r in history) and self.reconcile(
+                c, target.outputs
+            ):
+                history = ledger.history(c.client, c.env, None)
+            return target, history
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosydeploy-status") as ex:
+            read_all = list(ex.map(read, envs))
+            ready = [x for x in read_all if x is not None]
+            services = describe_services_batched(
+                [
+                    (t.aws.client("ecs"), t.outputs.cluster_name, t.outputs.service_name)
+                    for t, _ in ready
+                ],
+                run=lambda call: ex.submit(call),
+            )
+        images: dict[str, str] = {}
+
+        def image_of(target: Any) -> Callable[[str], str]:
+            from cosydeploy.ecs.taskdef import container_image
+
+            def lookup(arn: str) -> str:
+                if arn not in images:
+                    td = target.aws.client("ecs").describe_task_definition(taskDefinition=arn)
+                    images[arn] = (
+                        container_image(td["taskDefinition"], target.outputs.container_name) or ""
+                    )
+                return images[arn]
+
+            return lookup
 
         rows = []
-        for c in envs:
-            self.session(c)
-            try:
-                outputs = self.stack_outputs(c)
-            except UsageError:  # no outputs anywhere: nothing to report on yet
+        for c, got in zip(envs, read_all, strict=True):
+            if got is None:
                 rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
                 continue
-            self.reconcile(c, outputs)
-            rows.append(service_status(self.session(c), self.target(c, outputs)))
+            t, history = got
+            o = t.outputs
+            svc = services.get((id(t.aws.client("ecs")), o.cluster_name, o.service_name))
+            rows.append(status_row(t, svc, history, image_of(t)))
         return rows
 
     def history(self, c: ClientEnv, limit: int = 20) -> list[Any]:

@@ -27,12 +27,30 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N] (repeatable; see faults.py)",
     )
+    parser.add_argument(
+        "--paper",
+        action="append",
+        default=[],
+        help="GLOB over CLUSTER/SERVICE or CLUSTER: those services' tasks run on paper, "
+        "without containers (repeatable; '*' for all; see paper.py)",
+    )
+    parser.add_argument(
+        "--paper-fail",
+        action="append",
+        default=[],
+        help="GLOB[,after=N]: paper services whose deployments fail (after N completed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     try:
         sandbox = Sandbox(
-            port=args.port, region=args.region, state_file=args.state_file, faults=args.fault
+            port=args.port,
+            region=args.region,
+            state_file=args.state_file,
+            faults=args.fault,
+            paper=args.paper,
+            paper_fail=args.paper_fail,
         )
     except SandboxError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

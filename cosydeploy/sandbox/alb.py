@@ -2,7 +2,8 @@
 
 ``GET {alb_url}/{target_group_name}/{path}`` is forwarded to a registered target of
 that target group (round robin). The rollout driver registers only healthy tasks,
-so this is what a client's ``app_url`` reaches in the sandbox.
+so this is what a client's ``app_url`` reaches in the sandbox. A paper target (a task
+the driver runs without a container, see paper.py) is answered here, through ``local``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,10 +25,18 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content
 class AlbProxy:
     """Forward ``/{tg_name}/{path}`` to the targets moto's ELBv2 holds for that group."""
 
-    def __init__(self, account_id: str, region: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        port: int = 0,
+        local: Callable[[str, int, str], tuple[int, bytes] | None] | None = None,
+    ) -> None:
         self.account_id = account_id
         self.region = region
         self.port = port
+        # (ip, port, path) -> (status, body) for a target answered in this process, or None.
+        self.local = local
         self._server: ThreadingHTTPServer | None = None
         self._counter = itertools.count()
 
@@ -61,6 +71,10 @@ class AlbProxy:
                     self._reply(503, f"no healthy target in target group {name!r}\n".encode())
                     return
                 ip, port = targets[next(proxy._counter) % len(targets)]
+                answer = proxy.local(ip, port, "/" + rest) if proxy.local else None
+                if answer is not None:
+                    self._reply(*answer)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}

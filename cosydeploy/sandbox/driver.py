@@ -18,6 +18,9 @@ sandbox's account/region and, as ECS does:
 
 The service's first task definition (made by provisioning, with a placeholder image)
 is never run: its deployment counts as COMPLETED with no tasks.
+
+Services a paper rule names (``sandbox up --paper``, see paper.py) go through the same
+deployments, counts, circuit breaker and events, with tasks that start no container.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class Deployment:
     failed: int = 0
     placeholder: bool = False
     rollback: bool = False
+    paper_fail: bool = False  # a paper deployment whose tasks exit at start (paper.py)
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     runs: list[TaskRun] = field(default_factory=list)
@@ -132,6 +136,7 @@ class TaskRun:
     log_thread: threading.Thread | None = None
     starting: Any = None  # the Future of its container start, until the driver applies it
     container_def: dict = field(default_factory=dict)
+    paper: bool = False  # a paper task: no container (paper.py)
 
     @property
     def short_id(self) -> str:
@@ -146,6 +151,8 @@ class ServiceState:
     deployments: list[Deployment] = field(default_factory=list)
     last_completed: Deployment | None = None
     steady: bool = True
+    completed: int = 0  # deployments (not the placeholder) that completed
+    completed_tds: set[str] = field(default_factory=set)
 
 
 class RolloutDriver:
@@ -163,6 +170,7 @@ class RolloutDriver:
         registry_auth: dict[str, str],
         docker_client: Any,
         interval: float = 0.3,
+        paper: Any = None,
     ) -> None:
         self.sandbox_id = sandbox_id
         self.account_id = account_id
@@ -173,6 +181,11 @@ class RolloutDriver:
         self.registry_auth = registry_auth
         self.docker = docker_client
         self.interval = interval
+        # Services whose tasks run on paper (a PaperRules; see paper.py), and what each
+        # paper target answers, by (ip, port), for the load balancer.
+        self.paper = paper
+        self.paper_apps: dict[tuple[str, int], Any] = {}
+        self._paper_ip = 0
         self.states: dict[str, ServiceState] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -399,6 +412,13 @@ class RolloutDriver:
             placeholder=(td == state.initial_td),
             rollback=rollback,
         )
+        dep.paper_fail = (
+            not dep.placeholder
+            and not rollback
+            and td not in state.completed_tds
+            and self._on_paper(svc)
+            and self.paper.fails(svc.cluster_name, svc.name, state.completed)
+        )
         state.deployments.insert(0, dep)
         state.steady = False
         return dep
@@ -424,6 +444,9 @@ class RolloutDriver:
         grace = self._grace(svc)
         for dep in state.deployments:
             for run in dep.live():
+                if run.paper:
+                    self._observe_paper(svc, run, tg)
+                    continue
                 if run.starting is not None:
                     if not run.starting.done():
                         continue
@@ -465,6 +488,77 @@ class RolloutDriver:
                         failed=True,
                         stop_code="ServiceSchedulerInitiated",
                     )
+
+    def _on_paper(self, svc) -> bool:
+        return bool(self.paper) and self.paper.on_paper(svc.cluster_name, svc.name)
+
+    def _observe_paper(self, svc, run: TaskRun, tg) -> None:
+        """A paper task, one tick after it started: it exits (its deployment fails by
+        rule), or it is healthy and serves behind the target group."""
+        from cosydeploy.sandbox.paper import PaperApp
+
+        if run.deployment.paper_fail:
+            self._paper_log(run, "exited at start: a --paper-fail rule of the sandbox fails it")
+            self._stop_run(
+                svc, run, EXITED, exit_code=1, failed=True, stop_code="EssentialContainerExited"
+            )
+            return
+        if run.healthy:
+            return
+        run.healthy = True
+        run.task.health_status = "HEALTHY"
+        run.task.containers[0].health_status = "HEALTHY"
+        health = (getattr(tg, "health_check_path", None) or "/") if tg is not None else "/"
+        version = self._image_version(run.container_def.get("image", ""))
+        self.paper_apps[(run.ip, run.port)] = PaperApp(version, health)
+        if tg is not None:
+            self._register(svc, run, tg)
+
+    def _paper_log(self, run: TaskRun, line: str) -> None:
+        """One line in the task's log stream, where its container's output would go."""
+        options = (run.container_def.get("logConfiguration") or {}).get("options") or {}
+        group = options.get("awslogs-group")
+        if not group:
+            return
+        prefix = options.get("awslogs-stream-prefix", "ecs")
+        stream = f"{prefix}/{run.container_def.get('name', 'app')}/{run.task.id}"
+        logs = self._client("logs")
+        try:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._put_lines(logs, group, stream, [f"paper task: {line}".encode()])
+        except Exception:
+            log.debug("no log for paper task %s", run.task.id, exc_info=True)
+
+    def _image_version(self, image: str) -> str:
+        from moto.ecr.models import ecr_backends
+
+        from cosydeploy.sandbox.paper import image_version
+
+        def tags_of_digest(repository: str, digest: str) -> list[str]:
+            # One registry stands in for every account's ECR: look in each.
+            for account in list(ecr_backends.keys()):
+                repo = ecr_backends[account][self.region].repositories.get(repository)
+                for img in list(repo.images) if repo is not None else ():
+                    if img.get_image_digest() == digest and img.image_tags:
+                        return list(img.image_tags)
+            return []
+
+        return image_version(image, tags_of_digest)
+
+    def paper_reply(self, ip: str, port: int, path: str) -> tuple[int, bytes] | None:
+        """The load balancer's answer for a paper target (None: not a paper target)."""
+        app = self.paper_apps.get((ip, port))
+        return None if app is None else app.reply(path)
+
+    def _next_paper_ip(self) -> str:
+        # Never connected to: a paper task's address only has to be unique among the
+        # targets of its group, so paper tasks count through 127.1.0.0/16 and up.
+        self._paper_ip = self._paper_ip % (254 * 65536) + 1
+        n = self._paper_ip
+        return f"127.{1 + n // 65536}.{(n // 256) % 256}.{n % 256}"
 
     def _probe(self, run: TaskRun, tg) -> bool:
         path = (getattr(tg, "health_check_path", None) or "/") if tg is not None else "/"
@@ -545,6 +639,9 @@ class RolloutDriver:
             )
         state.deployments = [dep]
         state.last_completed = dep
+        if not dep.placeholder:
+            state.completed += 1
+            state.completed_tds.add(dep.task_definition)
         self._event(svc, f"(service {svc.name}) (deployment {dep.id}) deployment completed.")
         state.steady = True
         self._event(svc, f"(service {svc.name}) has reached a steady state.")
@@ -600,9 +697,24 @@ class RolloutDriver:
         task.containers[0].task_arn = task.task_arn
         task.containers[0].health_status = "UNKNOWN"
         backend.tasks.setdefault(svc.cluster_name, {})[task.task_arn] = task
+        container_def = td.container_definitions[0]
+        if self._on_paper(svc):
+            ports = container_def.get("portMappings") or [{}]
+            run = TaskRun(
+                task=task,
+                deployment=dep,
+                port=int(ports[0].get("containerPort") or 80),
+                ip=self._next_paper_ip(),
+                container_def=container_def,
+                paper=True,
+            )
+            dep.runs.append(run)
+            task.last_status = "RUNNING"
+            task.started_at = _now()
+            task.containers[0].last_status = "RUNNING"
+            return run
         run = TaskRun(task=task, deployment=dep, port=free_port(), ip=self._next_ip())
         dep.runs.append(run)
-        container_def = td.container_definitions[0]
         run.container_def = container_def
         try:
             env = self._environment(container_def, run.port)
@@ -808,6 +920,8 @@ class RolloutDriver:
         if run.done:
             return
         run.done = True
+        if run.paper:
+            self.paper_apps.pop((run.ip, run.port), None)
         if run.starting is not None:
             # Stopped before its container came up: remove that container once it does.
             pending, run.starting = run.starting, None

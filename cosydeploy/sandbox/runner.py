@@ -30,8 +30,14 @@ def start_detached(
     region: str = "us-east-1",
     state_file: Path | None = None,
     timeout: float = 60.0,
+    paper: list[str] | None = None,
+    paper_fail: list[str] | None = None,
 ) -> SandboxInfo:
-    """Run ``python -m cosydeploy.sandbox`` in the background; return once it answers."""
+    """Run ``python -m cosydeploy.sandbox`` in the background; return once it answers.
+    ``paper``/``paper_fail``: services run without containers (see paper.py)."""
+    from cosydeploy.sandbox.paper import PaperRules
+
+    rules = PaperRules.parse(paper, paper_fail)  # a bad rule fails here, not in the child
     path = state_path(state_file)
     running = load_info(path)
     if running is not None:
@@ -55,6 +61,7 @@ def start_detached(
                 region,
                 "--state-file",
                 str(path),
+                *rules.as_args(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

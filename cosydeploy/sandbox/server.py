@@ -68,8 +68,11 @@ class Sandbox:
         state_file: Path | None = None,
         driver_interval: float = 0.3,
         faults: list[str] | None = None,
+        paper: list[str] | None = None,
+        paper_fail: list[str] | None = None,
     ) -> None:
         from cosydeploy.sandbox.faults import FaultInjector
+        from cosydeploy.sandbox.paper import PaperRules
 
         self.port = port
         self.region = region
@@ -78,6 +81,8 @@ class Sandbox:
         self.state_dir = Path(state_dir)
         self.state_file: Path = Path(state_file) if state_file else self.state_dir / "state.json"
         self.driver_interval = driver_interval
+        # Services whose tasks run without containers (``--paper``, ``--paper-fail``).
+        self.paper = PaperRules.parse(paper, paper_fail)
         # Faults on demand (``--fault`` of ``sandbox up``, or POST /_sandbox/faults).
         self.faults = FaultInjector()
         for spec in faults or ():
@@ -170,7 +175,9 @@ class Sandbox:
             registry_auth={"username": USERNAME, "password": PASSWORD},
             docker_client=docker_client,
             interval=self.driver_interval,
+            paper=self.paper,
         )
+        self._alb.local = self.driver.paper_reply
         self.driver.start()
         self.info = SandboxInfo(
             endpoint_url=endpoint,

@@ -103,7 +103,7 @@ def test_release_clients_carry_the_projects_botocore_config(project, monkeypatch
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     c = client_env(project, "example", "dev")
     releaser = Releaser(project, AwsPlatform(project))
-    releaser._sessions[(c.client, c.env)] = AwsSession(boto3.Session(), c.region)
+    releaser._sessions[releaser.identity(c)] = AwsSession(boto3.Session(), c.region)
     target = releaser.target(c, StackOutputs("c", "s", "app", "f", "e", "t", "l"))
     poller = Poller()
     run = _Run(target, ReleaseOptions(), ev.ignore, poller, lambda: 0.0, lambda s: None)
