@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from bootstrap_roles import bootstrap_names, create_roles, without_action
-from conftest import example_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +38,8 @@ def test_release_as_the_release_role_then_without_one_action(
     # A Redis snapshot before each release here too: the role may take it, and publish
     # its notices to the client's info topic.
     perm = stage.new_id("perm")
-    cid = stage.onboard(
-        perm, manifest=example_manifest(perm) + "\nredis: {snapshot_before_release: true}\n"
-    )
+    sample = stage.write_manifest(perm).read_text()  # the sample client's, under this id
+    cid = stage.onboard(perm, manifest=sample + "\nredis: {snapshot_before_release: true}\n")
     built = stage.cli("-o", "json", "build", "r1", "--push", "--client", cid, "--env", "dev")
     digest = json.loads(built.stdout)["digest"]
     names = bootstrap_names(
