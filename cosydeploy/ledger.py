@@ -103,6 +103,9 @@ class ReleaseRecord:
     # Set when the next run resolved a record its own run left in_progress (it died).
     reconciled_at: str = ""
     reconciled_how: str = ""
+    snapshot: str = (
+        ""  # the Redis snapshot taken before this release (restoring is a person's call)
+    )
 
     @property
     def observed(self) -> bool:

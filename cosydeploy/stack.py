@@ -22,6 +22,8 @@ OUTPUT_NAMES = (
     "app_url",
     "secret_arns",
     "parameter_names",
+    "info_topic_arn",
+    "redis_replication_group_id",
 )
 
 
@@ -39,6 +41,8 @@ class StackOutputs:
     app_url: str = ""
     secret_arns: dict[str, str] = field(default_factory=dict)
     parameter_names: dict[str, str] = field(default_factory=dict)
+    info_topic_arn: str = ""  # release notifications (stacks applied before it: none)
+    redis_replication_group_id: str = ""  # the snapshot before a release
 
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:

@@ -260,6 +260,9 @@ class SandboxPlatform(AwsPlatform):
                 )
             ),
             initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+            redis_snapshots=c.redis_snapshot,
+            redis_node_type=c.redis_node_type,
+            redis_nodes=c.redis_nodes,
         )
 
     def push_registry(self) -> str | None:

@@ -90,6 +90,8 @@ def check_fargate(cpu: int | None, memory: int | None) -> None:
 class RedisPreset(Strict):
     node_type: str
     num_nodes: Annotated[int, Field(ge=1, le=6)]
+    # A snapshot of Redis before each release (unset: in the production environment only).
+    snapshot_before_release: bool | None = None
 
 
 class DatabasePreset(Strict):
@@ -142,6 +144,8 @@ class ReleaseConfig(Strict):
     ledger_table: str = "cosyworld-releases"
     stop_timeout: Annotated[int, Field(ge=2, le=120)] = 30
     health_check_grace_period: Annotated[int, Field(ge=0, le=3600)] = 60
+    # How long a release waits for its Redis snapshot to be available (then fails, unchanged).
+    snapshot_timeout: Annotated[int, Field(ge=10, le=7200)] = 1800
 
 
 class GithubRoles(Strict):
@@ -205,6 +209,20 @@ class Alerts(Strict):
         ]
 
 
+# A Secrets Manager secret name: letters, digits and /_+=.@- (AWS's own rule), no ARN.
+SECRET_ID = r"^[A-Za-z0-9/_+=.@-]{1,512}$"
+
+
+class Notifications(Strict):
+    """Release notifications. Every release (started, succeeded, failed, rolled back) and
+    rollback is published to the environment's info topic; with ``webhook_secret`` it is
+    also posted to a Slack-compatible webhook whose URL is that secret's value (read from
+    Secrets Manager in the client's account and region, never shown or stored)."""
+
+    webhook_secret: Annotated[str, Field(pattern=SECRET_ID)] | None = None
+    timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
 class DnsAccount(Strict):
     """The account that holds the public zone, when it is not each client's own: the
     zone lookup, the certificate's validation records and the app's alias record are
@@ -235,6 +253,7 @@ class ProjectConfig(Strict):
     zone_name: Annotated[str, Field(pattern=DOMAIN)] = "cosyworld.ai"
     dns: DnsAccount | None = None
     alerts: Alerts = Field(default_factory=Alerts)
+    notifications: Notifications = Field(default_factory=Notifications)
     environments: list[Annotated[str, Field(pattern=ENV_NAME)]]
     tiers: dict[str, TierPreset]
     log_retention_days: dict[str, int] = Field(default_factory=dict)
@@ -350,6 +369,7 @@ Database = Annotated[AtlasDb | DocumentDb, Field(discriminator="engine")]
 class RedisSpec(Strict):
     node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
     num_nodes: Annotated[int, Field(ge=1, le=6)] | None = None
+    snapshot_before_release: bool | None = None
 
 
 class EnvironmentSpec(Strict):

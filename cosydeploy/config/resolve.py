@@ -59,6 +59,7 @@ class ClientEnv:
     stop_timeout: int
     health_check_grace_period: int
     tags: dict[str, str] = field(default_factory=dict)
+    redis_snapshot: bool = False  # a Redis snapshot before each release
 
     @property
     def workspace(self) -> str:
@@ -165,6 +166,16 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         (redis_o.num_nodes if redis_o else None) or m.redis.num_nodes or tier.redis.num_nodes
     )
 
+    # environment > client > tier preset > the production environment (the last) only
+    snapshot = next(
+        (
+            x.snapshot_before_release
+            for x in (redis_o, m.redis, tier.redis)
+            if x is not None and x.snapshot_before_release is not None
+        ),
+        env == cfg.environments[-1],
+    )
+
     retention = cfg.log_retention_days.get(env) or DEFAULT_RETENTION.get(env, 30)
     first_env = cfg.environments[0]
     tags = {
@@ -208,4 +219,5 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         stop_timeout=cfg.release.stop_timeout,
         health_check_grace_period=cfg.release.health_check_grace_period,
         tags=dict(sorted(tags.items())),
+        redis_snapshot=snapshot,
     )

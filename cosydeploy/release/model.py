@@ -41,6 +41,8 @@ class ReleaseTarget:
     manifest: str = ""  # where the required secrets are named, for error messages
     templates: Any = None  # cosydeploy.render.Templates (None: the package's defaults)
     initial_image: str = ""  # the placeholder image of the stack's first revision
+    notify: Any = None  # cosydeploy.release.notify.NotifySettings (None: no notifications)
+    snapshot: Any = None  # cosydeploy.release.snapshot.SnapshotSettings (None: no snapshot)
 
     @property
     def key(self) -> str:
@@ -107,6 +109,7 @@ class ReleaseResult:
     infra: str = ""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # cleanup failures, after the outcome
+    snapshot: str = ""  # the Redis snapshot taken before the release (rolled back from)
     code: int | None = None  # an error's own exit code (outcome "error")
     error: BaseException | None = None  # what a run raised instead of an outcome
 

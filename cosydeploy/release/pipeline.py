@@ -39,9 +39,11 @@ from cosydeploy.ecs.taskdef import container_image, diff_task_definitions, rende
 from cosydeploy.ecs.watch import Phase, Verdict, Watch
 from cosydeploy.errors import AwsError, CosydeployError, UsageError
 from cosydeploy.image import ImageRef, ResolvedImage
-from cosydeploy.ledger import Ledger, ReleaseRecord, current_actor
+from cosydeploy.ledger import Ledger, ReleaseRecord, ci_run_url, current_actor
 from cosydeploy.lock import DeployLock
+from cosydeploy.release import notify
 from cosydeploy.release import observe as ob
+from cosydeploy.release import snapshot as snap
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget
 
 __all__ = ["preflight_secrets", "release_one", "rollback_one", "verify_health"]
@@ -572,19 +574,58 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
 
     box = [begin()]
     result.release_id = box[0].release_id
-    try:
-        return _deploy(run, box, new_td, before, image, result, first_start(service, t))
-    except KeyboardInterrupt:
-        run.quietly(
-            "record the interruption in the release ledger",
-            run.ledger.finish,
-            box[0],
-            oc.INTERRUPTED,
-            message="interrupted (Ctrl-C)",
-        )
-        raise
-    except Exception as exc:
-        return _broken(run, box[0], result, exc)
+    with _announced(run, result, actor):
+        try:
+            _snapshot_before(run, box, image, result)
+            return _deploy(run, box, new_td, before, image, result, first_start(service, t))
+        except KeyboardInterrupt:
+            run.quietly(
+                "record the interruption in the release ledger",
+                run.ledger.finish,
+                box[0],
+                oc.INTERRUPTED,
+                message="interrupted (Ctrl-C)",
+            )
+            raise
+        except Exception as exc:
+            return _broken(run, box[0], result, exc)
+
+
+def _announced(run: _Run, result: ReleaseResult, actor: str, *, started: bool = True) -> Any:
+    """Notifications (release.notify): started now, the outcome at the end; a failure to
+    notify is a warning of the result, never its outcome."""
+    t = run.t
+
+    def warn(text: str) -> None:
+        result.warnings.append(text)
+        run.emit(ev.Warning(t.key, text, cause=f"notify:{t.key}"))
+
+    notifier = notify.Notifier(t.aws, t.notify, warn) if t.notify else None
+    return notify.announced(
+        notifier, result, project=t.project, actor=actor, run_url=ci_run_url(), started=started
+    )
+
+
+def _snapshot_before(
+    run: _Run, box: list[ReleaseRecord], image: ResolvedImage, result: ReleaseResult
+) -> None:
+    """Where configured, a Redis snapshot named after the version, available before
+    anything changes (release.snapshot), kept in the release's record."""
+    if run.t.snapshot is None:
+        return
+    run.doing = "ElastiCache (the Redis snapshot before the release)"
+    name = snap.before_release(
+        run.t.aws.client("elasticache"),
+        run.t.snapshot,
+        image.version,
+        box[0].release_id,
+        step=run.step,
+        clock=run.clock,
+        sleep=run.sleep,
+    )
+    result.snapshot = name
+    box[0] = run.ledger.update(box[0], snapshot=name)
+    run.info(f"redis snapshot {name} is available")
 
 
 @contextmanager
@@ -818,6 +859,22 @@ def _rollback(run: _Run, to_version: str | None) -> ReleaseResult:
     )
     run.step(f"rolling back to {good.version} ({good.task_definition_arn.rsplit('/', 1)[-1]})")
     result.notes = run.cleanup
+    rolled_from = serving.released
+    if rolled_from is not None and rolled_from.snapshot:  # taken before that release
+        result.snapshot = rolled_from.snapshot
+        run.info(
+            snap.rollback_note(
+                rolled_from.snapshot, rolled_from.version, o.redis_replication_group_id, t.region
+            )
+        )
+    with _announced(run, result, run.options.actor or current_actor(), started=False):
+        return _rolled_back(run, result, good, current_arn)
+
+
+def _rolled_back(
+    run: _Run, result: ReleaseResult, good: ReleaseRecord, current_arn: str
+) -> ReleaseResult:
+    t = run.t
     try:
         rb = run.rollback_to(
             to=good, taskdef_arn=good.task_definition_arn, previous=current_arn, rollback_of=""

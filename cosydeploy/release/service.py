@@ -99,6 +99,8 @@ class Releaser:
 
     def target(self, c: ClientEnv, outputs: StackOutputs) -> ReleaseTarget:
         from cosydeploy.config.load import manifest_path
+        from cosydeploy.release.notify import NotifySettings
+        from cosydeploy.release.snapshot import SnapshotSettings
         from cosydeploy.render import ecr_repository_url, project_templates
 
         cfg = self.project.config
@@ -127,6 +129,18 @@ class Releaser:
             manifest=self.project.display(manifest_path(self.project, c.client)),
             templates=project_templates(self.project),
             initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+            notify=NotifySettings(
+                topic_arn=outputs.info_topic_arn,
+                webhook_secret=cfg.notifications.webhook_secret or "",
+                timeout=cfg.notifications.timeout,
+            ),
+            snapshot=(
+                SnapshotSettings(
+                    outputs.redis_replication_group_id, timeout=float(cfg.release.snapshot_timeout)
+                )
+                if c.redis_snapshot
+                else None
+            ),
         )
 
     def lock_free(self, c: ClientEnv) -> str | None:

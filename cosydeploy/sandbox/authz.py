@@ -9,7 +9,8 @@ AccessDenied in the service's own error format when no statement allows them. Re
 signed with any other key (the sandbox's own, a user's) pass as before.
 
 What is decided here: the request's action, resource ARN (the services and actions a
-release, rollback, status or onboard makes; others are judged against ``*``), and
+release, rollback, status or onboard makes, with its notifications and Redis snapshot;
+others are judged against ``*``), and
 ``iam:PassedToService`` for the roles a task definition names. Not modelled: resource
 policies, permission boundaries, SCPs, session policies, KMS grants.
 """
@@ -158,6 +159,17 @@ def calls_for(req: Request, account: str) -> list[Call]:
     if s == "s3":
         return _s3_calls(req, account)
     action = f"{s}:{req.action}"
+    if s == "sns" and p.get("TopicArn"):
+        return [Call(action, str(p["TopicArn"]))]
+    if s == "elasticache" and (p.get("ReplicationGroupId") or p.get("SnapshotName")):
+        calls = []
+        if p.get("ReplicationGroupId"):
+            group = str(p["ReplicationGroupId"])
+            calls.append(Call(action, _arn(s, region, account, f"replicationgroup:{group}")))
+        if p.get("SnapshotName"):
+            snapshot = str(p["SnapshotName"]).lower()  # ElastiCache keeps names lowercase
+            calls.append(Call(action, _arn(s, region, account, f"snapshot:{snapshot}")))
+        return calls
     if s == "dynamodb" and p.get("TableName"):
         return [Call(action, _arn(s, region, account, f"table/{p['TableName']}"))]
     if s == "logs" and p.get("logGroupName"):

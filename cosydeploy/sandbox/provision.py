@@ -28,6 +28,8 @@ class Outputs:
     target_group_arn: str = ""
     secret_arns: dict[str, str] = field(default_factory=dict)
     parameter_names: dict[str, str] = field(default_factory=dict)
+    info_topic_arn: str = ""
+    redis_replication_group_id: str = ""
 
     @classmethod
     def of(cls, values: Any) -> Outputs:
@@ -61,6 +63,10 @@ class ProvisionSpec:
     tables: tuple[dict[str, Any], ...] = ()
     initial_image: str = ""
     circuit_breaker_rollback: bool = True
+    # The replication group is made only where a snapshot is taken before each release.
+    redis_snapshots: bool = False
+    redis_node_type: str = "cache.t4g.micro"
+    redis_nodes: int = 1
 
     @property
     def name(self) -> str:
@@ -93,6 +99,7 @@ def _ignore_exists(call) -> Any:
             "ResourceExistsException",
             "ParameterAlreadyExists",
             "DuplicateTargetGroupName",
+            "ReplicationGroupAlreadyExists",
         ):
             return None
         raise
@@ -243,6 +250,7 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
         value = str(spec.parameters.get(key, ""))
         ssm.put_parameter(Name=param_name, Value=value or " ", Type="String", Overwrite=True)
 
+    _notifications_and_redis(session, outputs, spec)
     vpc, subnets, sg = _network(ec2, spec.name)
     _target_group(elb, outputs, spec, vpc)
 
@@ -285,6 +293,25 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
     )
     if outputs.target_group_arn:
         _wait_target_group_arn(elb, outputs.target_group_arn)
+
+
+def _notifications_and_redis(session, outputs: Outputs, spec: ProvisionSpec) -> None:
+    """The info topic (releases publish there) and, where snapshots are configured, the
+    Redis replication group they are taken of."""
+    if outputs.info_topic_arn:
+        sns = session.client("sns", region_name=spec.region)
+        sns.create_topic(Name=outputs.info_topic_arn.rsplit(":", 1)[-1])  # idempotent
+    if spec.redis_snapshots and outputs.redis_replication_group_id:
+        ec = session.client("elasticache", region_name=spec.region)
+        _ignore_exists(
+            lambda: ec.create_replication_group(
+                ReplicationGroupId=outputs.redis_replication_group_id,
+                ReplicationGroupDescription=f"Redis of {spec.name}",
+                Engine="redis",
+                CacheNodeType=spec.redis_node_type,
+                NumCacheClusters=spec.redis_nodes,
+            )
+        )
 
 
 def _tables(session, spec: ProvisionSpec) -> None:

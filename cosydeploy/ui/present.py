@@ -229,6 +229,8 @@ class Presenter:
             if r.message:
                 text += f": {r.message}"
             self.line(text)
+            if r.snapshot:
+                self.line(f"{r.key}: {_snapshot_line(r)}")
             return
         console.table(
             None,
@@ -307,6 +309,18 @@ class Presenter:
             return
         for r in results:
             self.line(f"{r.client}/{r.env}: {r.state}; app_url {r.outputs.get('app_url') or '-'}")
+
+
+def _snapshot_line(r: Any) -> str:
+    """The Redis snapshot of a result: taken before this release, or before the release a
+    rollback went back from (restoring from it is a person's decision)."""
+    if r.kind == "rollback":
+        return (
+            f"redis snapshot taken before the release rolled back from: {r.snapshot} (not restored)"
+        )
+    if r.outcome == "rolled_back":
+        return f"redis snapshot taken before this release: {r.snapshot} (not restored)"
+    return f"redis snapshot taken before this release: {r.snapshot}"
 
 
 def _fmt(v: Any) -> str:

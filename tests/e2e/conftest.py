@@ -227,6 +227,16 @@ def infra_record(sandbox_env: dict[str, str]):
 
 
 @pytest.fixture(scope="session")
+def notices(sandbox_env: dict[str, str]):
+    """``notices(topic_arn)``: the messages the sandbox kept for an SNS topic (their JSON
+    bodies), oldest first (GET /_sandbox/sns)."""
+    from cosydeploy.sandbox.outbox import published
+
+    endpoint = sandbox_env["AWS_ENDPOINT_URL"]
+    return lambda topic: [json.loads(m["message"]) for m in published(endpoint, topic)]
+
+
+@pytest.fixture(scope="session")
 def canary_value() -> str:
     return CANARY
 

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.slow
 ACCOUNT = "123456789012"  # the sandbox's
 
 
+def done_topic(cid: str) -> str:
+    return f"arn:aws:sns:us-east-1:{ACCOUNT}:cosyworld-{cid}-dev-info"
+
+
 def assume(aws, role_name: str) -> dict[str, str]:
     creds = aws("sts").assume_role(
         RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName="release-job"
@@ -29,9 +33,13 @@ def assume(aws, role_name: str) -> dict[str, str]:
 
 
 def test_release_as_the_release_role_then_without_one_action(
-    stage, aws, cosy, cosy_as, tmp_path: Path
+    stage, aws, cosy, cosy_as, notices, tmp_path: Path
 ) -> None:
-    cid = stage.onboard(stage.new_id("perm"))
+    # A Redis snapshot before each release here too: the role may take it, and publish
+    # its notices to the client's info topic.
+    perm = stage.new_id("perm")
+    sample = stage.write_manifest(perm).read_text()  # the sample client's, under this id
+    cid = stage.onboard(perm, manifest=sample + "\nredis: {snapshot_before_release: true}\n")
     built = stage.cli("-o", "json", "build", "r1", "--push", "--client", cid, "--env", "dev")
     digest = json.loads(built.stdout)["digest"]
     names = bootstrap_names(
@@ -51,7 +59,11 @@ def test_release_as_the_release_role_then_without_one_action(
         as_role = cosy_as(assume(aws, role["name"]))
         r = as_role(*release)
         assert r.exit_code == 0, r.output
-        assert json.loads(r.stdout)["outcome"] == "succeeded", r.stdout
+        done = json.loads(r.stdout)
+        assert done["outcome"] == "succeeded", r.stdout
+        assert done["snapshot"].startswith(f"cosyworld-{cid}-dev-r1-"), done
+        assert not [w for w in done["warnings"] if "notification" in w], done["warnings"]
+        assert [n["event"] for n in notices(done_topic(cid))] == ["started", "succeeded"]
         status = as_role("-o", "json", "status", cid, "--env", "dev")
         assert status.exit_code == 0, status.output
         assert json.loads(status.stdout)[0]["version"] == "r1"

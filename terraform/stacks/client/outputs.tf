@@ -62,3 +62,13 @@ output "parameter_names" {
   description = "SSM parameter names by KEY."
   value       = module.secrets.parameter_names
 }
+
+output "info_topic_arn" {
+  description = "SNS topic of info notifications (releases, deployments, scaling)."
+  value       = module.monitoring.topic_arns["info"]
+}
+
+output "redis_replication_group_id" {
+  description = "Redis replication group, snapshotted before a release where configured."
+  value       = module.redis.replication_group_id
+}

@@ -28,6 +28,9 @@ locals {
       for n in local.secret_names : n => "arn:aws:secretsmanager:${var.region}:${var.account_id}:secret:${local.secrets_path}/${n}"
     }
     parameter_names = { for k in local.parameter_keys : k => "/${local.secrets_path}/${k}" }
+    # The monitoring module's topic and the redis module's replication group, named alike.
+    info_topic_arn             = "arn:aws:sns:${var.region}:${var.account_id}:${local.name}-info"
+    redis_replication_group_id = local.name
   }
 }
 

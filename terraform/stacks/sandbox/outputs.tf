@@ -59,3 +59,13 @@ output "parameter_names" {
   description = "SSM parameter names by KEY."
   value       = terraform_data.stack.output.parameter_names
 }
+
+output "info_topic_arn" {
+  description = "SNS topic of info notifications (the sandbox makes it)."
+  value       = terraform_data.stack.output.info_topic_arn
+}
+
+output "redis_replication_group_id" {
+  description = "Redis replication group id (the sandbox makes it where snapshots are configured)."
+  value       = terraform_data.stack.output.redis_replication_group_id
+}

@@ -11,6 +11,8 @@ locals {
   lock_table   = local.config.release.lock_table
   ledger_table = local.config.release.ledger_table
   repository   = local.config.image.repository
+  # cosydeploy.yaml `notifications.webhook_secret` (a Secrets Manager name), or null.
+  webhook_secret = try(local.config.notifications.webhook_secret, null)
 
   build_role    = local.config.github.build_role
   release_roles = { for e in var.environments : e => replace(local.config.github.release_role, "{env}", e) }
@@ -46,6 +48,21 @@ locals {
     table_arns        = local.table_arns
     # Scalable target ids are opaque: the first release of a service raises its minimum.
     scalable_target_arn = "${local.arn}:application-autoscaling:*:${var.account_id}:scalable-target/*"
+    # Release notifications: the stack's info topic, encrypted with the stack's key (known
+    # here by its alias only), and the Slack-compatible webhook's URL when one is named.
+    info_topic_arns   = [for s in local.stacks[e] : "${local.arn}:sns:*:${var.account_id}:${s}-info"]
+    stack_key_arns    = "${local.arn}:kms:*:${var.account_id}:key/*"
+    stack_key_aliases = [for s in local.stacks[e] : "alias/${s}"]
+    webhook_secret_arns = local.webhook_secret == null ? [] : [
+      "${local.arn}:secretsmanager:*:${var.account_id}:secret:${local.webhook_secret}-??????"
+    ]
+    # The Redis snapshot before a release: its replication group (and member clusters)
+    # and the snapshots named after the stack.
+    redis_snapshot_arns = flatten([for s in local.stacks[e] : [
+      "${local.arn}:elasticache:*:${var.account_id}:replicationgroup:${s}",
+      "${local.arn}:elasticache:*:${var.account_id}:cluster:${s}-*",
+      "${local.arn}:elasticache:*:${var.account_id}:snapshot:${s}-*",
+    ]])
   } }
 
   protected_iam_arns = concat(
