@@ -22,6 +22,7 @@ OUTPUT_NAMES = (
     "app_url",
     "secret_arns",
     "parameter_names",
+    "alarm_names",
 )
 
 
@@ -39,6 +40,8 @@ class StackOutputs:
     app_url: str = ""
     secret_arns: dict[str, str] = field(default_factory=dict)
     parameter_names: dict[str, str] = field(default_factory=dict)
+    # The stack's critical alarms (empty for a stack applied before it had this output).
+    alarm_names: tuple[str, ...] = ()
 
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:
@@ -60,6 +63,7 @@ class StackOutputs:
         kwargs: dict[str, Any] = {
             k: (v if v is not None else "") for k, v in values.items() if k in known
         }
+        kwargs["alarm_names"] = tuple(kwargs.get("alarm_names") or ())
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:

@@ -121,6 +121,8 @@ class Releaser:
             manifest=self.project.display(manifest_path(self.project, c.client)),
             templates=project_templates(self.project),
             initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+            release=c.release,
+            workdir=str(self.project.root),
         )
 
     def lock_free(self, c: ClientEnv) -> str | None:

@@ -96,6 +96,42 @@ class RolloutView:
                 f"pending {pending} failed {failed} ({elapsed})"
             )
 
+    def bake(self, key: str, stage: str, remaining: float, total: float, text: str) -> None:
+        """The bake after a verified rollout: its row says BAKING and the time left, then
+        BAKED or BAKE FAILED; a plain console prints the start, about every 30 s, the end."""
+        if stage == "baking":
+            state = f"BAKING {remaining:.0f}s left"
+        else:
+            state = "BAKED" if stage == "baked" else "BAKE FAILED"
+        with self._lock:
+            row = self.rows.get(key)
+            if row is None:
+                row = (key, "-", "", "-", "-", "-", "-", "0s")
+            row = (*row[:2], state, *row[3:])
+            self.rows[key] = row
+            live = self._live
+            last = self._printed.get(key, ())
+            was = last[2] if len(last) > 2 else ""
+            # Plain output: the first countdown, then one line per 30 s, and the end.
+            step = int(remaining // 30)
+            changed = (
+                stage != "baking"
+                or not was.startswith("BAKING")
+                or step != int(float(was.split()[1].rstrip("s")) // 30)
+            )
+            if changed:
+                self._printed[key] = row
+        if self.quiet:
+            return
+        if live is not None:
+            live.refresh()
+            if stage == "failed":
+                console.info(f"  [{key}] bake failed: {text}")
+            return
+        if changed:
+            detail = f": {text}" if stage == "failed" and text else ""
+            console.info(f"  [{key}] {row[1]} {state.lower()}{detail}")
+
     def events(self, w: Any, events: list[dict[str, Any]]) -> None:
         """Service events not seen before for this client/env, oldest first."""
         fresh = []

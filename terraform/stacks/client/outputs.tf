@@ -62,3 +62,8 @@ output "parameter_names" {
   description = "SSM parameter names by KEY."
   value       = module.secrets.parameter_names
 }
+
+output "alarm_names" {
+  description = "Critical CloudWatch alarms of the client and environment (a release's bake rolls back on ALARM)."
+  value       = module.monitoring.critical_alarm_names
+}

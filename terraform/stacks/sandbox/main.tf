@@ -28,6 +28,13 @@ locals {
       for n in local.secret_names : n => "arn:aws:secretsmanager:${var.region}:${var.account_id}:secret:${local.secrets_path}/${n}"
     }
     parameter_names = { for k in local.parameter_keys : k => "/${local.secrets_path}/${k}" }
+    # modules/monitoring's critical alarms: no healthy target, all tasks unhealthy, one
+    # per Redis node, the critical 5xx rate.
+    alarm_names = concat(
+      ["${local.name}-no-healthy-targets", "${local.name}-all-tasks-unhealthy"],
+      [for i in range(var.redis.num_nodes) : "${local.name}-redis-down-${i + 1}"],
+      ["${local.name}-5xx-rate-critical"],
+    )
   }
 }
 

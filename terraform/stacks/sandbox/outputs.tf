@@ -59,3 +59,8 @@ output "parameter_names" {
   description = "SSM parameter names by KEY."
   value       = terraform_data.stack.output.parameter_names
 }
+
+output "alarm_names" {
+  description = "Critical alarm names, as the client stack's monitoring module makes them."
+  value       = terraform_data.stack.output.alarm_names
+}
