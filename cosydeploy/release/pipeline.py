@@ -739,7 +739,7 @@ def _deploy(
     arn = run.ecs.register_task_definition(**new_td)["taskDefinition"]["taskDefinitionArn"]
     rec = box[0] = run.ledger.update(box[0], task_definition_arn=arn)
     result.task_definition_arn = arn
-    run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out ({t.release.strategy})")
+    run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
     if start_count is not None:
         run.info(f"the service has no task yet: this release starts {start_count}")
     result.stage = "rollout"

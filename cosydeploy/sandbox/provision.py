@@ -295,9 +295,7 @@ def _alarms(cloudwatch, outputs: Outputs, spec: ProvisionSpec) -> None:
     names = list(outputs.alarm_names)
     if not names:
         return
-    have = {
-        a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
-    }
+    have = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
     for name in names:
         if name in have:
             continue
