@@ -97,7 +97,7 @@ def run_smoke(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         proc.communicate()
-        return False, f"smoke command {command!r} did not finish within {timeout:.0f}s"
+        return False, f"smoke command {command!r} did not finish within {timeout:g}s"
     took = time.monotonic() - started
     tail = [line for line in out.decode("utf-8", "replace").splitlines() if line.strip()][-3:]
     said = f": {' | '.join(tail)[:300]}" if tail else ""
