@@ -36,7 +36,11 @@ class Outputs:
             return values
         names = {f for f in cls.__dataclass_fields__}
         data = dict(values) if isinstance(values, dict) else dict(vars(values))
-        return cls(**{k: (v if v is not None else "") for k, v in data.items() if k in names})
+        kwargs: dict[str, Any] = {
+            k: (v if v is not None else "") for k, v in data.items() if k in names
+        }
+        kwargs["alarm_names"] = tuple(kwargs.get("alarm_names") or ())
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,24 @@ rollout's events again) is not shown twice.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
 
 from cosydeploy.ui import console
 
-COLUMNS = ("CLIENT/ENV", "VERSION", "ROLLOUT", "RUNNING", "PENDING", "DESIRED", "FAILED", "ELAPSED")
+COLUMNS = (
+    "CLIENT/ENV",
+    "VERSION",
+    "ROLLOUT",
+    "RUNNING",
+    "PENDING",
+    "DESIRED",
+    "FAILED",
+    "ELAPSED",
+    "BAKE",
+)
 
 
 class RolloutView:
@@ -33,6 +44,8 @@ class RolloutView:
         # key -> (started_at, finished_at or None): the elapsed column moves between polls
         self._clock: dict[str, tuple[float | None, float | None]] = {}
         self._seen: dict[str, set[str]] = {}
+        self._bake: dict[str, str] = {}  # key -> the BAKE cell (time left, baked, FAILED)
+        self._bake_left: dict[str, float | None] = {}  # key -> seconds left when last said
         self._live: Any = None
         self._lock = threading.RLock()
 
@@ -77,6 +90,8 @@ class RolloutView:
         # Draw outside the lock: the live display's refresh thread takes its own lock,
         # then this one (in _table); taking them the other way round would deadlock.
         with self._lock:
+            if self.rows.get(w.key, row)[1] != row[1]:
+                self._bake.pop(w.key, None)  # another rollout (a rollback) on this row
             self.rows[w.key] = row
             done = getattr(w.verdict.phase, "done", False)
             self._clock[w.key] = (w.started_at, now if done else None)
@@ -97,30 +112,19 @@ class RolloutView:
             )
 
     def bake(self, key: str, stage: str, remaining: float, total: float, text: str) -> None:
-        """The bake after a verified rollout: its row says BAKING and the time left, then
-        BAKED or BAKE FAILED; a plain console prints the start, about every 30 s, the end."""
+        """The bake after a verified rollout, in the BAKE column: the time left, then
+        baked or FAILED. A plain console prints its start, a line about every 30 s, and
+        its end (with what was seen when it failed)."""
         if stage == "baking":
-            state = f"BAKING {remaining:.0f}s left"
+            cell = f"{remaining:.0f}s left"
         else:
-            state = "BAKED" if stage == "baked" else "BAKE FAILED"
+            cell = "baked" if stage == "baked" else "FAILED"
         with self._lock:
-            row = self.rows.get(key)
-            if row is None:
-                row = (key, "-", "", "-", "-", "-", "-", "0s")
-            row = (*row[:2], state, *row[3:])
-            self.rows[key] = row
+            was = self._bake_left.get(key)
+            self._bake_left[key] = remaining if stage == "baking" else None
+            self._bake[key] = cell
             live = self._live
-            last = self._printed.get(key, ())
-            was = last[2] if len(last) > 2 else ""
-            # Plain output: the first countdown, then one line per 30 s, and the end.
-            step = int(remaining // 30)
-            changed = (
-                stage != "baking"
-                or not was.startswith("BAKING")
-                or step != int(float(was.split()[1].rstrip("s")) // 30)
-            )
-            if changed:
-                self._printed[key] = row
+            version = self.rows.get(key, (key, "-"))[1]
         if self.quiet:
             return
         if live is not None:
@@ -128,9 +132,15 @@ class RolloutView:
             if stage == "failed":
                 console.info(f"  [{key}] bake failed: {text}")
             return
-        if changed:
-            detail = f": {text}" if stage == "failed" and text else ""
-            console.info(f"  [{key}] {row[1]} {state.lower()}{detail}")
+        # Plain output: the first countdown, one line per 30 s, the end.
+        if (
+            stage == "baking"
+            and was is not None
+            and math.ceil(was / 30) == math.ceil(remaining / 30)
+        ):
+            return
+        said = {"baking": f"baking, {cell}", "baked": "baked", "failed": f"bake failed: {text}"}
+        console.info(f"  [{key}] {version} {said.get(stage, stage)}")
 
     def events(self, w: Any, events: list[dict[str, Any]]) -> None:
         """Service events not seen before for this client/env, oldest first."""
@@ -165,7 +175,7 @@ class RolloutView:
                 t.add_column(c, no_wrap=True, overflow="ellipsis")
         with self._lock:
             for key, row in self.rows.items():
-                t.add_row(*row[:-1], self._elapsed(key, row[-1], now))
+                t.add_row(*row[:-1], self._elapsed(key, row[-1], now), self._bake.get(key, "-"))
         return t
 
     def _renderable(self) -> Any:
