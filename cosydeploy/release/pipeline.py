@@ -756,6 +756,7 @@ def _deploy(
         if baked is not None:
             result.bake = baked.as_dict()
             result.stage = "baked" if baked.ok else "baking"
+            result.warnings += baked.notes
     if verdict.phase is Phase.SUCCEEDED and verified is not False and (baked is None or baked.ok):
         if start_count is not None and t.min_tasks > 0:
             run.raise_scaling_floor()
