@@ -66,6 +66,17 @@ class Verified(Event):
 
 
 @dataclass(frozen=True)
+class Baking(Event):
+    """The bake after a verified release: ``stage`` baking (``remaining`` of ``total``
+    seconds), baked, or failed (``text`` says what was seen)."""
+
+    stage: str
+    remaining: float
+    total: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class BuildOutput(Event):
     line: str
 

@@ -100,6 +100,9 @@ class ReleaseRecord:
     diagnosis: list[str] = field(default_factory=list)
     rollback_of: str = ""
     message: str = ""
+    strategy: str = ""  # how it was rolled out (rolling)
+    stage: str = ""  # how far it got: rollout, verified, baking, baked
+    rollback_reason: str = ""  # what was seen that sent it back
     # Set when the next run resolved a record its own run left in_progress (it died).
     reconciled_at: str = ""
     reconciled_how: str = ""
@@ -164,6 +167,7 @@ class Ledger:
         git_sha: str = "",
         actor: str | None = None,
         run_url: str | None = None,
+        strategy: str = "",
     ) -> ReleaseRecord:
         """Record a new attempt as in_progress and return it."""
         now = self.clock()
@@ -182,6 +186,7 @@ class Ledger:
             run_url=run_url if run_url is not None else ci_run_url(),
             rollback_of=rollback_of,
             git_sha=git_sha,
+            strategy=strategy,
         )
         return self.put(rec)
 

@@ -24,6 +24,7 @@ OUTPUT_NAMES = (
     "parameter_names",
     "info_topic_arn",
     "redis_replication_group_id",
+    "alarm_names",
 )
 
 
@@ -43,6 +44,8 @@ class StackOutputs:
     parameter_names: dict[str, str] = field(default_factory=dict)
     info_topic_arn: str = ""  # release notifications (stacks applied before it: none)
     redis_replication_group_id: str = ""  # the snapshot before a release
+    # The stack's critical alarms (empty for a stack applied before it had this output).
+    alarm_names: tuple[str, ...] = ()
 
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:
@@ -64,6 +67,7 @@ class StackOutputs:
         kwargs: dict[str, Any] = {
             k: (v if v is not None else "") for k, v in values.items() if k in known
         }
+        kwargs["alarm_names"] = tuple(kwargs.get("alarm_names") or ())
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:

@@ -63,6 +63,10 @@ def validation_error(exc: ValidationError, src: Source) -> ConfigError:
     elif err["type"] == "missing":
         message = "required field is missing"
         hint = "see clients/example.yaml for a complete manifest"
+    elif loc and loc[-1] == "strategy":
+        hint = "rolling is the one strategy cosydeploy runs today (blue_green, canary and linear are not yet)"
+    elif loc and loc[-1] == "bake":
+        hint = "a bake is seconds (90) or a string like '90s' or '5m'; 0 turns it off"
     return ConfigError(message, file=src.file, line=src.line_of(loc), field=field, hint=hint)
 
 

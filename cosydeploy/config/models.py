@@ -84,6 +84,76 @@ def check_fargate(cpu: int | None, memory: int | None) -> None:
         )
 
 
+# ---------------------------------------------------------------- release policy
+
+STRATEGIES = ("rolling",)  # blue_green, canary and linear are named here once they exist
+BAKE_MAX = 3600
+_DURATION = re.compile(r"^([0-9]+)\s*(s|m)?$")
+
+
+def parse_duration(value: object) -> int:
+    """Seconds from ``90``, ``"90s"`` or ``"5m"`` (ValueError otherwise)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '90s' or '5m'")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and (m := _DURATION.match(value.strip())):
+        seconds = int(m.group(1)) * (60 if m.group(2) == "m" else 1)
+    else:
+        raise ValueError(
+            f"{value!r} is not a duration: write seconds (90) or a string like '90s' or '5m'"
+        )
+    if not 0 <= seconds <= BAKE_MAX:
+        raise ValueError(f"{seconds}s is outside 0s-{BAKE_MAX // 60}m")
+    return seconds
+
+
+class VerifySpec(Strict):
+    """Checks after the rollout completed and the health path answered, before the bake."""
+
+    version: bool | None = Field(
+        None, description="GET /version must answer the version being released."
+    )
+    smoke: str | None = Field(
+        None,
+        min_length=1,
+        description="A command run locally (by a shell, in the project directory) with APP_URL "
+        "and VERSION in its environment; a non-zero exit fails the release.",
+    )
+    smoke_timeout: Annotated[int, Field(ge=1, le=1800)] | None = Field(
+        None, description="Seconds the smoke command may take (default 120)."
+    )
+
+
+class ReleaseSpec(Strict):
+    """How a release goes and what is watched after it (per tier, client or environment)."""
+
+    strategy: str | None = Field(None, description="Deployment strategy: rolling.")
+    bake: int | None = Field(
+        None,
+        description="How long to keep watching after verification (seconds, or '90s' / '5m'); "
+        "0 turns the bake off.",
+    )
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
+        None,
+        description="CloudWatch alarms whose ALARM state during the bake rolls back (default: "
+        "the stack's critical alarms; [] for none).",
+    )
+    verify: VerifySpec | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str | None) -> str | None:
+        if v is not None and v not in STRATEGIES:
+            raise ValueError(f"strategy {v!r} is not supported: use {' or '.join(STRATEGIES)}")
+        return v
+
+    @field_validator("bake", mode="before")
+    @classmethod
+    def _bake(cls, v: object) -> object:
+        return None if v is None else parse_duration(v)
+
+
 # ---------------------------------------------------------------- project config
 
 
@@ -108,6 +178,7 @@ class TierPreset(Strict):
     memory: int
     redis: RedisPreset
     database: DatabasePreset
+    release: ReleaseSpec | None = None
 
     @model_validator(mode="after")
     def _sizes(self) -> TierPreset:
@@ -386,6 +457,7 @@ class EnvironmentSpec(Strict):
         default_factory=dict
     )
     redis: RedisSpec | None = None
+    release: ReleaseSpec | None = None
 
 
 class AwsOverride(Strict):
@@ -409,6 +481,7 @@ class ClientManifest(Strict):
     app: AppSpec = Field(default_factory=AppSpec)
     database: Database = Field(default_factory=lambda: AtlasDb(engine="atlas"))
     redis: RedisSpec = Field(default_factory=RedisSpec)
+    release: ReleaseSpec | None = None
     tags: dict[Annotated[str, Field(pattern=r"^[\w.:/=+@ -]{1,128}$")], str] = Field(
         default_factory=dict
     )

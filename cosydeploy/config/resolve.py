@@ -5,12 +5,74 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cosydeploy.config.models import DEFAULT_SECRETS, AtlasDb, ClientManifest, check_fargate
+from cosydeploy.config.models import (
+    DEFAULT_SECRETS,
+    AtlasDb,
+    ClientManifest,
+    ReleaseSpec,
+    check_fargate,
+)
 
 if TYPE_CHECKING:
     from cosydeploy.config.project import Project
 
 DEFAULT_RETENTION = {"dev": 7, "staging": 30, "prod": 90}
+# Bake by environment when no layer sets one: short where people iterate, longer where
+# users are (the first environment, the last one, those in between).
+DEFAULT_BAKE = {"first": 30, "between": 120, "last": 300}
+DEFAULT_SMOKE_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class ReleasePolicy:
+    """How one client/env is released and watched after its rollout.
+
+    ``alarms`` None: the stack's critical alarms (its ``alarm_names`` output)."""
+
+    strategy: str = "rolling"
+    bake: int = 0
+    alarms: tuple[str, ...] | None = None
+    verify_version: bool = False
+    smoke: str | None = None
+    smoke_timeout: int = DEFAULT_SMOKE_TIMEOUT
+
+    def describe(self, health_path: str) -> dict[str, Any]:
+        """As ``clients show`` displays it."""
+        checks = [f"health {health_path}"] + ["version /version"] * self.verify_version
+        if self.smoke:
+            checks.append(f"smoke {self.smoke!r} (timeout {self.smoke_timeout}s)")
+        return {
+            "strategy": self.strategy,
+            "bake": f"{self.bake}s",
+            "alarms": list(self.alarms)
+            if self.alarms is not None
+            else "the stack's critical alarms",
+            "verify": ", ".join(checks),
+        }
+
+
+def release_policy(env_position: str, *layers: ReleaseSpec | None) -> ReleasePolicy:
+    """Layer release specs, lowest first (tier preset, client, environment): each field
+    set in a higher layer wins; ``verify`` merges field by field."""
+    values: dict[str, Any] = {"bake": DEFAULT_BAKE[env_position]}
+    for spec in layers:
+        if spec is None:
+            continue
+        if spec.strategy is not None:
+            values["strategy"] = spec.strategy
+        if spec.bake is not None:
+            values["bake"] = spec.bake
+        if spec.alarms is not None:
+            values["alarms"] = tuple(spec.alarms)
+        v = spec.verify
+        if v is not None:
+            if v.version is not None:
+                values["verify_version"] = v.version
+            if v.smoke is not None:
+                values["smoke"] = v.smoke
+            if v.smoke_timeout is not None:
+                values["smoke_timeout"] = v.smoke_timeout
+    return ReleasePolicy(**values)
 
 
 @dataclass(frozen=True)
@@ -60,6 +122,7 @@ class ClientEnv:
     health_check_grace_period: int
     tags: dict[str, str] = field(default_factory=dict)
     redis_snapshot: bool = False  # a Redis snapshot before each release
+    release: ReleasePolicy = field(default_factory=ReleasePolicy)
 
     @property
     def workspace(self) -> str:
@@ -75,6 +138,7 @@ class ClientEnv:
 
         d = asdict(self)
         d["workspace"] = self.workspace
+        d["release"] = self.release.describe(self.health_path)
         return d
 
 
@@ -185,6 +249,9 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         "ManagedBy": "cosydeploy",
     }
     tags.update(m.tags)
+    envs = cfg.environments
+    position = "first" if env == envs[0] else "last" if env == envs[-1] else "between"
+    policy = release_policy(position, tier.release, m.release, spec.release if spec else None)
 
     return ClientEnv(
         project=cfg.project,
@@ -220,4 +287,5 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         health_check_grace_period=cfg.release.health_check_grace_period,
         tags=dict(sorted(tags.items())),
         redis_snapshot=snapshot,
+        release=policy,
     )

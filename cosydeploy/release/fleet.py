@@ -26,6 +26,7 @@ from cosydeploy.adapters.aws import aws_fault
 from cosydeploy.ecs.poller import Poller
 from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
+from cosydeploy.release import bake
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget, RunResult
 
 
@@ -208,8 +209,10 @@ def _run_wave(
             out[c] = fut.result()
     except KeyboardInterrupt:
         # Wake every watching release with KeyboardInterrupt: each records
-        # "interrupted" in its ledger and releases its lock; then stop.
+        # "interrupted" in its ledger and releases its lock; then stop. A release
+        # baking is woken the same way.
         poller.cancel()
+        bake.cancel(poller)
         for fut in futures.values():
             fut.cancel()
         ex.shutdown(wait=True)

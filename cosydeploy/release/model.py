@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosydeploy import outcome as oc
+from cosydeploy.config.resolve import ReleasePolicy
 from cosydeploy.stack import StackOutputs
 
 
@@ -43,6 +44,16 @@ class ReleaseTarget:
     initial_image: str = ""  # the placeholder image of the stack's first revision
     notify: Any = None  # cosydeploy.release.notify.NotifySettings (None: no notifications)
     snapshot: Any = None  # cosydeploy.release.snapshot.SnapshotSettings (None: no snapshot)
+    # Strategy, bake, alarms and checks (the default: no bake, health path only).
+    release: ReleasePolicy = field(default_factory=ReleasePolicy)
+    workdir: str = ""  # where the smoke command runs (the project directory)
+
+    @property
+    def alarm_names(self) -> tuple[str, ...]:
+        """The alarms the bake watches: the configured ones, else the stack's critical ones."""
+        if self.release.alarms is not None:
+            return self.release.alarms
+        return tuple(self.outputs.alarm_names)
 
     @property
     def key(self) -> str:
@@ -65,6 +76,9 @@ class ReleaseOptions:
     verify_max_tries: int = 15
     poll_initial: float = 1.0
     poll_max: float = 3.0
+    # Seconds between two looks during the bake: one describe_services each, one more
+    # call every other time, which keeps it at a rolling watch's calls per minute.
+    bake_interval: float = 4.5
     actor: str | None = None
 
 
@@ -110,6 +124,9 @@ class ReleaseResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # cleanup failures, after the outcome
     snapshot: str = ""  # the Redis snapshot taken before the release (rolled back from)
+    strategy: str = ""
+    stage: str = ""  # how far it got: rollout, verified, baking, baked
+    bake: dict[str, Any] = field(default_factory=dict)  # the bake's BakeResult.as_dict()
     code: int | None = None  # an error's own exit code (outcome "error")
     error: BaseException | None = None  # what a run raised instead of an outcome
 

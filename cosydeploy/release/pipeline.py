@@ -3,8 +3,9 @@
     lock -> observe what serves (a revision cosydeploy did not release is said and
     recorded as observed) -> render + diff (dry-run stops) -> no-op check ->
     ledger(in_progress) -> register -> update service -> watch THAT deployment ->
-    verify health -> ledger(succeeded)
-    on failure or deadline: diagnose -> back to what served before when it was healthy,
+    verify (health path; /version and the smoke command when configured) -> bake
+    (keep watching for the bake time: release/bake.py) -> ledger(succeeded)
+    on failure, deadline or anything seen during the bake: diagnose -> back to what served before when it was healthy,
     else to the last good release (watched; when ECS's circuit breaker already went
     there, that deployment is followed and verified, nothing changed)
     -> ledger(rolled_back | failed)
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from cosydeploy import events as ev
@@ -41,9 +43,11 @@ from cosydeploy.errors import AwsError, CosydeployError, UsageError
 from cosydeploy.image import ImageRef, ResolvedImage
 from cosydeploy.ledger import Ledger, ReleaseRecord, ci_run_url, current_actor
 from cosydeploy.lock import DeployLock
+from cosydeploy.release import bake as bk
 from cosydeploy.release import notify
 from cosydeploy.release import observe as ob
 from cosydeploy.release import snapshot as snap
+from cosydeploy.release import verify as vf
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget
 
 __all__ = ["preflight_secrets", "release_one", "rollback_one", "verify_health"]
@@ -90,7 +94,7 @@ def current_service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
 def lock_ttl(target: ReleaseTarget, options: ReleaseOptions) -> int:
     """Long enough for a whole release plus its rollback, so a live lock never expires."""
     deadline = options.timeout if options.timeout is not None else target.timeout
-    return int(max(3600.0, deadline + target.timeout + 600))
+    return int(max(3600.0, deadline + target.release.bake + target.timeout + 600))
 
 
 def settled(service: Mapping[str, Any]) -> bool:
@@ -190,6 +194,7 @@ class _Run:
         self.watching: Watch | None = None
         self.cleanup: list[str] = []  # cleanup failures, reported after the cause
         self.rollback_rec: ReleaseRecord | None = None  # the record of a rollback under way
+        self.rolled_out_at = 0.0  # when the last watched deployment was judged complete
 
     def quietly(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a cleanup step; its failure is kept as an extra line, never in place of the
@@ -254,9 +259,13 @@ class _Run:
         label: str = "",
         started_by_ecs: str | None = None,
         start_count: int | None = None,
+        version: str | None = None,
     ) -> tuple[Verdict, bool | None, str]:
         """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
         (verdict, verified, message); verified is None when skipped.
+
+        ``version``: a release's version, checked against ``/version`` and handed to the
+        smoke command when the target's release policy asks for them.
 
         ``timeout`` defaults to the release's (``--timeout``, else the config's); a
         rollback passes the config's own, so a short release deadline never starves it.
@@ -314,6 +323,7 @@ class _Run:
         )
         if verdict.phase is not Phase.SUCCEEDED:
             return verdict, None, verdict.reason
+        self.rolled_out_at = self.clock()
         if not o.app_url:
             self.emit(ev.Verified(self.t.key, None, "the stack has no app URL"))
             return verdict, None, verdict.reason
@@ -325,7 +335,78 @@ class _Run:
             sleep=self.sleep,
         )
         self.emit(ev.Verified(self.t.key, ok, why))
+        if ok and version is not None:
+            ok, why = self.verify_release(version, why)
         return verdict, ok, why
+
+    def verify_release(self, version: str, health: str) -> tuple[bool, str]:
+        """The release policy's checks after the health path: /version, then the smoke
+        command. (ok, what passed or what failed)."""
+        policy, url = self.t.release, self.t.outputs.app_url.rstrip("/")
+        passed = [health]
+        if policy.verify_version:
+            ok, why = vf.check_version(
+                f"{url}/version",
+                version,
+                interval=self.options.verify_interval,
+                sleep=self.sleep,
+            )
+            self.emit(ev.Verified(self.t.key, ok, why))
+            if not ok:
+                return False, why
+            passed.append(why)
+        if policy.smoke:
+            self.step(f"smoke: {policy.smoke}")
+            ok, why = vf.run_smoke(
+                policy.smoke,
+                app_url=url,
+                version=version,
+                cwd=Path(self.t.workdir) if self.t.workdir else None,
+                timeout=policy.smoke_timeout,
+            )
+            self.emit(ev.Verified(self.t.key, ok, why))
+            if not ok:
+                return False, why
+            passed.append(why)
+        return True, "; ".join(passed)
+
+    def bake(self, taskdef_arn: str, version: str) -> bk.BakeResult | None:
+        """Keep watching a verified release for the bake time (None: no bake)."""
+        t, o = self.t, self.t.outputs
+        seconds = t.release.bake
+        if seconds <= 0:
+            return None
+        alarms = t.alarm_names
+        watching = ["ECS tasks and events"]
+        watching += ["target health"] * bool(o.target_group_arn)
+        watching += ["the health path"] * bool(o.app_url)
+        watching += ["/version"] * bool(o.app_url and t.release.verify_version)
+        watching += [f"{len(alarms)} alarm(s)"] * bool(alarms)
+        self.step(f"baking for {seconds}s: watching {', '.join(watching)}")
+        self.doing = "the bake (ECS, ELB and CloudWatch reads)"
+        url = o.app_url.rstrip("/")
+        return bk.Bake(
+            key=t.key,
+            seconds=seconds,
+            ecs=self.ecs,
+            cluster=o.cluster_name,
+            service=o.service_name,
+            deployment_id=self.watching.deployment_id if self.watching else None,
+            task_definition_arn=taskdef_arn,
+            health_url=f"{url}{t.health_path}" if url else "",
+            version_url=f"{url}/version" if url and t.release.verify_version else "",
+            version=version,
+            elbv2=t.aws.client("elbv2") if o.target_group_arn else None,
+            target_group_arn=o.target_group_arn,
+            cloudwatch=t.aws.client("cloudwatch") if alarms else None,
+            alarms=alarms,
+            interval=self.options.bake_interval,
+            since=self.rolled_out_at,
+            emit=self.emit,
+            clock=self.clock,
+            sleep=self.sleep,
+            stop=bk.stop_event(self.poller),
+        ).run()
 
     def observe(
         self, service: Mapping[str, Any], running: Mapping[str, Any], *, record: bool = True
@@ -539,6 +620,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
         diff=diff,
         previous_task_definition_arn=previous_arn,
         warnings=list(run.warnings),
+        strategy=t.release.strategy,
     )
     result.notes = run.cleanup
     if options.dry_run:
@@ -555,6 +637,7 @@ def _release(run: _Run, image: ResolvedImage) -> ReleaseResult:
             git_sha=image.git_sha,
             previous_task_definition_arn=previous_arn,
             actor=actor,
+            strategy=t.release.strategy,
         )
 
     # "Already serving" is a claim too: only when that revision's deployment settled.
@@ -700,12 +783,28 @@ def _deploy(
     run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
     if start_count is not None:
         run.info(f"the service has no task yet: this release starts {start_count}")
-    verdict, verified, why = run.roll_out(arn, label=image.version, start_count=start_count)
+    result.stage = "rollout"
+    verdict, verified, why = run.roll_out(
+        arn, label=image.version, start_count=start_count, version=image.version
+    )
+    baked = None
     if verdict.phase is Phase.SUCCEEDED and verified is not False:
+        result.stage = "verified"
+        if t.release.bake > 0:
+            result.stage = "baking"
+            rec = box[0] = run.ledger.update(rec, stage="baking")
+            baked = run.bake(arn, image.version)
+        if baked is not None:
+            result.bake = baked.as_dict()
+            result.stage = "baked" if baked.ok else "baking"
+            result.warnings += baked.notes
+    if verdict.phase is Phase.SUCCEEDED and verified is not False and (baked is None or baked.ok):
         if start_count is not None and t.min_tasks > 0:
             run.raise_scaling_floor()
         result.verified = verified
-        box[0] = run.record(rec, oc.SUCCEEDED, message=why)
+        if baked is not None:
+            why = f"{why}; baked {baked.seconds:.0f}s, nothing seen"
+        box[0] = run.record(rec, oc.SUCCEEDED, message=why, stage=result.stage)
         result.outcome = oc.SUCCEEDED
         result.message = f"{t.key} is serving {image.version} ({why})"
         return result
@@ -715,10 +814,22 @@ def _deploy(
     if verified is False:
         phase = "failed verification"
         result.verified = False
+    elif baked is not None and baked.signal is not None:
+        phase = f"failed during the bake ({baked.elapsed:.0f}s of {baked.seconds:.0f}s)"
+        why = baked.signal.text
+        result.verified = verified
     run.step(f"release {phase}: {why}")
     diagnosed = run.quietly("diagnose the failed deployment", run.diagnose, arn)
     result.diagnosis = diagnosed.lines() if diagnosed else []
-    rec = box[0] = run.ledger.update(rec, diagnosis=result.diagnosis, message=f"{phase}: {why}")
+    if baked is not None and baked.signal is not None:
+        result.diagnosis.insert(0, f"seen during the bake: {baked.signal.text}")
+    rec = box[0] = run.ledger.update(
+        rec,
+        diagnosis=result.diagnosis,
+        message=f"{phase}: {why}",
+        stage=result.stage,
+        rollback_reason=f"{phase}: {why}",
+    )
     recovered, back, how = False, "", ""
     if run.options.rollback and start_count is not None:
         run.step("first start failed: back to no task")

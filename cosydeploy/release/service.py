@@ -141,6 +141,8 @@ class Releaser:
                 if c.redis_snapshot
                 else None
             ),
+            release=c.release,
+            workdir=str(self.project.root),
         )
 
     def lock_free(self, c: ClientEnv) -> str | None:

@@ -154,6 +154,12 @@ def _s3_calls(req: Request, account: str) -> list[Call]:
 def calls_for(req: Request, account: str) -> list[Call]:
     """The IAM calls AWS authorizes for one request (resource ``*`` when not modelled)."""
     s, p, region = req.service, req.params, req.region
+    if s == "monitoring":  # CloudWatch signs as "monitoring"; IAM calls it "cloudwatch"
+        names = p.get("AlarmNames") if req.action == "DescribeAlarms" else None
+        action = f"cloudwatch:{req.action}"
+        if names:
+            return [Call(action, _arn("cloudwatch", region, account, f"alarm:{n}")) for n in names]
+        return [Call(action, "*")]
     if s == "ecs":
         return _ecs_calls(req, account)
     if s == "s3":

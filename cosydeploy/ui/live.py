@@ -13,13 +13,24 @@ rollout's events again) is not shown twice.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
 
 from cosydeploy.ui import console
 
-COLUMNS = ("CLIENT/ENV", "VERSION", "ROLLOUT", "RUNNING", "PENDING", "DESIRED", "FAILED", "ELAPSED")
+COLUMNS = (
+    "CLIENT/ENV",
+    "VERSION",
+    "ROLLOUT",
+    "RUNNING",
+    "PENDING",
+    "DESIRED",
+    "FAILED",
+    "ELAPSED",
+    "BAKE",
+)
 
 
 class RolloutView:
@@ -33,6 +44,8 @@ class RolloutView:
         # key -> (started_at, finished_at or None): the elapsed column moves between polls
         self._clock: dict[str, tuple[float | None, float | None]] = {}
         self._seen: dict[str, set[str]] = {}
+        self._bake: dict[str, str] = {}  # key -> the BAKE cell (time left, baked, FAILED)
+        self._bake_left: dict[str, float | None] = {}  # key -> seconds left when last said
         self._live: Any = None
         self._lock = threading.RLock()
 
@@ -77,6 +90,8 @@ class RolloutView:
         # Draw outside the lock: the live display's refresh thread takes its own lock,
         # then this one (in _table); taking them the other way round would deadlock.
         with self._lock:
+            if self.rows.get(w.key, row)[1] != row[1]:
+                self._bake.pop(w.key, None)  # another rollout (a rollback) on this row
             self.rows[w.key] = row
             done = getattr(w.verdict.phase, "done", False)
             self._clock[w.key] = (w.started_at, now if done else None)
@@ -95,6 +110,37 @@ class RolloutView:
                 f"  [{key}] {version} {state} running {running}/{desired} "
                 f"pending {pending} failed {failed} ({elapsed})"
             )
+
+    def bake(self, key: str, stage: str, remaining: float, total: float, text: str) -> None:
+        """The bake after a verified rollout, in the BAKE column: the time left, then
+        baked or FAILED. A plain console prints its start, a line about every 30 s, and
+        its end (with what was seen when it failed)."""
+        if stage == "baking":
+            cell = f"{remaining:.0f}s left"
+        else:
+            cell = "baked" if stage == "baked" else "FAILED"
+        with self._lock:
+            was = self._bake_left.get(key)
+            self._bake_left[key] = remaining if stage == "baking" else None
+            self._bake[key] = cell
+            live = self._live
+            version = self.rows.get(key, (key, "-"))[1]
+        if self.quiet:
+            return
+        if live is not None:
+            live.refresh()
+            if stage == "failed":
+                console.info(f"  [{key}] bake failed: {text}")
+            return
+        # Plain output: the first countdown, one line per 30 s, the end.
+        if (
+            stage == "baking"
+            and was is not None
+            and math.ceil(was / 30) == math.ceil(remaining / 30)
+        ):
+            return
+        said = {"baking": f"baking, {cell}", "baked": "baked", "failed": f"bake failed: {text}"}
+        console.info(f"  [{key}] {version} {said.get(stage, stage)}")
 
     def events(self, w: Any, events: list[dict[str, Any]]) -> None:
         """Service events not seen before for this client/env, oldest first."""
@@ -129,7 +175,7 @@ class RolloutView:
                 t.add_column(c, no_wrap=True, overflow="ellipsis")
         with self._lock:
             for key, row in self.rows.items():
-                t.add_row(*row[:-1], self._elapsed(key, row[-1], now))
+                t.add_row(*row[:-1], self._elapsed(key, row[-1], now), self._bake.get(key, "-"))
         return t
 
     def _renderable(self) -> Any:

@@ -45,6 +45,8 @@ class Presenter:
             isinstance(e, ev.Step) and e.text.startswith(("registered", "rolling back"))
         ):
             stage = "rollout"
+        elif isinstance(e, ev.Baking):
+            stage = "bake"
         elif isinstance(e, ev.ClientDone):
             stage = "done"
         if stage:
@@ -55,6 +57,13 @@ class Presenter:
         with self._lock:
             stages = dict(self._stage)
         rolling = sorted(k for k, s in stages.items() if s == "rollout" and k)
+        baking = sorted(k for k, s in stages.items() if s == "bake" and k)
+        if baking and not rolling:
+            return (
+                f"interrupted while {', '.join(baking)} baked: each run recorded "
+                "'interrupted' and released its lock; the new version serves, unwatched "
+                "(see cosydeploy status / history, or cosydeploy rollback)"
+            )
         if rolling:
             return (
                 f"interrupted while {', '.join(rolling)} rolled out: each run recorded "
@@ -91,6 +100,8 @@ class Presenter:
         elif isinstance(e, ev.Diagnosed):
             for line in e.diagnosis.lines():
                 console.info(f"{self._tag(e)}{line}")
+        elif isinstance(e, ev.Baking):
+            self._rollouts().bake(e.key, e.stage, e.remaining, e.total, e.text)
         elif isinstance(e, ev.Verified):
             word = "SKIP" if e.ok is None else "OK" if e.ok else "NG"
             console.info(f"{self._tag(e)}verify: {word} {e.text}")
@@ -267,7 +278,7 @@ class Presenter:
             return
         console.table(
             title,
-            ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "ACTOR", "REVISION"],
+            ["STARTED", "KIND", "VERSION", "DIGEST", "OUTCOME", "STAGE", "ACTOR", "REVISION"],
             [
                 [
                     r.started_at,
@@ -275,6 +286,7 @@ class Presenter:
                     r.version,
                     r.digest[7:19],
                     r.outcome + (" (reconciled)" if r.reconciled_at else ""),
+                    r.stage or "-",
                     r.actor,
                     r.task_definition_arn.rsplit("/", 1)[-1],
                 ]

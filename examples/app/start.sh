@@ -27,4 +27,11 @@ if [ "$mode" != "unhealthy" ]; then
 fi
 echo "$version" > "$www/version"
 echo "app ${version} listening on :${port}"
+if [ "$mode" = "crash-later" ]; then
+  # Healthy at first, then the process dies: what a bake is there to catch.
+  $bb httpd -f -v -p "$port" -h "$www" &
+  $bb sleep "${CRASH_AFTER:-20}"
+  echo "error: app ${version} crashed after ${CRASH_AFTER:-20}s (break=crash-later)" >&2
+  exit 3
+fi
 exec $bb httpd -f -v -p "$port" -h "$www"

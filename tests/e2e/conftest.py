@@ -44,6 +44,9 @@ def e2e_project(tmp_path_factory) -> Path:
     cfg = (REPO / "cosydeploy.yaml").read_text()
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
+    # Bakes of a second (the built-in ones are 30 s to 5 min): every release still
+    # bakes, and the scenarios about the bake set their own in their manifests.
+    cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
     (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("clients", "templates", "terraform", "examples"):
         shutil.copytree(
@@ -136,6 +139,14 @@ def ledger_infra_state(sandbox_env: dict[str, str], client: str, env: str) -> di
     return Ledger(aws_client(sandbox_env, "dynamodb"), "cosyworld-releases").infra_state(
         client, env
     )
+
+
+def ledger_history(sandbox_env: dict[str, str], client: str, env: str) -> list[dict]:
+    """The release ledger's records of client/env, newest first (as dicts)."""
+    from cosydeploy.ledger import Ledger
+
+    ledger = Ledger(aws_client(sandbox_env, "dynamodb"), "cosyworld-releases")
+    return [r.as_dict() for r in ledger.history(client, env)]
 
 
 def example_manifest(cid: str) -> str:
@@ -234,6 +245,13 @@ def notices(sandbox_env: dict[str, str]):
 
     endpoint = sandbox_env["AWS_ENDPOINT_URL"]
     return lambda topic: [json.loads(m["message"]) for m in published(endpoint, topic)]
+
+
+@pytest.fixture(scope="session")
+def ledger_records(sandbox_env: dict[str, str]):
+    """``ledger_records(client, env="dev")``: the ledger's records, newest first, read
+    straight from the table (while a release runs, too)."""
+    return lambda client, env="dev": ledger_history(sandbox_env, client, env)
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,7 @@ def project(tmp_path_factory) -> Path:
     cfg = (REPO / "cosydeploy.yaml").read_text()
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
+    cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
     cfg = cfg.replace("  context: examples/app\n", "  context: app\n")
     assert "  context: app\n" in cfg
     (root / "cosydeploy.yaml").write_text(cfg)

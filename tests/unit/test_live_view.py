@@ -321,3 +321,29 @@ def test_on_a_terminal_messages_are_shortened_and_events_cut_to_one_line(termina
     shown = screen(terminal.getvalue())
     assert shown[0] == "  + secrets.X: example-dev"
     assert len(shown) == 2 and len(shown[1]) == 120 and shown[1].endswith("…")
+
+
+def test_the_bake_counts_down_in_plain_lines(capsys) -> None:
+    with RolloutView(live=False) as view:
+        view.update(watch("COMPLETED", 2))
+        for left in (300.0, 295.5, 271.0, 269.9, 240.2, 238.6):
+            view.bake("acme/dev", "baking", left, 300.0, "")
+        view.bake("acme/dev", "failed", 0.0, 300.0, "alarm a is in ALARM")
+    lines = capsys.readouterr().err.splitlines()[1:]
+    assert lines == [
+        "  [acme/dev] v2 app:7 baking, 300s left",
+        "  [acme/dev] v2 app:7 baking, 270s left",
+        "  [acme/dev] v2 app:7 baking, 239s left",
+        "  [acme/dev] v2 app:7 bake failed: alarm a is in ALARM",
+    ]
+
+
+def test_the_bake_column_of_the_live_table(terminal) -> None:
+    with RolloutView() as view:
+        view.update(watch("COMPLETED", 2, key="example/dev"))
+        view.bake("example/dev", "baking", 42.4, 60.0, "")
+        view.bake("example/dev", "baked", 0.0, 60.0, "")
+    shown = screen(terminal.getvalue())
+    assert shown[0].split() == list(COLUMNS)
+    assert shown[1].split()[-1] == "baked"
+    assert len(shown) == 2

@@ -79,6 +79,7 @@ def repos(tmp_path_factory) -> dict[str, Path]:
     cfg = (REPO / "cosydeploy.yaml").read_text()
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
+    cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
     (project / "cosydeploy.yaml").write_text(cfg)
     (project / "clients").mkdir()
     for cid in CLIENTS:

@@ -14,6 +14,15 @@ output "alarm_names" {
   )
 }
 
+output "critical_alarm_names" {
+  description = "Names of the alarms that page (critical topic): a release's bake rolls back when one is in ALARM."
+  value = concat(
+    [aws_cloudwatch_metric_alarm.no_healthy_targets.alarm_name, aws_cloudwatch_metric_alarm.all_tasks_unhealthy.alarm_name],
+    aws_cloudwatch_metric_alarm.redis_down[*].alarm_name,
+    [aws_cloudwatch_metric_alarm.error_rate["critical"].alarm_name],
+  )
+}
+
 output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name

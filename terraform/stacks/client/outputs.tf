@@ -72,3 +72,8 @@ output "redis_replication_group_id" {
   description = "Redis replication group, snapshotted before a release where configured."
   value       = module.redis.replication_group_id
 }
+
+output "alarm_names" {
+  description = "Critical CloudWatch alarms of the client and environment (a release's bake rolls back on ALARM)."
+  value       = module.monitoring.critical_alarm_names
+}

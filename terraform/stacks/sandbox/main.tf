@@ -31,6 +31,13 @@ locals {
     # The monitoring module's topic and the redis module's replication group, named alike.
     info_topic_arn             = "arn:aws:sns:${var.region}:${var.account_id}:${local.name}-info"
     redis_replication_group_id = local.name
+    # modules/monitoring's critical alarms: no healthy target, all tasks unhealthy, one
+    # per Redis node, the critical 5xx rate.
+    alarm_names = concat(
+      ["${local.name}-no-healthy-targets", "${local.name}-all-tasks-unhealthy"],
+      [for i in range(var.redis.num_nodes) : "${local.name}-redis-down-${i + 1}"],
+      ["${local.name}-5xx-rate-critical"],
+    )
   }
 }
 

@@ -69,3 +69,8 @@ output "redis_replication_group_id" {
   description = "Redis replication group id (the sandbox makes it where snapshots are configured)."
   value       = terraform_data.stack.output.redis_replication_group_id
 }
+
+output "alarm_names" {
+  description = "Critical alarm names, as the client stack's monitoring module makes them."
+  value       = terraform_data.stack.output.alarm_names
+}

@@ -39,9 +39,11 @@ locals {
   stacks = { for e in var.environments : e => [for c in var.clients : "${local.project}-${c}-${e}"] }
 
   release_vars = { for e in var.environments : e => {
-    service_arns      = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service/${s}/*"]
-    task_role_arns    = flatten([for s in local.stacks[e] : ["${local.arn}:iam::${var.account_id}:role/${s}-task", "${local.arn}:iam::${var.account_id}:role/${s}-exec"]])
-    log_group_arns    = [for s in local.stacks[e] : "${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${s}:*"]
+    service_arns   = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service/${s}/*"]
+    task_role_arns = flatten([for s in local.stacks[e] : ["${local.arn}:iam::${var.account_id}:role/${s}-task", "${local.arn}:iam::${var.account_id}:role/${s}-exec"]])
+    log_group_arns = [for s in local.stacks[e] : "${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${s}:*"]
+    # The bake reads the state of the client stack's alarms (named "<stack>-...").
+    alarm_arns        = [for s in local.stacks[e] : "${local.arn}:cloudwatch:*:${var.account_id}:alarm:${s}-*"]
     state_object_arns = [for c in var.clients : "${local.state_bucket_arn}/env:/${c}-${e}/*"]
     state_bucket_arn  = local.state_bucket_arn
     kms_key_arn       = var.kms_key_arn
