@@ -70,7 +70,7 @@ class Group(ErrorsGroup):
         else:
             holder = typer.Typer()
             holder.command(name)(obj)
-            cmd = typer.main.get_command(holder)
+            cmd = typer.main.get_command(holder)  # type: ignore[assignment]
         cmd.name = name
         return cmd
 

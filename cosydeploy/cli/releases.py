@@ -96,7 +96,7 @@ def build(
         version, c=c, push=push, build_args=_build_args(build_arg), context=context
     )
     g.present.close()
-    if not push:
+    if isinstance(img, list):  # not pushed: the local tags
         if g.json:
             g.present.data({"version": version, "image": img[0], "pushed": False})
         else:

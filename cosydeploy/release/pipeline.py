@@ -275,7 +275,8 @@ class _Run:
         started = self.clock()
         if started_by_ecs:
             self.in_flight_arn = taskdef_arn  # ECS's own deployment is in flight
-            dep_id, before = started_by_ecs, frozenset()
+            dep_id: str | None = started_by_ecs
+            before: frozenset[str] = frozenset()
         else:
             self.doing = "ECS update_service"
             self.in_flight_arn = taskdef_arn  # from here on a deployment may be in flight
