@@ -47,6 +47,12 @@ BUILD_ARG_OPT = typer.Option(None, "--build-arg", help="KEY=VALUE build argument
 CONTEXT_OPT = typer.Option(
     None, "--context", help="Build context directory (default: image.context)."
 )
+KEEP_GOING_OPT = typer.Option(
+    False,
+    "--keep-going",
+    help="No client stops another: one that cannot be prepared keeps its outcome and the "
+    "others go on; a failed wave does not stop the later ones.",
+)
 NO_ROLLBACK_OPT = typer.Option(
     False, "--no-rollback", help="On failure, do not roll back (exit 3)."
 )
@@ -138,6 +144,14 @@ def release(
         help="Deploy this image digest (sha256:...) of VERSION, pushed before by `build --push`: "
         "nothing is built, and no ECR access is needed (tasks pull by digest).",
     ),
+    keep_going: bool = KEEP_GOING_OPT,
+    after_previous: bool = typer.Option(
+        False,
+        "--after-previous",
+        help="Release a client only when VERSION (this --digest) succeeded in its previous "
+        "environment (cosydeploy.yaml's order, among the client's own); the others are "
+        "skipped. The release workflow's shards chain dev -> staging -> prod with it.",
+    ),
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
@@ -152,14 +166,16 @@ def release(
     options = ReleaseOptions(
         dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
     )
-    single = len(envs) == 1 and not (all_clients or parallel or waves)
+    single = len(envs) == 1 and not (all_clients or parallel or waves or after_previous)
     g.present.single = single
     with g.present.live():
         run = g.releaser.release(
             version,
             envs,
             options,
-            FleetOptions.from_flags(parallel, waves, infra),
+            FleetOptions.from_flags(
+                parallel, waves, infra, keep_going=keep_going, after_previous=after_previous
+            ),
             build_args=_build_args(build_arg),
             context=context,
             digest=digest,
