@@ -33,17 +33,10 @@ def plan(
         help="Clients the tag releases (the repository variable COSYDEPLOY_RELEASE_CLIENTS): "
         "onboarded ones only. None: nothing is released.",
     ),
-    shards: int = typer.Option(
-        None,
-        "--shards",
-        min=1,
-        help="Shards per group of clients sharing their accounts (default: as many as keep "
-        "each at or under ci.max_clients_per_shard).",
-    ),
+    shards: int = typer.Option(None, "--shards", min=1, help="Shards per group of accounts."),
 ) -> None:
     """The release workflow's plan: where the image is pushed (and as which role), per
-    client its dev, staging and prod targets (null where it has no such environment), and
-    the shards: one runner each, releasing its clients as a fleet."""
+    client its targets (null where it has no such environment), and the shards."""
     from cosydeploy.ci_plan import release_plan
 
     _emit(release_plan(app_of(ctx).project, version, clients, shards))

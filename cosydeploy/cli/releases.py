@@ -47,12 +47,8 @@ BUILD_ARG_OPT = typer.Option(None, "--build-arg", help="KEY=VALUE build argument
 CONTEXT_OPT = typer.Option(
     None, "--context", help="Build context directory (default: image.context)."
 )
-KEEP_GOING_OPT = typer.Option(
-    False,
-    "--keep-going",
-    help="No client stops another: one that cannot be prepared keeps its outcome and the "
-    "others go on; a failed wave does not stop the later ones.",
-)
+KEEP_GOING_OPT = typer.Option(False, "--keep-going", help="No client's failure stops another's.")
+AFTER_PREVIOUS_HELP = "Skip the clients whose previous environment has no success of VERSION."
 NO_ROLLBACK_OPT = typer.Option(
     False, "--no-rollback", help="On failure, do not roll back (exit 3)."
 )
@@ -145,13 +141,7 @@ def release(
         "nothing is built, and no ECR access is needed (tasks pull by digest).",
     ),
     keep_going: bool = KEEP_GOING_OPT,
-    after_previous: bool = typer.Option(
-        False,
-        "--after-previous",
-        help="Release a client only when VERSION (this --digest) succeeded in its previous "
-        "environment (cosydeploy.yaml's order, among the client's own); the others are "
-        "skipped. The release workflow's shards chain dev -> staging -> prod with it.",
-    ),
+    after_previous: bool = typer.Option(False, "--after-previous", help=AFTER_PREVIOUS_HELP),
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
@@ -173,9 +163,7 @@ def release(
             version,
             envs,
             options,
-            FleetOptions.from_flags(
-                parallel, waves, infra, keep_going=keep_going, after_previous=after_previous
-            ),
+            FleetOptions.from_flags(parallel, waves, infra, keep_going, after_previous),
             build_args=_build_args(build_arg),
             context=context,
             digest=digest,

@@ -86,7 +86,6 @@ class FleetOptions:
         parallel: int | None,
         waves: str | None,
         infra: bool | None,
-        *,
         keep_going: bool = False,
         after_previous: bool = False,
     ) -> FleetOptions:
