@@ -17,6 +17,7 @@ cannot be prepared gets its own outcome, the others go on, and so do later waves
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -211,13 +212,24 @@ def _run_wave(
     version: str,
     parallel: int,
 ) -> list[ReleaseResult]:
+    guard = threading.Lock()
+    running: set[str] = set()  # clients whose run has started and not ended
+    stopping: list[bool] = []  # set once the run is interrupted: no run starts after
+
     def one(client: str) -> ReleaseResult:
         m = members[client]
         started = time.time()
+        with guard:
+            if stopping:
+                return from_error(client, m.env, version, KeyboardInterrupt(), wave=index)
+            running.add(client)
         try:
             r = run(m, poller)
         except (Exception, KeyboardInterrupt) as exc:
             r = from_error(client, m.env, version, exc, wave=index, started=started)
+        finally:
+            with guard:
+                running.discard(client)
         r.wave, r.infra, r.warnings = index, m.infra, [*m.warnings, *r.warnings]
         emit(ev.ClientDone(r.key, r))
         return r
@@ -226,16 +238,25 @@ def _run_wave(
     ex = ThreadPoolExecutor(
         max_workers=min(parallel, len(wave)), thread_name_prefix=f"cosydeploy-wave{index}"
     )
-    futures = {c: ex.submit(one, c) for c in wave}
+    futures: dict[str, Any] = {}
     try:
+        for c in wave:
+            futures[c] = ex.submit(one, c)
         for c, fut in futures.items():
             out[c] = fut.result()
     except KeyboardInterrupt:
         # Wake every watching release with KeyboardInterrupt: each records
-        # "interrupted" in its ledger and releases its lock; then stop.
-        poller.cancel()
-        for fut in futures.values():
-            fut.cancel()
+        # "interrupted" in its ledger and releases its lock; then stop. Again until every
+        # started run has ended: one between its lock and its watch starts watching after
+        # the signal (which may even land while the run is being submitted).
+        with guard:
+            stopping.append(True)
+        while True:
+            poller.cancel()
+            with guard:
+                if not running:
+                    break
+            time.sleep(0.1)
         ex.shutdown(wait=True)
         raise
     ex.shutdown(wait=True)

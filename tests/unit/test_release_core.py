@@ -491,3 +491,34 @@ def test_cancel_wakes_every_waiter_with_keyboard_interrupt() -> None:
     poller.close()
     with pytest.raises(RuntimeError, match="closed"):
         poller.watch(_watch(_Ecs()))
+
+
+def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
+    # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
+    # the watch it starts afterwards is woken too, so it records interrupted.
+    import _thread
+    import time
+
+    seen: list[str] = []
+
+    def run(m: Member, poller) -> ReleaseResult:
+        _thread.interrupt_main()  # the signal lands now, before this release watches
+        time.sleep(0.3)
+        try:
+            poller.watch(_watch(_Ecs()))
+        except KeyboardInterrupt:
+            seen.append("interrupted")
+            raise
+        return ReleaseResult(m.client, m.env, "v1", outcome=oc.SUCCEEDED)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_waves(
+            [["a"]],
+            env="dev",
+            version="v1",
+            prepare=_member,
+            run=run,
+            image_for=lambda m: IMAGE,
+            poller=Poller(initial_interval=0.05, max_interval=0.05),
+        )
+    assert seen == ["interrupted"]
