@@ -1,7 +1,7 @@
 """``cosydeploy ci``: what the GitHub workflows need to know, from the manifests and
 cosydeploy.yaml alone (no AWS call): targets, accounts, regions and the roles to assume.
 
-    cosydeploy ci plan v1.4.0 acme globex    # the release workflow's plan: registry + one row per client
+    cosydeploy ci plan v1.4.0 acme globex    # the release workflow's plan: registry, clients, shards
     cosydeploy ci target acme --env prod     # one client/env, for rollback, unlock and onboard
 """
 
@@ -33,12 +33,13 @@ def plan(
         help="Clients the tag releases (the repository variable COSYDEPLOY_RELEASE_CLIENTS): "
         "onboarded ones only. None: nothing is released.",
     ),
+    shards: int = typer.Option(None, "--shards", min=1, help="Shards per group of accounts."),
 ) -> None:
-    """The release workflow's plan: where the image is pushed (and as which role), and per
-    client its dev, staging and prod targets (null where it has no such environment)."""
+    """The release workflow's plan: where the image is pushed (and as which role), per
+    client its targets (null where it has no such environment), and the shards."""
     from cosydeploy.ci_plan import release_plan
 
-    _emit(release_plan(app_of(ctx).project, version, clients))
+    _emit(release_plan(app_of(ctx).project, version, clients, shards))
 
 
 @app.command("target")

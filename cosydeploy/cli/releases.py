@@ -44,12 +44,10 @@ INFRA_OPT = typer.Option(
     "the last apply) / never.",
 )
 BUILD_ARG_OPT = typer.Option(None, "--build-arg", help="KEY=VALUE build argument (repeatable).")
-CONTEXT_OPT = typer.Option(
-    None, "--context", help="Build context directory (default: image.context)."
-)
-NO_ROLLBACK_OPT = typer.Option(
-    False, "--no-rollback", help="On failure, do not roll back (exit 3)."
-)
+CONTEXT_OPT = typer.Option(None, "--context", help="Build context (default: image.context).")
+KEEP_GOING_OPT = typer.Option(False, "--keep-going", help="No client's failure stops another's.")
+AFTER_PREVIOUS_HELP = "Skip the clients whose previous environment has no success of VERSION."
+NO_ROLLBACK_OPT = typer.Option(False, "--no-rollback", help="On failure, no rollback (exit 3).")
 
 
 def _build_args(pairs: list[str] | None) -> dict[str, str]:
@@ -138,6 +136,8 @@ def release(
         help="Deploy this image digest (sha256:...) of VERSION, pushed before by `build --push`: "
         "nothing is built, and no ECR access is needed (tasks pull by digest).",
     ),
+    keep_going: bool = KEEP_GOING_OPT,
+    after_previous: bool = typer.Option(False, "--after-previous", help=AFTER_PREVIOUS_HELP),
 ) -> None:
     """Build once, push, roll out on ECS, watch that deployment, verify, record; roll back on failure.
 
@@ -152,14 +152,14 @@ def release(
     options = ReleaseOptions(
         dry_run=dry_run, timeout=timeout, lock_wait=lock_wait, rollback=not no_rollback
     )
-    single = len(envs) == 1 and not (all_clients or parallel or waves)
+    single = len(envs) == 1 and not (all_clients or parallel or waves or after_previous)
     g.present.single = single
     with g.present.live():
         run = g.releaser.release(
             version,
             envs,
             options,
-            FleetOptions.from_flags(parallel, waves, infra),
+            FleetOptions.from_flags(parallel, waves, infra, keep_going, after_previous),
             build_args=_build_args(build_arg),
             context=context,
             digest=digest,

@@ -227,6 +227,17 @@ class GithubRoles(Strict):
     infra_role: Annotated[str, Field(pattern=r"^[\w+=,.@{}-]{1,64}$")] = "cosyworld-{env}-infra"
 
 
+class CiConfig(Strict):
+    """How the release workflow spreads a fleet over runners (``cosydeploy ci plan``)."""
+
+    # Shards per group of clients sharing accounts: ceil(clients / max_clients_per_shard).
+    max_clients_per_shard: Annotated[int, Field(ge=1, le=1000)] = 25
+    # Shards released at once: the matrix's max-parallel.
+    max_parallel_shards: Annotated[int, Field(ge=1, le=256)] = 10
+    # Clients released at once within a shard: its runner's --parallel.
+    parallel: Annotated[int, Field(ge=1, le=100)] = 10
+
+
 class Paths(Strict):
     stack: str = "terraform/stacks/client"
     sandbox_stack: str = "terraform/stacks/sandbox"
@@ -332,6 +343,7 @@ class ProjectConfig(Strict):
     image: ImageConfig = Field(default_factory=ImageConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     github: GithubRoles = Field(default_factory=GithubRoles)
+    ci: CiConfig = Field(default_factory=CiConfig)
     paths: Paths = Field(default_factory=Paths)
     terraform: TerraformConfig = Field(default_factory=TerraformConfig)
 

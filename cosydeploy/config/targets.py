@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 
 from cosydeploy.config.load import client_ids, load_manifest
 from cosydeploy.config.project import Project
@@ -17,6 +18,15 @@ def resolve_env(project: Project, env: str | None) -> str:
     if chosen not in envs:
         raise UsageError(f"unknown environment {chosen!r}", hint=f"environments: {', '.join(envs)}")
     return chosen
+
+
+def previous_env(order: Sequence[str], has: Iterable[str], env: str) -> str | None:
+    """The environment a version goes through before ``env`` for a client that has the
+    environments ``has``: the last one before ``env`` in the promotion ``order``
+    (cosydeploy.yaml's environments) that the client has; None when ``env`` is its first."""
+    mine = set(has)
+    before = list(order)[: list(order).index(env)] if env in order else []
+    return next((e for e in reversed(before) if e in mine), None)
 
 
 def client_env(project: Project, client: str, env: str | None) -> ClientEnv:

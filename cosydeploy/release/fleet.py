@@ -10,10 +10,14 @@ results and exit code.
 
 A failure in a wave stops the waves after it: clients already released stay released,
 the failed one was rolled back by its own pipeline, later clients are ``skipped``.
+With ``keep_going`` (a shard of the release workflow) no client stops another: one that
+cannot be prepared gets its own outcome, the others go on, and so do later waves. A
+``Skip`` raised while preparing passes a client over (``skipped``) and stops nothing.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +45,11 @@ class Member:
     infra: str = ""
     warnings: list[str] = field(default_factory=list)
     config: Any = None  # the resolved ClientEnv
+
+
+class Skip(Exception):
+    """Raised by ``prepare``: this client is passed over (outcome skipped, the message
+    says why); the run goes on without it."""
 
 
 # What one member's run is: release_one(target, image, ...) or a rollback.
@@ -109,13 +118,17 @@ def run_waves(
     options: ReleaseOptions | None = None,
     emit: ev.Sink = ev.ignore,
     poller: Poller | None = None,
+    keep_going: bool = False,
 ) -> RunResult:
     """Run ``run(member, poller)`` for every client of ``waves``, wave by wave.
 
     ``prepare(client)`` builds a Member; every client is prepared before anything
     ships, and one that cannot be prepared stops the run (its outcome, the others
-    skipped). ``image_for(member)`` gives the image by digest (built and pushed once,
-    or a promoted digest); it is called for every client before the first wave.
+    skipped) unless ``keep_going``: then it keeps its outcome and the others go on, and
+    a failed wave does not stop the later ones either. ``prepare`` raising ``Skip``
+    passes that client over. ``image_for(member)`` gives the image by digest (built and
+    pushed once, or a promoted digest); it is called for every client before the first
+    wave.
     """
     options = options or ReleaseOptions()
     plan: list[list[str]] = [list(w) for w in waves if w]
@@ -126,28 +139,36 @@ def run_waves(
     # 1. Prepare every client (in parallel: AWS reads, maybe a Terraform plan).
     members: dict[str, Member] = {}
     failed: list[ReleaseResult] = []
+    passed: list[ReleaseResult] = []  # passed over by a Skip
     started = time.time()
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="cosydeploy-prep") as ex:
         futures = {c: ex.submit(prepare, c) for c in clients}
         for c, fut in futures.items():
             try:
                 members[c] = fut.result()
+            except Skip as exc:
+                passed.append(skipped(c, env, version, wave_of[c], str(exc)))
             except (Exception, KeyboardInterrupt) as exc:
                 failed.append(from_error(c, env, version, exc, wave=wave_of[c], started=started))
     for m in members.values():
         for w in m.warnings:
             emit(ev.Warning(f"{m.client}/{m.env}", w))
-    if failed:
+    interrupted = any(r.outcome == oc.INTERRUPTED for r in failed)
+    if failed and (interrupted or not keep_going):
         why = "not started: " + ", ".join(f"{r.client} could not be prepared" for r in failed)
-        results = failed + [skipped(c, env, version, wave_of[c], why) for c in members]
+        results = failed + passed + [skipped(c, env, version, wave_of[c], why) for c in members]
         results.sort(key=lambda r: clients.index(r.client))
         for r in results:
             emit(ev.ClientDone(r.key, r))
         return RunResult(results, plan)
+    for r in failed + passed:  # keep_going, or clients passed over: the others go on
+        emit(ev.ClientDone(r.key, r))
+    early = failed + passed
+    plan = [[c for c in w if c in members] for w in plan]
 
     # 2. The image, for everyone, before any wave (a refused promotion stops here).
     if image_for is not None:
-        for c in clients:
+        for c in members:
             members[c].image = image_for(members[c])
 
     # 3. Waves.
@@ -160,12 +181,14 @@ def run_waves(
             if stop_reason:
                 results += [skipped(c, env, version, i, stop_reason) for c in wave]
                 continue
+            if not wave:
+                continue
             if len(plan) > 1:
                 emit(ev.WaveStarted("", i, list(wave)))
             wave_results = _run_wave(wave, i, members, run, shared, emit, version, parallel)
             results += wave_results
             bad = [r for r in wave_results if r.outcome not in oc.GOOD]
-            if bad:
+            if bad and not keep_going:
                 stop_reason = (
                     f"wave {i} failed ({', '.join(r.client for r in bad)}): later waves not started"
                 )
@@ -175,7 +198,9 @@ def run_waves(
     for r in results:
         if r.outcome == oc.SKIPPED:
             emit(ev.ClientDone(r.key, r))
-    return RunResult(results, plan, shared)
+    if early:
+        results = sorted(results + early, key=lambda r: clients.index(r.client))
+    return RunResult(results, [w for w in plan if w], shared)
 
 
 def _run_wave(
@@ -188,13 +213,24 @@ def _run_wave(
     version: str,
     parallel: int,
 ) -> list[ReleaseResult]:
+    guard = threading.Lock()
+    running: set[str] = set()  # clients whose run has started and not ended
+    stopping: list[bool] = []  # set once the run is interrupted: no run starts after
+
     def one(client: str) -> ReleaseResult:
         m = members[client]
         started = time.time()
+        with guard:
+            if stopping:
+                return from_error(client, m.env, version, KeyboardInterrupt(), wave=index)
+            running.add(client)
         try:
             r = run(m, poller)
         except (Exception, KeyboardInterrupt) as exc:
             r = from_error(client, m.env, version, exc, wave=index, started=started)
+        finally:
+            with guard:
+                running.discard(client)
         r.wave, r.infra, r.warnings = index, m.infra, [*m.warnings, *r.warnings]
         emit(ev.ClientDone(r.key, r))
         return r
@@ -203,18 +239,27 @@ def _run_wave(
     ex = ThreadPoolExecutor(
         max_workers=min(parallel, len(wave)), thread_name_prefix=f"cosydeploy-wave{index}"
     )
-    futures = {c: ex.submit(one, c) for c in wave}
+    futures: dict[str, Any] = {}
     try:
+        for c in wave:
+            futures[c] = ex.submit(one, c)
         for c, fut in futures.items():
             out[c] = fut.result()
     except KeyboardInterrupt:
         # Wake every watching release with KeyboardInterrupt: each records
-        # "interrupted" in its ledger and releases its lock; then stop. A release
+        # "interrupted" in its ledger and releases its lock; then stop. Again until every
+        # started run has ended: one between its lock and its watch starts watching after
+        # the signal (which may even land while the run is being submitted). A release
         # baking is woken the same way.
-        poller.cancel()
-        bake.cancel(poller)
-        for fut in futures.values():
-            fut.cancel()
+        with guard:
+            stopping.append(True)
+        while True:
+            poller.cancel()
+            bake.cancel(poller)
+            with guard:
+                if not running:
+                    break
+            time.sleep(0.1)
         ex.shutdown(wait=True)
         raise
     ex.shutdown(wait=True)

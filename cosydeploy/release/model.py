@@ -89,14 +89,32 @@ class FleetOptions:
     parallel: int = 4
     waves: str | None = None  # a spec (canary,rest) or a file of waves
     infra: str = "auto"  # auto | force | skip: Terraform in step
+    # No client stops another: one that cannot be prepared keeps its outcome, a failed
+    # wave does not stop the later ones (a shard of the release workflow).
+    keep_going: bool = False
+    # Release a client only where the version (the digest) succeeded in the client's
+    # previous environment; the others are skipped (the release workflow's chain).
+    after_previous: bool = False
 
     @classmethod
     def from_flags(
-        cls, parallel: int | None, waves: str | None, infra: bool | None
+        cls,
+        parallel: int | None,
+        waves: str | None,
+        infra: bool | None,
+        keep_going: bool = False,
+        after_previous: bool = False,
     ) -> FleetOptions:
-        """``--parallel``, ``--waves`` and ``--infra/--skip-infra`` (None: not given)."""
+        """``--parallel``, ``--waves``, ``--infra/--skip-infra`` (None: not given),
+        ``--keep-going`` and ``--after-previous``."""
         mode = "auto" if infra is None else ("force" if infra else "skip")
-        return cls(parallel=parallel or 4, waves=waves, infra=mode)
+        return cls(
+            parallel=parallel or 4,
+            waves=waves,
+            infra=mode,
+            keep_going=keep_going,
+            after_previous=after_previous,
+        )
 
 
 @dataclass

@@ -19,7 +19,7 @@ from cosydeploy import events as ev
 from cosydeploy.errors import UsageError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.release import infra_check, pipeline
-from cosydeploy.release.fleet import Member, run_waves
+from cosydeploy.release.fleet import Member, Skip, run_waves
 from cosydeploy.release.model import FleetOptions, ReleaseOptions, ReleaseTarget, RunResult
 from cosydeploy.release.waves import waves_from_option
 
@@ -463,17 +463,50 @@ class Releaser:
             if digest
             else self._built_once(version, build_args or {}, context)
         )
+
+        def prepare(cid: str) -> Member:
+            c = by_client[cid]
+            if fleet.after_previous:
+                why = self.not_through_previous(c, version, digest)
+                if why:
+                    raise Skip(why)
+            return self.prepare(c, fleet.infra, options)
+
         return run_waves(
             self._waves(envs, fleet),
             env=envs[0].env,
             version=version,
-            prepare=lambda cid: self.prepare(by_client[cid], fleet.infra, options),
+            prepare=prepare,
             run=self._release_run(options),
             image_for=image_for,
             parallel=fleet.parallel,
             options=options,
             emit=self.emit,
+            keep_going=fleet.keep_going,
         )
+
+    def not_through_previous(self, c: ClientEnv, version: str, digest: str | None) -> str:
+        """Why ``version`` (by ``digest``, when given) may not go to ``c`` yet: it has no
+        good release in the client's previous environment, read from that environment's
+        ledger; "" when it may (or ``c`` is the client's first environment)."""
+        from cosydeploy.config.load import load_manifest
+        from cosydeploy.config.targets import client_env, previous_env
+
+        manifest, _ = load_manifest(self.project, c.client)
+        prev = previous_env(self.project.config.environments, manifest.environments, c.env)
+        if prev is None:
+            return ""
+        good = self.ledger(client_env(self.project, c.client, prev)).last_good(
+            c.client, prev, version=version
+        )
+        if good is None:
+            return f"{version} has not succeeded in {prev}: {c.env} not released"
+        if digest and good.digest != digest:
+            return (
+                f"{prev} succeeded with {version} as {good.digest[:19]}, not {digest[:19]}: "
+                f"{c.env} not released"
+            )
+        return ""
 
     def promote(
         self,

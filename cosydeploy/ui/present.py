@@ -225,6 +225,8 @@ class Presenter:
         for r in results:
             for note in r.notes:  # cleanup failures: after the outcome, never instead
                 console.info(f"[{r.key}] {note}" if not single else note)
+            if not single and r.exit_code:  # a fleet's failed client, on the run's page
+                github.annotate_error(r.message or r.outcome, title=r.key)
         if worst is not None and worst.hint and run.exit_code and not self.json:
             console.info(f"hint: {worst.hint}")
         if self.json:

@@ -313,3 +313,21 @@ def test_a_secret_set_under_github_actions_is_masked_first(monkeypatch, capsys) 
     captured = capsys.readouterr()
     assert "::add-mask::s3cr3t-value" in captured.err + captured.out
     assert seen == ["s3cr3t-value"]
+
+
+def test_a_fleets_failed_clients_are_annotated_by_name(gha, capsys):
+    # A shard's job releases many clients: the run's page names each that failed.
+    from cosydeploy.release.model import ReleaseResult, RunResult
+    from cosydeploy.ui.present import Presenter
+
+    run = RunResult(
+        [
+            ReleaseResult("acme", "dev", "v1", outcome="error", message="AWS denied x", code=2),
+            ReleaseResult("globex", "dev", "v1", outcome="succeeded"),
+            ReleaseResult("hooli", "dev", "v1", outcome="rolled_back", message="FAILED: y"),
+            ReleaseResult("umbrella", "dev", "v1", outcome="skipped", message="not through"),
+        ]
+    )
+    Presenter(json=True).run(run, single=False)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("::error")]
+    assert errors == ["::error title=acme/dev::AWS denied x", "::error title=hooli/dev::FAILED: y"]

@@ -133,7 +133,7 @@ def test_every_oidc_step_is_found():
     jobs = {(w, j, k) for w, j, _, _, k in oidc_jobs()}
     assert ("release.yml", "build", "build") in jobs
     for env in ENVS:
-        assert ("release-client.yml", env, "release") in jobs
+        assert ("release-shard.yml", env, "release") in jobs
     assert ("onboard.yml", "onboard", "infra") in jobs
     assert ("onboard.yml", "onboard", "release") in jobs
     assert ("rollback.yml", "rollback", "release") in jobs

@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTION = ROOT / "action.yml"
 CHECKER = ROOT / "scripts" / "check-workflows.sh"
-DEPLOY_WORKFLOWS = ("release-client.yml", "rollback.yml", "onboard.yml", "unlock.yml")
+DEPLOY_WORKFLOWS = ("release-shard.yml", "rollback.yml", "onboard.yml", "unlock.yml")
 EXPECTED = (
     "ci.yml",
     "release.yml",
-    "release-client.yml",
+    "release-shard.yml",
     "rollback.yml",
     "onboard.yml",
     "unlock.yml",
@@ -166,7 +166,8 @@ def test_deploy_jobs_never_cancel_a_running_deploy(name):
         # Rollbacks have a group of their own: in the shared one a newer queued release
         # would evict a pending rollback (GitHub keeps one pending job per group).
         kind = "rollback-" if name == "rollback.yml" else ""
-        assert conc["group"] == f"cosydeploy-{kind}${{{{ inputs.client }}}}-{expected_env}", (
+        who = "shard-${{ inputs.shard }}" if name == "release-shard.yml" else "${{ inputs.client }}"
+        assert conc["group"] == f"cosydeploy-{kind}{who}-{expected_env}", (
             name,
             job_id,
             conc["group"],
@@ -177,20 +178,31 @@ def test_release_flow():
     data = load(WORKFLOWS / "release.yml")
     assert data["on"] == {"push": {"tags": ["v*"]}}
     js = data["jobs"]
-    assert set(js) == {"plan", "build", "client"}
+    assert set(js) == {"plan", "build", "shard"}
     # item 1: the build job has no environment; it assumes the build role
     # (tests/ci/test_oidc_subjects.py checks the subject it presents)
     assert "environment" not in js["build"]
-    # item 7: one chain per client, over the clients the plan names (COSYDEPLOY_RELEASE_CLIENTS)
+    # item 7: over the clients the plan names (COSYDEPLOY_RELEASE_CLIENTS), in shards
     plan_cmd = [s["with"]["command"] for s in js["plan"]["steps"] if s.get("id") == "plan"]
     assert plan_cmd == ["ci plan ${{ github.ref_name }} ${{ vars.COSYDEPLOY_RELEASE_CLIENTS }}"]
-    client = js["client"]
-    assert client["uses"] == "./.github/workflows/release-client.yml"
-    assert client["strategy"]["fail-fast"] is False
-    assert client["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.clients) }}"
-    # item 8: built once; every leg deploys that digest
-    assert client["with"]["digest"] == "${{ needs.build.outputs.digest }}"
-    chain = jobs("release-client.yml")
+    outputs = js["plan"]["outputs"]
+    assert outputs["shards"] == "${{ toJSON(fromJSON(steps.plan.outputs.result).shards) }}"
+    assert outputs["max_parallel"] == "${{ fromJSON(steps.plan.outputs.result).max_parallel }}"
+    assert outputs["parallel"] == "${{ fromJSON(steps.plan.outputs.result).parallel }}"
+    assert js["build"]["if"] == "needs.plan.outputs.shards != '[]'"
+    shard = js["shard"]
+    assert shard["uses"] == "./.github/workflows/release-shard.yml"
+    strategy = shard["strategy"]
+    assert strategy["fail-fast"] is False  # one shard's failure never cancels another
+    assert strategy["max-parallel"] == "${{ fromJSON(needs.plan.outputs.max_parallel) }}"
+    assert strategy["matrix"] == {"include": "${{ fromJSON(needs.plan.outputs.shards) }}"}
+    # item 8: built once; every shard deploys that digest
+    assert shard["with"]["digest"] == "${{ needs.build.outputs.digest }}"
+    assert shard["with"]["shard"] == "${{ matrix.shard }}"
+    assert shard["with"]["parallel"] == "${{ fromJSON(needs.plan.outputs.parallel) }}"
+    for env in ("dev", "staging", "prod"):
+        assert shard["with"][env] == f"${{{{ toJSON(matrix.{env}) }}}}"
+    chain = jobs("release-shard.yml")
     assert list(chain) == ["dev", "staging", "prod"]
     for env, job in chain.items():
         assert job["environment"] == env
@@ -198,10 +210,15 @@ def test_release_flow():
         assert commands[0] == "--version"  # installed before any credentials exist
         (release,) = [c for c in commands if c.startswith("release ")]
         assert release.split() == [
-            *("release", "${{", "inputs.version", "}}", "--client", "${{", "inputs.client"),
-            *("}}", "--env", env, "--digest", "${{", "inputs.digest", "}}", "--skip-infra"),
-            *("--lock-wait", "600"),
+            *("release", "${{", "inputs.version", "}}"),
+            *("${{", f"fromJSON(inputs.{env}).args", "}}", "--env", env),
+            *("--digest", "${{", "inputs.digest", "}}", "--skip-infra", "--lock-wait", "600"),
+            *("--parallel", "${{", "inputs.parallel", "}}", "--keep-going", "--after-previous"),
         ]
+        oidc = next(s for s in job["steps"] if str(s.get("uses", "")).startswith(OIDC_ACTION))
+        assert (
+            oidc["with"]["role-to-assume"] == f"${{{{ fromJSON(inputs.{env}).release_role_arn }}}}"
+        )
 
 
 def test_the_app_is_built_from_its_own_tag():
@@ -217,48 +234,29 @@ def test_the_app_is_built_from_its_own_tag():
     assert "--client" not in build["with"]["command"]  # item 2: no sample client involved
 
 
-def gh_if(expression: str, needs: dict[str, str], inputs: dict[str, str]) -> bool:
+def gh_if(expression: str, inputs: dict[str, str], *, cancelled: bool) -> bool:
     """A GitHub `if:` of the forms used here (!cancelled(), ==, !=, &&, ||, parentheses)."""
     expr = " ".join(expression.split())
-    expr = expr.replace("!cancelled()", "True").replace("&&", " and ").replace("||", " or ")
-    expr = re.sub(r"needs\.(\w+)\.result", lambda m: repr(needs[m.group(1)]), expr)
+    expr = expr.replace("!cancelled()", repr(not cancelled))
+    expr = expr.replace("&&", " and ").replace("||", " or ")
     expr = re.sub(r"inputs\.(\w+)", lambda m: repr(inputs[m.group(1)]), expr)
     assert re.fullmatch(r"[\w\s'{}()=!]*", expr), expr
-    return bool(eval(expr, {"__builtins__": {}}, {"True": True}))
+    return bool(eval(expr, {"__builtins__": {}}, {"True": True, "False": False}))
 
 
-def run_chain(results: dict[str, str], has: dict[str, bool]) -> dict[str, str]:
-    """How each job of release-client.yml ends, given how the jobs that run end."""
-    chain = jobs("release-client.yml")
-    inputs = {e: ("{}" if has[e] else "null") for e in chain}
-    done: dict[str, str] = {}
-    for env, job in chain.items():
-        runs = gh_if(str(job["if"]), done, inputs)
-        done[env] = results[env] if runs else "skipped"
-    return done
-
-
-@pytest.mark.parametrize(
-    ("has", "results", "expected"),
-    [
-        ((1, 1, 1), ("success", "success", "success"), ("success", "success", "success")),
-        ((1, 1, 1), ("failure", "success", "success"), ("failure", "skipped", "skipped")),
-        ((1, 1, 1), ("success", "failure", "success"), ("success", "failure", "skipped")),
-        ((1, 1, 1), ("cancelled", "success", "success"), ("cancelled", "skipped", "skipped")),
-        ((0, 1, 1), ("-", "success", "success"), ("skipped", "success", "success")),
-        ((1, 0, 1), ("success", "-", "success"), ("success", "skipped", "success")),
-        ((1, 0, 1), ("failure", "-", "success"), ("failure", "skipped", "skipped")),
-        ((0, 0, 1), ("-", "-", "success"), ("skipped", "skipped", "success")),
-        ((1, 1, 0), ("success", "success", "-"), ("success", "success", "skipped")),
-    ],
-)
-def test_a_failed_environment_stops_the_clients_later_ones(has, results, expected):
-    # item 9: a failed (or cancelled) environment never lets a later one start.
-    envs = ("dev", "staging", "prod")
-    got = run_chain(
-        dict(zip(envs, results, strict=True)), dict(zip(envs, map(bool, has), strict=True))
-    )
-    assert tuple(got[e] for e in envs) == expected
+@pytest.mark.parametrize("cancelled", [False, True])
+@pytest.mark.parametrize("has", [(1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 0, 1)])
+def test_a_shard_job_runs_where_its_environment_has_clients_unless_cancelled(has, cancelled):
+    # item 9, per client: a job runs after the earlier ones however they ended (a failed
+    # dev job may have released most of the shard); `--after-previous` then releases
+    # only the clients whose previous environment succeeded (the ledger decides, per
+    # client: tests/unit and the rehearsal). A cancelled run starts nothing more.
+    chain = jobs("release-shard.yml")
+    inputs = {e: ("{}" if h else "null") for e, h in zip(chain, has, strict=True)}
+    for i, (env, job) in enumerate(chain.items()):
+        runs = gh_if(str(job.get("if", "true")), inputs, cancelled=cancelled and i > 0)
+        assert runs == (inputs[env] != "null" and not (cancelled and i > 0)), (env, job["if"])
+        assert job.get("needs", []) == ([] if i == 0 else list(chain)[:i] if i > 1 else "dev")
 
 
 def test_every_action_is_pinned_to_its_node24_release():

@@ -16,7 +16,7 @@ from cosydeploy.ecs.poller import Poller
 from cosydeploy.ecs.watch import Watch
 from cosydeploy.errors import CosydeployError, LockHeldError, UsageError
 from cosydeploy.image import ResolvedImage
-from cosydeploy.release.fleet import Member, run_waves
+from cosydeploy.release.fleet import Member, Skip, run_waves
 from cosydeploy.release.infra_check import (
     applied_view,
     check_infra,
@@ -333,6 +333,97 @@ def test_a_client_that_cannot_be_prepared_stops_the_run_before_anything_ships() 
     assert result.exit_code == 2 and "wrong account" in result.results[2].message
 
 
+def _shard(prepare, outcomes: dict[str, str] | None = None, waves=None):
+    """A keep-going run (a shard of the release workflow): who ran, the results, events."""
+    ran: list[str] = []
+    done: list[str] = []
+
+    def run(m, poller):
+        ran.append(m.client)
+        return ReleaseResult(
+            m.client, m.env, "v1", outcome=(outcomes or {}).get(m.client, oc.SUCCEEDED)
+        )
+
+    result = run_waves(
+        waves or [["a", "b", "c", "d"]],
+        env="dev",
+        version="v1",
+        prepare=prepare,
+        run=run,
+        image_for=lambda m: IMAGE,
+        keep_going=True,
+        emit=lambda e: done.append(e.key) if type(e).__name__ == "ClientDone" else None,
+    )
+    return sorted(ran), result, sorted(done)
+
+
+def test_keep_going_a_client_that_cannot_be_prepared_stops_only_itself() -> None:
+    def prepare(cid: str) -> Member:
+        if cid == "b":
+            raise CosydeployError("AWS denied ecs:DescribeServices on cosyworld-b-dev")
+        return _member(cid)
+
+    ran, result, done = _shard(prepare)
+    assert ran == ["a", "c", "d"]
+    assert [(r.client, r.outcome) for r in result.results] == [
+        ("a", "succeeded"),
+        ("b", "error"),
+        ("c", "succeeded"),
+        ("d", "succeeded"),
+    ]
+    assert result.exit_code == 2
+    assert done == ["a/dev", "b/dev", "c/dev", "d/dev"]  # every client reported once
+
+
+def test_keep_going_a_failed_wave_does_not_stop_the_later_ones() -> None:
+    ran, result, _ = _shard(_member, {"a": oc.ROLLED_BACK}, waves=[["a"], ["b", "c"]])
+    assert ran == ["a", "b", "c"]
+    assert [r.outcome for r in result.results] == ["rolled_back", "succeeded", "succeeded"]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_a_client_passed_over_is_skipped_and_stops_nothing(keep_going) -> None:
+    ran: list[str] = []
+
+    def prepare(cid: str) -> Member:
+        if cid in ("a", "c"):
+            raise Skip("v1 has not succeeded in dev: staging not released")
+        return _member(cid)
+
+    def run(m, poller):
+        ran.append(m.client)
+        return ReleaseResult(m.client, m.env, "v1", outcome=oc.SUCCEEDED)
+
+    result = run_waves(
+        [["a", "b"], ["c", "d"]],
+        env="staging",
+        version="v1",
+        prepare=prepare,
+        run=run,
+        image_for=lambda m: IMAGE,
+        keep_going=keep_going,
+    )
+    assert ran == ["b", "d"]
+    assert [(r.client, r.outcome) for r in result.results] == [
+        ("a", "skipped"),
+        ("b", "succeeded"),
+        ("c", "skipped"),
+        ("d", "succeeded"),
+    ]
+    assert "not succeeded in dev" in result.results[0].message
+    assert result.exit_code == 0
+
+
+def test_passed_over_everyone_runs_nothing() -> None:
+    def prepare(cid: str) -> Member:
+        raise Skip("not through dev")
+
+    ran, result, done = _shard(prepare)
+    assert ran == [] and {r.outcome for r in result.results} == {"skipped"}
+    assert result.exit_code == 0 and len(done) == 4
+
+
 # ------------------------------------------------------------------ the poller
 
 
@@ -400,3 +491,34 @@ def test_cancel_wakes_every_waiter_with_keyboard_interrupt() -> None:
     poller.close()
     with pytest.raises(RuntimeError, match="closed"):
         poller.watch(_watch(_Ecs()))
+
+
+def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
+    # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
+    # the watch it starts afterwards is woken too, so it records interrupted.
+    import _thread
+    import time
+
+    seen: list[str] = []
+
+    def run(m: Member, poller) -> ReleaseResult:
+        _thread.interrupt_main()  # the signal lands now, before this release watches
+        time.sleep(0.3)
+        try:
+            poller.watch(_watch(_Ecs()))
+        except KeyboardInterrupt:
+            seen.append("interrupted")
+            raise
+        return ReleaseResult(m.client, m.env, "v1", outcome=oc.SUCCEEDED)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_waves(
+            [["a"]],
+            env="dev",
+            version="v1",
+            prepare=_member,
+            run=run,
+            image_for=lambda m: IMAGE,
+            poller=Poller(initial_interval=0.05, max_interval=0.05),
+        )
+    assert seen == ["interrupted"]

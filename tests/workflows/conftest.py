@@ -2,9 +2,9 @@
 
 One sandbox for the tier, with the bootstrap stack's roles made in its IAM from the
 `names` module's documents (so every call a job makes is decided by its role's policy),
-and two clients onboarded in dev, staging and prod. A project repository (this one's
-workflows, action and sources, the two clients) and an app repository are local git
-repositories; act runs the workflows of the first with stand-ins for the third-party
+and three clients onboarded in dev, staging and prod (released in two shards). A project
+repository (this one's workflows, action and sources, the clients) and an app repository
+are local git repositories; act runs the workflows of the first with stand-ins for the third-party
 actions (tests/workflows/actions): checkout copies a local repository, setup-python
 gives each job a virtualenv of its own, configure-aws-credentials assumes the job's role
 with the OIDC subject the job would present. cosydeploy itself is built into a wheel and
@@ -31,7 +31,9 @@ ACTIONS = Path(__file__).resolve().parent / "actions"
 ACCOUNT = "123456789012"  # the sandbox's
 GITHUB_REPO = "cosyworld/deploy"
 APP_REPO = "cosyworld/app"
-CLIENTS = ("acme", "globex")
+# Released in 2 shards (ci.max_clients_per_shard: 2 below): acme and hooli, then globex.
+CLIENTS = ("acme", "globex", "hooli")
+SHARDS = (("acme", "hooli"), ("globex",))
 ENVS = ("dev", "staging", "prod")
 PINNED = {
     "actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10": "checkout",
@@ -80,6 +82,7 @@ def repos(tmp_path_factory) -> dict[str, Path]:
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
     cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
+    cfg = re.sub(r"max_clients_per_shard: \d+", "max_clients_per_shard: 2", cfg)
     (project / "cosydeploy.yaml").write_text(cfg)
     (project / "clients").mkdir()
     for cid in CLIENTS:
@@ -184,7 +187,14 @@ class Act:
     def __init__(self, repos, sandbox, runner_site: Path, tmp: Path) -> None:
         self.repos, self.sandbox, self.site, self.tmp = repos, sandbox, runner_site, tmp
 
-    def command(self, event: str, workflow: str, payload: dict, variables: dict[str, str]):
+    def command(
+        self,
+        event: str,
+        workflow: str,
+        payload: dict,
+        variables: dict[str, str],
+        extra: tuple[str, ...] = (),
+    ):
         path = self.tmp / f"event-{workflow}.json"
         path.write_text(json.dumps(payload))
         cmd = [
@@ -198,7 +208,7 @@ class Act:
             cmd += ["--local-repository", f"{pinned}={ACTIONS / local}"]
         for key, value in variables.items():
             cmd += ["--var", f"{key}={value}"]
-        return cmd
+        return cmd + list(extra)
 
     def env(self) -> dict[str, str]:
         info = self.sandbox.info
@@ -220,9 +230,9 @@ class Act:
             "NO_COLOR": "1",
         }
 
-    def run(self, event, workflow, payload, variables, *, timeout=900):
+    def run(self, event, workflow, payload, variables, *, timeout=900, extra=()):
         return subprocess.run(
-            self.command(event, workflow, payload, variables),
+            self.command(event, workflow, payload, variables, extra),
             cwd=self.repos["project"],
             env=self.env(),
             capture_output=True,

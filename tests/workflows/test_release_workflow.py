@@ -1,13 +1,16 @@
 """release.yml for a v* tag, rehearsed with act against the sandbox: the image built
-once by the build role, then each client dev -> staging -> prod on that digest, every
-job under its own role (each call decided by that role's policy)."""
+once by the build role, then the clients in two shards, each shard's clients
+dev -> staging -> prod on that digest as a fleet, every job under its own role (each
+call decided by that role's policy). act runs the matrix's legs one after another
+(GitHub runs up to max-parallel at once; tests/ci checks the matrix's shape)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
-from conftest import ACCOUNT, APP_REPO, CLIENTS, ENVS, GITHUB_REPO, admin
+from conftest import ACCOUNT, APP_REPO, CLIENTS, ENVS, GITHUB_REPO, SHARDS, admin
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -35,6 +38,18 @@ def assumed_roles() -> Counter:
     )
 
 
+def released_by(log: str, env: str) -> dict[str, set[str]]:
+    """Which clients each shard's job of ``env`` released, from act's log (each line starts
+    with the job's name, e.g. ``[shard 1-of-2-1/release-shard/dev]``, and a client's
+    steps with ``==> client/env:``)."""
+    found: dict[str, set[str]] = {}
+    for line in log.splitlines():
+        m = re.match(rf"\[shard (\d+-of-\d+)\S*/release-shard/{env}\s*\].*==> (\w+)/{env}:", line)
+        if m:
+            found.setdefault(m.group(1), set()).add(m.group(2))
+    return found
+
+
 def test_a_tag_releases_every_client_through_every_environment_on_one_digest(act, sandbox):
     before = assumed_roles()
     r = act.run(
@@ -54,6 +69,8 @@ def test_a_tag_releases_every_client_through_every_environment_on_one_digest(act
             done = [x for x in releases(sandbox, cid, env) if x.get("version") == "v1.0.0"]
             assert [x["outcome"] for x in done] == ["succeeded"], (cid, env, done)
             assert done[0]["digest"] == digest, (cid, env)
+    # Three clients, two shards: one job (one role session) per shard and environment,
+    # each releasing its shard's clients.
     used = assumed_roles() - before
     assert used == Counter(
         {
@@ -63,12 +80,21 @@ def test_a_tag_releases_every_client_through_every_environment_on_one_digest(act
             "cosyworld-prod-release": 2,
         }
     ), used
+    for env in ENVS:
+        assert released_by(log, env) == {
+            f"{i}-of-{len(SHARDS)}": set(shard) for i, shard in enumerate(SHARDS, start=1)
+        }, (env, log[-6000:])
 
 
-def test_a_failed_dev_leg_stops_that_client_only(act, sandbox, repos, world, tmp_path):
-    """The dev release role made for globex only (acme not yet in the bootstrap stack's
-    clients): acme's dev job is refused its first call, so its staging and prod never
-    run; globex goes on to prod."""
+def test_a_failed_dev_leg_stops_that_client_only_and_a_rerun_of_its_shard_finishes_it(
+    act, sandbox, repos, world, tmp_path
+):
+    """The dev release role made for globex and hooli only (acme not yet in the bootstrap
+    stack's clients): acme is refused its first call in its shard's dev job, so it is
+    never released to staging or prod; hooli, in the same shard, and globex, in the
+    other, go on to prod. Then, the role fixed, the shard of acme and hooli runs again:
+    acme goes dev -> staging -> prod; hooli already runs the digest everywhere and is left
+    as it is; globex's shard does not run."""
     from bootstrap_roles import bootstrap_names
     from conftest import git
 
@@ -76,7 +102,7 @@ def test_a_failed_dev_leg_stops_that_client_only(act, sandbox, repos, world, tmp
     narrow = bootstrap_names(
         tmp_path / "names",
         account_id=ACCOUNT,
-        clients=["globex"],
+        clients=["globex", "hooli"],
         repository=GITHUB_REPO,
         environments=("dev",),
         project=repos["project"],
@@ -84,36 +110,47 @@ def test_a_failed_dev_leg_stops_that_client_only(act, sandbox, repos, world, tmp
     full = world["names"]["roles"]["release-dev"]
     for repo in (repos["project"], repos["app"]):
         git(repo, "tag", "v1.0.1")
+    tag = {**TAG, "ref": "refs/tags/v1.0.1"}
+    variables = {
+        "COSYDEPLOY_APP_REPOSITORY": APP_REPO,
+        "COSYDEPLOY_RELEASE_CLIENTS": " ".join(CLIENTS),
+    }
     iam.put_role_policy(
         RoleName=narrow["name"], PolicyName="cosydeploy", PolicyDocument=narrow["policy"]
     )
     try:
-        r = act.run(
-            "push",
-            "release.yml",
-            {**TAG, "ref": "refs/tags/v1.0.1"},
-            {
-                "COSYDEPLOY_APP_REPOSITORY": APP_REPO,
-                "COSYDEPLOY_RELEASE_CLIENTS": " ".join(CLIENTS),
-            },
-        )
+        r = act.run("push", "release.yml", tag, variables)
     finally:
         iam.put_role_policy(
             RoleName=full["name"], PolicyName="cosydeploy", PolicyDocument=full["policy"]
         )
     log = r.stdout + r.stderr
     assert r.returncode != 0, log[-6000:]
-    (denied,) = {
-        line.split("::error::", 1)[1]
+    (denied,) = {  # the run's page names the client and what was refused
+        line.split("::error title=acme/dev::", 1)[1]
         for line in log.splitlines()
-        if "[acme" in line and "/dev]" in line and "::error::AWS denied" in line
+        if "::error title=acme/dev::AWS denied" in line
     }
     assert "cosyworld-acme-dev" in denied and denied.endswith("to role cosyworld-dev-release")
+
+    def outcomes(cid: str, env: str) -> list[str]:
+        done = [x for x in releases(sandbox, cid, env) if x.get("version") == "v1.0.1"]
+        return [x["outcome"] for x in sorted(done, key=lambda x: x["release_id"])]
+
     for env in ENVS:
-        acme = [x for x in releases(sandbox, "acme", env) if x.get("version") == "v1.0.1"]
-        globex = [x for x in releases(sandbox, "globex", env) if x.get("version") == "v1.0.1"]
-        assert [x["outcome"] for x in globex] == ["succeeded"], (env, globex)
+        assert outcomes("globex", env) == ["succeeded"], env
+        assert outcomes("hooli", env) == ["succeeded"], env
         if env == "dev":
-            assert all(x["outcome"] != "succeeded" for x in acme), acme
+            assert "succeeded" not in outcomes("acme", env)
         else:
-            assert acme == [], (env, acme)  # never started
+            assert outcomes("acme", env) == [], env  # never started
+
+    # The shard of acme and hooli once more (as "Re-run failed jobs" would).
+    first = SHARDS.index(("acme", "hooli")) + 1
+    r = act.run("push", "release.yml", tag, variables, extra=("--matrix", f"shard:{first}-of-2"))
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-6000:]
+    for env in ENVS:
+        assert outcomes("acme", env)[-1:] == ["succeeded"], env
+        assert outcomes("hooli", env) == ["succeeded", "noop"], env  # left as it was
+        assert outcomes("globex", env) == ["succeeded"], env  # the other shard: not run
