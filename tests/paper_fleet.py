@@ -89,6 +89,14 @@ def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any
             n: f"arn:aws:secretsmanager:{region}:{account}:secret:{path}/{n}" for n in secrets
         },
         "parameter_names": {k: f"/{path}/{k}" for k in keys},
+        "info_topic_arn": f"arn:aws:sns:{region}:{account}:{name}-info",
+        "redis_replication_group_id": name,
+        "alarm_names": [
+            f"{name}-no-healthy-targets",
+            f"{name}-all-tasks-unhealthy",
+            *(f"{name}-redis-down-{i + 1}" for i in range(tfvars["redis"]["num_nodes"])),
+            f"{name}-5xx-rate-critical",
+        ],
     }
 
 

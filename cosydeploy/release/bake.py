@@ -241,6 +241,9 @@ class Bake:
     sleep: Callable[[float], None] = time.sleep
     stop: threading.Event | None = None
     get: Get = http_get
+    # Takes a token of the account/region's bucket before each ECS or ELB read (the
+    # poller's own, so a fleet's bakes and watches together keep under AWS's rate).
+    pace: Callable[[], Any] | None = None
 
     def run(self) -> BakeResult:
         """Watch until the bake time is over (ok) or something is seen (failed)."""
@@ -332,6 +335,8 @@ class Bake:
 
     def _describe(self, result: BakeResult) -> Mapping[str, Any] | None:
         self._count(result, "ecs:DescribeServices")
+        if self.pace is not None:
+            self.pace()
         resp = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
         services = resp.get("services") or []
         return services[0] if services else None
@@ -350,6 +355,8 @@ class Bake:
 
     def _targets(self, result: BakeResult) -> list[dict[str, Any]]:
         self._count(result, "elasticloadbalancing:DescribeTargetHealth")
+        if self.pace is not None:
+            self.pace()
         resp = self.elbv2.describe_target_health(TargetGroupArn=self.target_group_arn)
         return resp.get("TargetHealthDescriptions", [])
 

@@ -407,6 +407,7 @@ class _Run:
             clock=self.clock,
             sleep=self.sleep,
             stop=bk.stop_event(self.poller),
+            pace=self.poller.buckets(f"{t.account_id}|{t.region}").take,
         ).run()
 
     def observe(

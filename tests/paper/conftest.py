@@ -10,6 +10,7 @@ a real onboard does), once for the session.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,10 @@ BROKEN = ("broke1", "broke2", "broke3")
 def project(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("paper") / "project"
     dest.mkdir()
-    shutil.copy(REPO / "cosydeploy.yaml", dest / "cosydeploy.yaml")
+    # A bake of 1 s: the tier is about the fleet's rollouts, not the waiting.
+    cfg = (REPO / "cosydeploy.yaml").read_text()
+    cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
+    (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("templates", "terraform", "examples"):
         shutil.copytree(
             REPO / d,
