@@ -379,10 +379,33 @@ def bench_paper_fleet() -> None:
                 f"paper status of {n_all} clients: wall {st['wall']:.2f} s, CPU {st['cpu']:.2f} s, "
                 f"{len(rows)} rows, exit {st['code']} (target <= 3 s)"
             )
+            if os.environ.get("COSY_BENCH_PROFILE"):
+                _profile_status(Path(os.environ["COSY_BENCH_PROFILE"]), info.pid, proj)
         finally:
             os.environ.clear()
             os.environ.update(saved)
             runner.stop_detached(state)
+
+
+def _profile_status(out: Path, sandbox_pid: int, proj: Path) -> None:
+    """``status`` again, every thread of it and of the sandbox sampled by py-spy
+    (collapsed stacks, ``COSY_BENCH_PROFILE=DIR``): where its wall time goes."""
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    out.mkdir(parents=True, exist_ok=True)
+    side = subprocess.Popen(
+        [spy, "record", "-s", "-r", "200", "-f", "raw", "-o", str(out / "status-sandbox.txt"),
+         "--pid", str(sandbox_pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)
+    st = run_measured(
+        [spy, "record", "-s", "-r", "200", "-f", "raw", "-o", str(out / "status-cli.txt"), "--",
+         sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
+        env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
+    )  # fmt: skip
+    side.send_signal(2)
+    side.wait(timeout=60)
+    print(f"paper status profiled (py-spy, every thread): wall {st['wall']:.2f} s -> {out}")
 
 
 if __name__ == "__main__":
