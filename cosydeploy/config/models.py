@@ -217,6 +217,10 @@ class ReleaseConfig(Strict):
     health_check_grace_period: Annotated[int, Field(ge=0, le=3600)] = 60
     # How long a release waits for its Redis snapshot to be available (then fails, unchanged).
     snapshot_timeout: Annotated[int, Field(ge=10, le=7200)] = 1800
+    # ECS/ELB reads a second one cosydeploy process makes per account and region while it
+    # watches (ECS allows about 20 for service reads; runners releasing the same account
+    # at once share that: e.g. 4 shards at once, 5 each).
+    ecs_reads_per_second: Annotated[float, Field(gt=0, le=20)] = 5.0
 
 
 class GithubRoles(Strict):

@@ -129,6 +129,17 @@ class Buckets:
 
 # Every poller of the process shares these: one bucket per account and region.
 PROCESS_BUCKETS = Buckets()
+_AT_RATE: dict[float, Buckets] = {POLL_RATE: PROCESS_BUCKETS}
+_AT_RATE_LOCK = threading.Lock()
+
+
+def buckets_at(rate: float) -> Buckets:
+    """The process's buckets refilled at ``rate`` a second (as many in burst), shared by
+    every poller asking for that rate (``release.ecs_reads_per_second``)."""
+    with _AT_RATE_LOCK:
+        if rate not in _AT_RATE:
+            _AT_RATE[rate] = Buckets(rate, max(1.0, rate))
+        return _AT_RATE[rate]
 
 
 @dataclass

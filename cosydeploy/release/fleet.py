@@ -27,7 +27,7 @@ from typing import Any
 from cosydeploy import events as ev
 from cosydeploy import outcome as oc
 from cosydeploy.adapters.aws import aws_fault
-from cosydeploy.ecs.poller import Poller
+from cosydeploy.ecs.poller import Poller, buckets_at
 from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.release import bake
@@ -173,7 +173,11 @@ def run_waves(
 
     # 3. Waves.
     own = poller is None
-    shared = poller or Poller(initial_interval=options.poll_initial, max_interval=options.poll_max)
+    shared = poller or Poller(
+        initial_interval=options.poll_initial,
+        max_interval=options.poll_max,
+        buckets=buckets_at(options.reads_per_second),
+    )
     results = []
     stop_reason = ""
     try:

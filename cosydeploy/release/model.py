@@ -76,6 +76,7 @@ class ReleaseOptions:
     verify_max_tries: int = 15
     poll_initial: float = 1.0
     poll_max: float = 3.0
+    reads_per_second: float = 5.0  # per account/region: the poller's token bucket
     # Seconds between two looks during the bake: one describe_services each, one more
     # call every other time, which keeps it at a rolling watch's calls per minute.
     bake_interval: float = 4.5

@@ -36,7 +36,7 @@ from cosydeploy import events as ev
 from cosydeploy import outcome as oc
 from cosydeploy.adapters.aws import aws_fault
 from cosydeploy.ecs.diagnose import Diagnosis, diagnose
-from cosydeploy.ecs.poller import Poller
+from cosydeploy.ecs.poller import Poller, buckets_at
 from cosydeploy.ecs.taskdef import container_image, diff_task_definitions, render_task_definition
 from cosydeploy.ecs.watch import Phase, Verdict, Watch
 from cosydeploy.errors import AwsError, CosydeployError, UsageError
@@ -540,7 +540,12 @@ class _Run:
 def _private_poller(options: ReleaseOptions, poller: Poller | None) -> tuple[Poller, bool]:
     if poller is not None:
         return poller, False
-    return Poller(initial_interval=options.poll_initial, max_interval=options.poll_max), True
+    poller = Poller(
+        initial_interval=options.poll_initial,
+        max_interval=options.poll_max,
+        buckets=buckets_at(options.reads_per_second),
+    )
+    return poller, True
 
 
 # -------------------------------------------------------------------------- release

@@ -9,6 +9,7 @@ and one outcome table.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -428,6 +429,11 @@ class Releaser:
     def _waves(self, envs: list[ClientEnv], fleet: FleetOptions) -> list[list[str]]:
         return waves_from_option(fleet.waves, [c.client for c in envs], base=self.project.root)
 
+    def _paced(self, options: ReleaseOptions | None) -> ReleaseOptions:
+        """``options`` with the project's ECS read rate (``release.ecs_reads_per_second``)."""
+        rate = self.project.config.release.ecs_reads_per_second
+        return dataclasses.replace(options or ReleaseOptions(), reads_per_second=rate)
+
     def _release_run(self, options: ReleaseOptions) -> Callable[[Member, Poller], Any]:
         def run(m: Member, poller: Poller) -> Any:
             assert m.image is not None
@@ -456,7 +462,7 @@ class Releaser:
     ) -> RunResult:
         """Build once (or take the ``digest`` pushed before), then release ``version`` to
         every client/env of ``envs``, in waves."""
-        options, fleet = options or ReleaseOptions(), fleet or FleetOptions()
+        options, fleet = self._paced(options), fleet or FleetOptions()
         by_client = {c.client: c for c in envs}
         image_for = (
             (lambda m: self.prebuilt(m.config, version, digest))
@@ -517,7 +523,7 @@ class Releaser:
         fleet: FleetOptions | None = None,
     ) -> RunResult:
         """Release to ``envs`` the exact digest that succeeded in ``from_env``; builds nothing."""
-        options, fleet = options or ReleaseOptions(), fleet or FleetOptions()
+        options, fleet = self._paced(options), fleet or FleetOptions()
         if envs and from_env == envs[0].env:
             raise UsageError("--from and --to name the same environment")
         by_client = {c.client: c for c in envs}
@@ -538,7 +544,7 @@ class Releaser:
     ) -> RunResult:
         """Back to the previous good release (or ``to_version``), watched and verified.
         Needs only ECS and DynamoDB (the stack outputs come from the ledger)."""
-        options = options or ReleaseOptions()
+        options = self._paced(options)
 
         def prepare(_: str) -> Member:
             return Member(c.client, c.env, self.target(c, self.stack_outputs(c)), config=c)

@@ -348,3 +348,25 @@ def test_throttle_codes_are_named_and_translated_plainly() -> None:
         assert fault.fault == "throttled" and "throttled by AWS" in fault.message
     assert throttle_code(err("AccessDeniedException")) == ""
     assert throttle_code(ValueError("x")) == ""
+
+
+def test_the_projects_read_rate_reaches_the_bucket_every_poller_shares(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    from cosydeploy.config.load import load_project
+    from cosydeploy.ecs.poller import PROCESS_BUCKETS, buckets_at
+    from cosydeploy.release.service import Releaser
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = (repo / "cosydeploy.yaml").read_text()
+    assert "\n  ecs_reads_per_second: 5\n" in cfg
+    cfg = cfg.replace("\n  ecs_reads_per_second: 5\n", "\n  ecs_reads_per_second: 2.5\n", 1)
+    (tmp_path / "cosydeploy.yaml").write_text(cfg)
+    shutil.copytree(repo / "clients", tmp_path / "clients")
+    project = load_project(tmp_path)
+    options = Releaser._paced(type("R", (), {"project": project})(), None)
+    assert options.reads_per_second == 2.5
+    shared = buckets_at(options.reads_per_second)
+    assert shared is buckets_at(2.5) and shared("111|us-east-1").rate == 2.5
+    assert buckets_at(POLL_RATE) is PROCESS_BUCKETS  # the default rate: the default buckets
