@@ -348,6 +348,9 @@ def bench_paper_fleet() -> None:
                     sys.exit(f"paper release: outcomes {outcomes}")
                 return {**got, **{f"{k}_cpu": v for k, v in usage.used.items()}}
 
+            if os.environ.get("COSY_BENCH_ONLY") == "paper-status":
+                _status_only(proj, len(one + eight + fleet), info.pid)
+                return
             r1, r8, rn = release(one), release(eight), release(fleet)
             for label, r in (("1", r1), ("8", r8), (str(PAPER), rn)):
                 print(
@@ -387,6 +390,21 @@ def bench_paper_fleet() -> None:
             runner.stop_detached(state)
 
 
+def _status_only(proj: Path, n_all: int, sandbox_pid: int) -> None:
+    """``status`` of the fleet, nothing released (``COSY_BENCH_ONLY=paper-status``)."""
+    st = run_measured(
+        [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
+        env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
+    )
+    rows = json.loads(str(st["stdout"])) if not st["code"] else []
+    print(
+        f"paper status of {n_all} clients (nothing released): wall {st['wall']:.2f} s, "
+        f"CPU {st['cpu']:.2f} s, {len(rows)} rows, exit {st['code']} (target <= 3 s)"
+    )
+    if os.environ.get("COSY_BENCH_PROFILE"):
+        _profile_status(Path(os.environ["COSY_BENCH_PROFILE"]), sandbox_pid, proj)
+
+
 def _profile_status(out: Path, sandbox_pid: int, proj: Path) -> None:
     """``status`` again, every thread of it and of the sandbox sampled by py-spy
     (collapsed stacks, ``COSY_BENCH_PROFILE=DIR``): where its wall time goes."""
@@ -414,5 +432,5 @@ if __name__ == "__main__":
     if only in ("", "containers"):
         bench_one_cluster_polls()
         bench_fleet_wall_and_polls()
-    if only in ("", "paper"):
+    if only in ("", "paper", "paper-status"):
         bench_paper_fleet()

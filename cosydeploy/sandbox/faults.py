@@ -282,7 +282,21 @@ class FaultyMotoServer:
             def log_error(self, *args: Any) -> None:
                 pass
 
-        moto_app = DomainDispatcherApplication(create_backend_app)
+        class Dispatcher(DomainDispatcherApplication):
+            """moto's dispatcher, its host -> backend answer kept: moto works it out on
+            every request under one lock (listing its package directory and trying each
+            URL pattern), which made the lock the sandbox's bottleneck under a fleet."""
+
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, **kw)
+                self._backend_of: dict[str | None, Any] = {}
+
+            def get_backend_for_host(self, host: str | None) -> Any:
+                if host not in self._backend_of:  # called under the dispatcher's lock
+                    self._backend_of[host] = super().get_backend_for_host(host)
+                return self._backend_of[host]
+
+        moto_app = Dispatcher(create_backend_app)
         if self.inner is not None:
             moto_app = self.inner(moto_app)
         app = FaultMiddleware(moto_app, self.injector)
