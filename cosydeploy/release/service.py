@@ -599,16 +599,6 @@ class Releaser:
                 history = ledger.history(c.client, c.env, None)
             return target, history
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosydeploy-status") as ex:
-            read_all = list(ex.map(read, envs))
-            ready = [x for x in read_all if x is not None]
-            services = describe_services_batched(
-                [
-                    (t.aws.client("ecs"), t.outputs.cluster_name, t.outputs.service_name)
-                    for t, _ in ready
-                ],
-                run=lambda call: ex.submit(call),
-            )
         images: dict[str, str] = {}
 
         def image_of(target: Any) -> Callable[[str], str]:
@@ -624,15 +614,26 @@ class Releaser:
 
             return lookup
 
-        rows = []
-        for c, got in zip(envs, read_all, strict=True):
+        def row(c: ClientEnv, got: tuple[Any, list[Any]] | None) -> dict[str, Any]:
             if got is None:
-                rows.append({"client": c.client, "env": c.env, "rollout": "not onboarded"})
-                continue
+                return {"client": c.client, "env": c.env, "rollout": "not onboarded"}
             t, history = got
             o = t.outputs
             svc = services.get((id(t.aws.client("ecs")), o.cluster_name, o.service_name))
-            rows.append(status_row(t, svc, history, image_of(t)))
+            return status_row(t, svc, history, image_of(t))
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosydeploy-status") as ex:
+            read_all = list(ex.map(read, envs))
+            ready = [x for x in read_all if x is not None]
+            services = describe_services_batched(
+                [
+                    (t.aws.client("ecs"), t.outputs.cluster_name, t.outputs.service_name)
+                    for t, _ in ready
+                ],
+                run=lambda call: ex.submit(call),
+            )
+            # A revision no record names is read from ECS: those reads in parallel too.
+            rows = list(ex.map(row, envs, read_all))
         return rows
 
     def history(self, c: ClientEnv, limit: int = 20) -> list[Any]:
