@@ -799,7 +799,13 @@ def _deploy(
         result.stage = "verified"
         if t.release.bake > 0:
             result.stage = "baking"
-            rec = box[0] = run.ledger.update(rec, stage="baking")
+            # A note on the way, not an outcome: a ledger that cannot take it does not stop
+            # the bake (the outcome's own write, and the next run, settle the record).
+            noted = run.quietly(
+                "note the bake in the release ledger", run.ledger.update, rec, stage="baking"
+            )
+            if noted is not None:
+                rec = box[0] = noted
             baked = run.bake(arn, image.version)
         if baked is not None:
             result.bake = baked.as_dict()
