@@ -4,7 +4,6 @@ ledger resolved on the next run, and what serves after."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,14 +12,9 @@ import threading
 import time
 
 import pytest
+from faults_helpers import history, settled
 
 pytestmark = pytest.mark.slow
-
-
-def history(cosy, cid: str) -> list[dict]:
-    r = cosy("-o", "json", "history", cid, "--env", "dev")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
 
 
 def rolling_out(aws, cid: str, timeout: float = 180) -> bool:
@@ -34,19 +28,6 @@ def rolling_out(aws, cid: str, timeout: float = 180) -> bool:
             return True
         time.sleep(0.3)
     return False
-
-
-def settled(aws, cid: str, timeout: float = 120) -> None:
-    ecs = aws("ecs")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        deps = ecs.describe_services(cluster=f"cosyworld-{cid}-dev", services=["app"])["services"][
-            0
-        ]["deployments"]
-        if len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED":
-            return
-        time.sleep(0.5)
-    pytest.fail(f"{cid} never settled")
 
 
 @pytest.fixture(scope="module")

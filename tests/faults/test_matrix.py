@@ -32,12 +32,12 @@ Which cells run, and why the others need no run of their own:
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.request
 
 import pytest
+from faults_helpers import history, settled
 
 pytestmark = pytest.mark.slow
 
@@ -82,30 +82,11 @@ def serving_version(url: str) -> str:
         return resp.read().decode().strip()
 
 
-def history(cosy, cid: str) -> list[dict]:
-    r = cosy("-o", "json", "history", cid, "--env", "dev")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
 def serving_tag(aws, cid: str) -> str:
     ecs = aws("ecs")
     svc = ecs.describe_services(cluster=f"cosyworld-{cid}-dev", services=["app"])["services"][0]
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     return td["containerDefinitions"][0]["image"]
-
-
-def settled(aws, cid: str, timeout: float = 120) -> None:
-    ecs = aws("ecs")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        deps = ecs.describe_services(cluster=f"cosyworld-{cid}-dev", services=["app"])["services"][
-            0
-        ]["deployments"]
-        if len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED":
-            return
-        time.sleep(0.5)
-    pytest.fail(f"{cid} never settled")
 
 
 def when_rolling_out(aws, cid: str, then) -> threading.Thread:
