@@ -46,6 +46,13 @@ class StackOutputs:
     redis_replication_group_id: str = ""  # the snapshot before a release
     # The stack's critical alarms (empty for a stack applied before it had this output).
     alarm_names: tuple[str, ...] = ()
+    # Blue/green, canary and linear (stacks applied before them: none): the second target
+    # group, the listener rules ECS moves traffic with, and where the test listener answers.
+    alternate_target_group_arn: str = ""
+    production_listener_rule_arn: str = ""
+    test_listener_rule_arn: str = ""
+    test_url: str = ""
+    ecs_infrastructure_role_arn: str = ""
 
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:

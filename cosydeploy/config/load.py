@@ -64,7 +64,11 @@ def validation_error(exc: ValidationError, src: Source) -> ConfigError:
         message = "required field is missing"
         hint = "see clients/example.yaml for a complete manifest"
     elif loc and loc[-1] == "strategy":
-        hint = "rolling is the one strategy cosydeploy runs today (blue_green, canary and linear are not yet)"
+        hint = "one of rolling, blue_green, canary, linear (docs: README, 'Release strategies')"
+    elif loc and loc[-1] == "bake" and len(loc) > 1 and loc[-2] in ("canary", "linear"):
+        hint = "whole minutes, like '1m' or '5m' (ECS counts a step's bake in minutes)"
+    elif loc and loc[-1] == "pause_timeout":
+        hint = "whole minutes between '1m' and '1440m'; ECS rolls back when it runs out"
     elif loc and loc[-1] == "bake":
         hint = "a bake is seconds (90) or a string like '90s' or '5m'; 0 turns it off"
     return ConfigError(message, file=src.file, line=src.line_of(loc), field=field, hint=hint)

@@ -86,8 +86,9 @@ def check_fargate(cpu: int | None, memory: int | None) -> None:
 
 # ---------------------------------------------------------------- release policy
 
-STRATEGIES = ("rolling",)  # blue_green, canary and linear are named here once they exist
+STRATEGIES = ("rolling", "blue_green", "canary", "linear")
 BAKE_MAX = 3600
+PAUSE_MAX = 24 * 3600  # ECS's longest PAUSE hook timeout
 _DURATION = re.compile(r"^([0-9]+)\s*(s|m)?$")
 
 
@@ -108,6 +109,23 @@ def parse_duration(value: object) -> int:
     return seconds
 
 
+def parse_minutes(value: object, *, low: int = 60, high: int = BAKE_MAX) -> int:
+    """Seconds, in whole minutes (what ECS counts in), from a duration like ``parse_duration``'s."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{value!r} is not a duration: write minutes like '5m'")
+    seconds = int(value) if isinstance(value, int) else None
+    if seconds is None:
+        m = _DURATION.match(value.strip()) if isinstance(value, str) else None
+        if not m:
+            raise ValueError(f"{value!r} is not a duration: write minutes like '5m'")
+        seconds = int(m.group(1)) * (60 if m.group(2) == "m" else 1)
+    if seconds % 60:
+        raise ValueError(f"{value!r} is not whole minutes: ECS counts this in minutes ('5m')")
+    if not low <= seconds <= high:
+        raise ValueError(f"{seconds // 60}m is outside {low // 60}m-{high // 60}m")
+    return seconds
+
+
 class VerifySpec(Strict):
     """Checks after the rollout completed and the health path answered, before the bake."""
 
@@ -125,10 +143,54 @@ class VerifySpec(Strict):
     )
 
 
+class CanarySpec(Strict):
+    """A canary: this share of production traffic first, for this long, then all of it."""
+
+    percent: Annotated[float, Field(gt=0, lt=100)] | None = Field(
+        None, description="Share of production traffic the new version gets first (default 10)."
+    )
+    bake: int | None = Field(
+        None, description="How long the canary share runs before the rest moves (default '5m')."
+    )
+
+    @field_validator("bake", mode="before")
+    @classmethod
+    def _bake(cls, v: object) -> object:
+        return None if v is None else parse_minutes(v, low=0)
+
+
+class LinearSpec(Strict):
+    """Linear: production traffic moves in equal steps, each held for a while."""
+
+    step: Annotated[float, Field(ge=3, le=100)] | None = Field(
+        None, description="Percent of production traffic moved at each step (default 20)."
+    )
+    bake: int | None = Field(
+        None, description="How long each step runs before the next (default '1m')."
+    )
+
+    @field_validator("bake", mode="before")
+    @classmethod
+    def _bake(cls, v: object) -> object:
+        return None if v is None else parse_minutes(v, low=0)
+
+
 class ReleaseSpec(Strict):
     """How a release goes and what is watched after it (per tier, client or environment)."""
 
-    strategy: str | None = Field(None, description="Deployment strategy: rolling.")
+    strategy: str | None = Field(
+        None,
+        description="Deployment strategy, run by ECS: rolling (tasks replaced in place), "
+        "blue_green (a full new set verified on the test listener, then all traffic at "
+        "once), canary (a share first, then the rest) or linear (equal steps).",
+    )
+    canary: CanarySpec | None = None
+    linear: LinearSpec | None = None
+    pause_timeout: int | None = Field(
+        None,
+        description="How long ECS holds a new version on test traffic waiting for "
+        "cosydeploy's verification before it rolls back by itself (default '30m').",
+    )
     bake: int | None = Field(
         None,
         description="How long to keep watching after verification (seconds, or '90s' / '5m'); "
@@ -152,6 +214,11 @@ class ReleaseSpec(Strict):
     @classmethod
     def _bake(cls, v: object) -> object:
         return None if v is None else parse_duration(v)
+
+    @field_validator("pause_timeout", mode="before")
+    @classmethod
+    def _pause(cls, v: object) -> object:
+        return None if v is None else parse_minutes(v, low=60, high=PAUSE_MAX)
 
 
 # ---------------------------------------------------------------- project config

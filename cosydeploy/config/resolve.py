@@ -21,6 +21,10 @@ DEFAULT_RETENTION = {"dev": 7, "staging": 30, "prod": 90}
 # users are (the first environment, the last one, those in between).
 DEFAULT_BAKE = {"first": 30, "between": 120, "last": 300}
 DEFAULT_SMOKE_TIMEOUT = 120
+# Strategy by environment when no layer sets one.
+DEFAULT_STRATEGY = {"first": "rolling", "between": "rolling", "last": "rolling"}
+# ECS native strategies: what runs beside the current version and shifts traffic.
+TRAFFIC_SHIFTING = ("blue_green", "canary", "linear")
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,38 @@ class ReleasePolicy:
     verify_version: bool = False
     smoke: str | None = None
     smoke_timeout: int = DEFAULT_SMOKE_TIMEOUT
+    canary_percent: float = 10.0
+    canary_bake: int = 300
+    linear_step_percent: float = 20.0
+    linear_bake: int = 60
+    # How long ECS holds the new version on test traffic for cosydeploy's verdict.
+    pause_timeout: int = 1800
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """Run by ECS beside the current version, verified on the test listener first."""
+        return self.strategy in TRAFFIC_SHIFTING
+
+    @property
+    def ecs_strategy(self) -> str:
+        return self.strategy.upper()
+
+    def strategy_text(self) -> str:
+        if self.strategy == "canary":
+            return f"canary {self.canary_percent:g}% for {self.canary_bake // 60}m, then the rest"
+        if self.strategy == "linear":
+            return f"linear {self.linear_step_percent:g}% steps, {self.linear_bake // 60}m each"
+        return self.strategy
 
     def describe(self, health_path: str) -> dict[str, Any]:
         """As ``clients show`` displays it."""
         checks = [f"health {health_path}"] + ["version /version"] * self.verify_version
         if self.smoke:
             checks.append(f"smoke {self.smoke!r} (timeout {self.smoke_timeout}s)")
+        if self.shifts_traffic:
+            checks = [f"{c} on the test listener" for c in checks[:1]] + checks[1:]
         return {
-            "strategy": self.strategy,
+            "strategy": self.strategy_text(),
             "bake": f"{self.bake}s",
             "alarms": list(self.alarms)
             if self.alarms is not None
@@ -54,12 +82,24 @@ class ReleasePolicy:
 def release_policy(env_position: str, *layers: ReleaseSpec | None) -> ReleasePolicy:
     """Layer release specs, lowest first (tier preset, client, environment): each field
     set in a higher layer wins; ``verify`` merges field by field."""
-    values: dict[str, Any] = {"bake": DEFAULT_BAKE[env_position]}
+    values: dict[str, Any] = {
+        "bake": DEFAULT_BAKE[env_position],
+        "strategy": DEFAULT_STRATEGY[env_position],
+    }
     for spec in layers:
         if spec is None:
             continue
         if spec.strategy is not None:
             values["strategy"] = spec.strategy
+        if spec.pause_timeout is not None:
+            values["pause_timeout"] = spec.pause_timeout
+        for sub, fields_ in (
+            (spec.canary, (("percent", "canary_percent"), ("bake", "canary_bake"))),
+            (spec.linear, (("step", "linear_step_percent"), ("bake", "linear_bake"))),
+        ):
+            for src, dst in fields_ if sub is not None else ():
+                if getattr(sub, src) is not None:
+                    values[dst] = getattr(sub, src)
         if spec.bake is not None:
             values["bake"] = spec.bake
         if spec.alarms is not None:

@@ -103,12 +103,28 @@ def test_alarms_empty_list_means_none(cli, project_copy: Path) -> None:
     ("name", "edit", "line", "field", "expected", "hint"),
     [
         (
-            "strategy not supported yet",
-            ("  bake: 90\n", "  bake: 90\n  strategy: canary\n"),
+            "unknown strategy",
+            ("  bake: 90\n", "  bake: 90\n  strategy: bluegreen\n"),
             17,
             "release.strategy",
-            "strategy 'canary' is not supported: use rolling",
-            "blue_green, canary and linear are not yet",
+            "strategy 'bluegreen' is not supported: use rolling or blue_green",
+            "one of rolling, blue_green, canary, linear",
+        ),
+        (
+            "canary bake not whole minutes",
+            ("  bake: 90\n", "  bake: 90\n  canary: {percent: 10, bake: 90s}\n"),
+            17,
+            "release.canary.bake",
+            "not whole minutes",
+            "like '1m' or '5m'",
+        ),
+        (
+            "canary percent out of range",
+            ("  bake: 90\n", "  bake: 90\n  canary: {percent: 100}\n"),
+            17,
+            "release.canary.percent",
+            "less than 100",
+            "cosydeploy schema",
         ),
         (
             "bake not a duration",
@@ -162,8 +178,19 @@ def test_schema_describes_the_release_block(cli) -> None:
     assert r.exit_code == 0, r.output
     defs = json.loads(r.stdout)["$defs"]
     fields = defs["ReleaseSpec"]["properties"]
-    assert set(fields) == {"strategy", "bake", "alarms", "verify"}
+    assert set(fields) == {
+        "strategy",
+        "bake",
+        "alarms",
+        "verify",
+        "canary",
+        "linear",
+        "pause_timeout",
+    }
     assert "critical alarms" in fields["alarms"]["description"]
+    assert "blue_green" in fields["strategy"]["description"]
+    assert set(defs["CanarySpec"]["properties"]) == {"percent", "bake"}
+    assert set(defs["LinearSpec"]["properties"]) == {"step", "bake"}
     assert set(defs["VerifySpec"]["properties"]) == {"version", "smoke", "smoke_timeout"}
 
 
