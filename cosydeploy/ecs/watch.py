@@ -45,6 +45,7 @@ class Verdict:
     desired: int = 0
     failed_tasks: int = 0
     needs_target_health: bool = False
+    traffic: str = ""  # production/test split, for strategies that shift traffic
 
 
 def _ts(value: Any) -> float:

@@ -145,6 +145,7 @@ class ReleaseResult:
     snapshot: str = ""  # the Redis snapshot taken before the release (rolled back from)
     strategy: str = ""
     stage: str = ""  # how far it got: rollout, verified, baking, baked
+    traffic: str = ""  # the last production/test split ECS reported (traffic-shifting)
     bake: dict[str, Any] = field(default_factory=dict)  # the bake's BakeResult.as_dict()
     code: int | None = None  # an error's own exit code (outcome "error")
     error: BaseException | None = None  # what a run raised instead of an outcome

@@ -44,7 +44,7 @@ from cosydeploy.image import ImageRef, ResolvedImage
 from cosydeploy.ledger import Ledger, ReleaseRecord, ci_run_url, current_actor
 from cosydeploy.lock import DeployLock
 from cosydeploy.release import bake as bk
-from cosydeploy.release import notify
+from cosydeploy.release import notify, shift
 from cosydeploy.release import observe as ob
 from cosydeploy.release import snapshot as snap
 from cosydeploy.release import verify as vf
@@ -340,10 +340,10 @@ class _Run:
             ok, why = self.verify_release(version, why)
         return verdict, ok, why
 
-    def verify_release(self, version: str, health: str) -> tuple[bool, str]:
+    def verify_release(self, version: str, health: str, url: str = "") -> tuple[bool, str]:
         """The release policy's checks after the health path: /version, then the smoke
-        command. (ok, what passed or what failed)."""
-        policy, url = self.t.release, self.t.outputs.app_url.rstrip("/")
+        command, against ``url`` (default: the app URL). (ok, what passed or what failed)."""
+        policy, url = self.t.release, (url or self.t.outputs.app_url).rstrip("/")
         passed = [health]
         if policy.verify_version:
             ok, why = vf.check_version(
@@ -520,6 +520,19 @@ class _Run:
         self.rollback_rec = rec
         rec = self.rollback_rec = self.ledger.update(rec, task_definition_arn=taskdef_arn)
         try:
+            if self.t.release.shifts_traffic:  # the same way forward: verified on test traffic
+                back = shift.shift(self, taskdef_arn, rec.version, None)
+                ok, why = back.succeeded, back.why
+                if not ok:
+                    why = (
+                        back.signal.text
+                        if back.signal
+                        else (back.state.reason if back.state else why)
+                    )
+                diag = [] if ok else self.diagnose(taskdef_arn).lines()
+                return self.record(
+                    rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag
+                )
             verdict, verified, why = self.roll_out(
                 taskdef_arn, timeout=self.t.timeout, label=f"back to {rec.version}"
             )
@@ -790,6 +803,8 @@ def _deploy(
     run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
     if start_count is not None:
         run.info(f"the service has no task yet: this release starts {start_count}")
+    if t.release.shifts_traffic:
+        return shift.deploy(run, box, arn, before, image.version, result, start_count)
     result.stage = "rollout"
     verdict, verified, why = run.roll_out(
         arn, label=image.version, start_count=start_count, version=image.version

@@ -75,7 +75,7 @@ class RolloutView:
         return (
             w.key,
             w.label or "-",
-            v.rollout_state or v.phase.value,
+            (v.rollout_state or v.phase.value) + (f" ({v.traffic})" if v.traffic else ""),
             str(v.running),
             str(v.pending),
             str(v.desired),
