@@ -322,6 +322,13 @@ class _Run:
             on_update=lambda w: self.emit(ev.Rollout(self.t.key, w)),
             on_events=lambda w, es: self.emit(ev.ServiceEvents(self.t.key, w, es)),
         )
+        if verdict.phase is Phase.SUCCEEDED and not started_by_ecs:
+            # The service's counts say done; ECS's own record must say so too.
+            recorded, said = shift.confirmed(self, taskdef_arn, started, watch.deadline)
+            if recorded is False:
+                verdict = replace(verdict, phase=Phase.FAILED, reason=said)
+            elif recorded is None:
+                self.emit(ev.Warning(self.t.key, f"{said}: the verdict rests on the service"))
         if verdict.phase is not Phase.SUCCEEDED:
             return verdict, None, verdict.reason
         self.rolled_out_at = self.clock()

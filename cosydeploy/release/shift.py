@@ -123,13 +123,16 @@ class Shift:
             **count,
         )
 
-    def find(self, since: float) -> str:
-        """The ARN of ECS's record of our deployment (the newest one to our revision)."""
-        self.run.doing = "ECS list_service_deployments"
+    def find(
+        self, since: float, revisions: dict[str, str] | None = None, *, wait: bool = True
+    ) -> Any:
+        """ECS's record of our deployment (the newest to our revision): its ARN, or with
+        ``wait`` False its brief from the list (None when not listed)."""
         from datetime import UTC, datetime
 
+        self.run.doing = "ECS list_service_deployments"
         deadline = self.run.clock() + FIND_TIMEOUT
-        revisions: dict[str, str] = {}
+        revisions = {} if revisions is None else revisions
         while True:
             briefs = self._ecs(
                 "list_service_deployments",
@@ -137,12 +140,14 @@ class Shift:
                 service=self.o.service_name,
                 createdAt={"after": datetime.fromtimestamp(since - 60, UTC)},
             ).get("serviceDeployments", [])
-            unknown = [
-                b["targetServiceRevisionArn"]
-                for b in briefs
-                if b.get("targetServiceRevisionArn")
-                and b["targetServiceRevisionArn"] not in revisions
-            ]
+            unknown = sorted(
+                {
+                    b["targetServiceRevisionArn"]
+                    for b in briefs
+                    if b.get("targetServiceRevisionArn")
+                    and b["targetServiceRevisionArn"] not in revisions
+                }
+            )
             for i in range(0, len(unknown), 20):
                 got = self._ecs(
                     "describe_service_revisions", serviceRevisionArns=unknown[i : i + 20]
@@ -150,6 +155,8 @@ class Shift:
                 for r in got.get("serviceRevisions", []):
                     revisions[r.get("serviceRevisionArn", "")] = r.get("taskDefinition", "")
             ours = sd.newest_for(briefs, revisions, self.taskdef_arn)
+            if not wait:
+                return ours
             if ours is not None:
                 return str(ours["serviceDeploymentArn"])
             if self.run.clock() >= deadline:
@@ -462,3 +469,31 @@ def deploy(
     if not recovered:
         result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
     return result
+
+
+def confirmed(
+    run: _Run, taskdef_arn: str, since: float, deadline: float
+) -> tuple[bool | None, str]:
+    """A rolling deployment the service's counts call done, confirmed by ECS's own record:
+    (True, ...) SUCCESSFUL; (False, why) rolled back or stopped; (None, why) no record
+    (the verdict then rests on the service alone, and says so). Two reads when ECS has
+    already settled it: the list (its briefs carry the status) and the revision."""
+    s = Shift(run, taskdef_arn, "", None)
+    revisions: dict[str, str] = {}
+    unlisted_until = min(deadline, run.clock() + 15.0)  # ECS lists a record within seconds
+    while True:
+        brief = s.find(since, revisions, wait=False)
+        if brief is None:
+            if run.clock() >= unlisted_until:
+                return None, "ECS lists no record of this deployment"
+            s._wait(1.0)
+            continue
+        status = str(brief.get("status") or "")
+        if status == sd.SUCCESSFUL:
+            return True, "ECS recorded the deployment SUCCESSFUL"
+        if status in sd.FINAL or status in sd.ROLLING_BACK:
+            why = str(brief.get("statusReason") or "") or status.lower().replace("_", " ")
+            return False, f"ECS recorded the deployment {status}: {why}"
+        if run.clock() >= deadline:
+            return False, f"ECS still records the deployment {status} at the deadline"
+        s._wait(1.0)
