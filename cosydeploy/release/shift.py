@@ -80,6 +80,13 @@ class Shift:
         self.stop = bk.stop_event(run.poller)
         self.result = Shifted()
         self.calls: dict[str, int] = {}
+        # Told each stage reached (test traffic, verified, baking): the ledger's note.
+        self.on_stage: Callable[[str], None] = lambda stage: None
+
+    def _reach(self, stage: str) -> None:
+        if self.result.stage != stage:
+            self.result.stage = stage
+            self.on_stage(stage)
 
     # ------------------------------------------------------------------ AWS, paced
 
@@ -199,7 +206,7 @@ class Shift:
                 return r
             busy = state.rolling_back or r.stopped_by_us
             if not busy and state.hook_id and state.stage == sd.VERIFY_STAGE and r.verified is None:
-                r.stage = "test traffic"
+                self._reach("test traffic")
                 self._verify_green(state.hook_id)
                 continue
             if not busy and now >= deadline:
@@ -216,12 +223,12 @@ class Shift:
                 r.timed_out = True
                 return r
             if not busy and state.in_production and r.verified:
-                r.stage = "production"
+                self._reach("production")
                 all_in = state.stage in ("BAKE_TIME", "CLEAN_UP") or state.production_weight == 100
                 if all_in and bake_started is None:
                     bake_started = now
                     r.bake = bk.BakeResult(float(policy.bake))
-                    r.stage = "baking"
+                    self._reach("baking")
                     run.step(
                         f"production on {self.version}: baking with the previous version "
                         "still running (a rollback is instant)"
@@ -271,7 +278,7 @@ class Shift:
             action=action,
         )
         if ok:
-            r.stage = "verified"
+            self._reach("verified")
             run.step(
                 f"verified on test traffic; ECS moves production traffic ({self.policy.strategy_text()})"
             )
@@ -352,11 +359,19 @@ class Shift:
         self.run.emit(ev.Rollout(self.t.key, watch))
 
 
-def shift(run: _Run, taskdef_arn: str, version: str, start_count: int | None) -> Shifted:
+def shift(
+    run: _Run,
+    taskdef_arn: str,
+    version: str,
+    start_count: int | None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Shifted:
     """Start and follow one traffic-shifting deployment (see the module's docstring)."""
     from cosydeploy.release.pipeline import current_service
 
     s = Shift(run, taskdef_arn, version, start_count)
+    if on_stage is not None:
+        s.on_stage = on_stage
     started = run.clock()
     s.start(current_service(run.ecs, run.t))
     s.result.arn = s.find(started)
@@ -401,7 +416,19 @@ def deploy(
 
     t = run.t
     result.stage = "rollout"
-    s = shift(run, arn, version, start_count)
+
+    def note(stage: str) -> None:
+        # A note on the way, not an outcome: a ledger that cannot take it stops nothing.
+        noted = run.quietly(
+            f"note the stage ({stage}) in the release ledger",
+            run.ledger.update,
+            box[0],
+            stage=stage,
+        )
+        if noted is not None:
+            box[0] = noted
+
+    s = shift(run, arn, version, start_count, on_stage=note)
     result.stage = s.stage
     result.traffic = s.state.traffic() if s.state else ""
     result.verified = s.verified
