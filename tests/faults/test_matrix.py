@@ -203,6 +203,15 @@ def test_cell(step, fault, client, sandbox, aws, cosy, run, stage):
             assert r.exit_code == 0, r.output  # the outcome's own
             assert "also: could not" in r.output, r.output
             needs_unlock = True
+    except BaseException:
+        # This cell failed: leave the shared client as the next cell expects it (no lock
+        # held, the deployment settled), so one failure is reported once, not N times.
+        if t is not None:
+            t.join(200)
+        faults.clear()
+        cosy("unlock", client, "--env", "dev")
+        settled(aws, client)
+        raise
     finally:
         if t is not None:
             t.join(200)
