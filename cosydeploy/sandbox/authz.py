@@ -118,6 +118,14 @@ def _ecs_calls(req: Request, account: str) -> list[Call]:
     if req.action in {"ListServiceDeployments"}:
         service = _name(str(p.get("service", "")))
         return [Call(action, _arn("ecs", region, account, f"service/{cluster}/{service}"))]
+    # On the deployment's or the revision's own ARN, as the service authorization
+    # reference has them (service-deployment/CLUSTER/SERVICE/ID, service-revision/...).
+    if req.action in {"ContinueServiceDeployment", "StopServiceDeployment"}:
+        return [Call(action, str(p.get("serviceDeploymentArn") or "*"))]
+    if req.action == "DescribeServiceDeployments":
+        return [Call(action, str(a)) for a in p.get("serviceDeploymentArns") or ["*"]]
+    if req.action == "DescribeServiceRevisions":
+        return [Call(action, str(a)) for a in p.get("serviceRevisionArns") or ["*"]]
     calls = [Call(action, "*")]
     if req.action == "RegisterTaskDefinition":
         for key in ("taskRoleArn", "executionRoleArn"):
