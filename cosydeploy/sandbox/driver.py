@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cosydeploy.sandbox import deployments as sd
+
 log = logging.getLogger("cosydeploy.sandbox.driver")
 
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
@@ -111,6 +113,12 @@ class Deployment:
     placeholder: bool = False
     rollback: bool = False
     paper_fail: bool = False  # a paper deployment whose tasks exit at start (paper.py)
+    record: Any = (
+        None  # its service deployment (deployments.Record); a rollback's: the failed one's
+    )
+    revision: str = ""  # the ARN of the service revision it runs
+    target_group: str | None = None  # where its tasks register (None: the service's first)
+    staged: Any = None  # a BLUE_GREEN / CANARY / LINEAR deployment's stages (strategies.py)
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     runs: list[TaskRun] = field(default_factory=list)
@@ -171,7 +179,12 @@ class RolloutDriver:
         docker_client: Any,
         interval: float = 0.3,
         paper: Any = None,
+        book: Any = None,
+        minute: float = 60.0,
     ) -> None:
+        from cosydeploy.sandbox.deployments import DeploymentBook
+        from cosydeploy.sandbox.strategies import Stager
+
         self.sandbox_id = sandbox_id
         self.account_id = account_id
         self.region = region
@@ -185,6 +198,10 @@ class RolloutDriver:
         # paper target answers, by (ip, port), for the load balancer.
         self.paper = paper
         self.paper_apps: dict[tuple[str, int], Any] = {}
+        # ECS's service deployments and revisions (deployments.py), and the staged
+        # strategies (strategies.py), whose minutes last ``minute`` seconds.
+        self.book = book if book is not None else DeploymentBook()
+        self.stager = Stager(self, minute)
         self._paper_ip = 0
         self.states: dict[str, ServiceState] = {}
         self._stop = threading.Event()
@@ -341,6 +358,12 @@ class RolloutDriver:
         state = ServiceState(key=key, initial_td=svc.task_definition, desired=svc.desired_count)
         state.deployments = [dep]
         state.last_completed = dep
+        # The service's creation was its first service deployment.
+        dep.revision = self._open_revision(svc, dep)
+        config = copy.deepcopy(getattr(svc, "deployment_configuration", None) or {})
+        dep.record = self._open_record(svc, state, dep, config)
+        with self.book.lock:
+            dep.record.set(sd.SUCCESSFUL, dep.reason)
         self.states[key] = state
         return state
 
@@ -348,16 +371,17 @@ class RolloutDriver:
         """Give a target group the exact ARN the service names (moto picks random suffixes)."""
         elb = self._elb()
         for lb in svc.load_balancers or []:
-            arn = lb.get("targetGroupArn")
-            if not arn or arn in elb.target_groups or "targetgroup/" not in arn:
-                continue
-            name = arn.split("targetgroup/", 1)[1].split("/")[0]
-            for old_arn, tg in list(elb.target_groups.items()):
-                if tg.name == name:
-                    tg.arn = arn
-                    elb.target_groups[arn] = tg
-                    del elb.target_groups[old_arn]
-                    break
+            adv = lb.get("advancedConfiguration") or {}
+            for arn in (lb.get("targetGroupArn"), adv.get("alternateTargetGroupArn")):
+                if not arn or arn in elb.target_groups or "targetgroup/" not in arn:
+                    continue
+                name = arn.split("targetgroup/", 1)[1].split("/")[0]
+                for old_arn, tg in list(elb.target_groups.items()):
+                    if tg.name == name:
+                        tg.arn = arn
+                        elb.target_groups[arn] = tg
+                        del elb.target_groups[old_arn]
+                        break
 
     def _container_states(self) -> dict[str, tuple[str, int | None]]:
         result: dict[str, tuple[str, int | None]] = {}
@@ -389,7 +413,22 @@ class RolloutDriver:
         self._observe(svc, state, containers)
         self._advance(backend, svc, state)
 
-    def _new_deployment(self, svc, state: ServiceState, td: str, *, rollback: bool = False):
+    def _new_deployment(
+        self,
+        svc,
+        state: ServiceState,
+        td: str,
+        *,
+        rollback: bool = False,
+        record: Any = None,
+        revision: str = "",
+    ):
+        """A new PRIMARY deployment of ``td``. A rollback deployment carries the record
+        and revision of what it goes back for; any other opens its own record (and ends
+        the records of deployments it supersedes)."""
+        dep_id = self._new_id()
+        if not rollback:
+            self._supersede(svc, state, dep_id)
         for dep in state.deployments:
             if dep.status == "PRIMARY":
                 dep.status = "ACTIVE"
@@ -403,7 +442,6 @@ class RolloutDriver:
                             "Scaling activity initiated by deployment",
                             stop_code="ServiceSchedulerInitiated",
                         )
-        dep_id = self._new_id()
         dep = Deployment(
             id=dep_id,
             task_definition=td,
@@ -419,9 +457,153 @@ class RolloutDriver:
             and self._on_paper(svc)
             and self.paper.fails(svc.cluster_name, svc.name, state.completed)
         )
+        config = copy.deepcopy(getattr(svc, "deployment_configuration", None) or {})
+        if not (rollback or dep.placeholder):
+            self._stage(svc, dep, config)
+        if dep.staged is None:
+            dep.target_group = self.stager.production_group(svc)
+        if rollback:
+            dep.record, dep.revision = record, revision
+        else:
+            dep.revision = self._open_revision(svc, dep)
+            dep.record = self._open_record(svc, state, dep, config)
         state.deployments.insert(0, dep)
         state.steady = False
         return dep
+
+    def _stage(self, svc, dep: Deployment, config: dict) -> None:
+        """Make ``dep`` a staged (BLUE_GREEN / CANARY / LINEAR) deployment when the
+        service's configuration says so."""
+        from cosydeploy.sandbox.strategies import STRATEGIES, staged_strategy
+
+        wanted = config.get("strategy") or "ROLLING"
+        strategy = staged_strategy(config, svc.load_balancers or [])
+        if strategy is None:
+            if wanted in STRATEGIES:
+                self._event(
+                    svc,
+                    f"(service {svc.name}) deployment strategy {wanted} needs a load balancer "
+                    "with advancedConfiguration (alternate target group, listener rules): "
+                    "deploying ROLLING.",
+                )
+            return
+        try:
+            dep.staged = self.stager.plan(svc, strategy, config)
+        except Exception as exc:
+            self._event(
+                svc,
+                f"(service {svc.name}) could not read the listener rules of its "
+                f"advancedConfiguration ({exc}): deploying ROLLING.",
+            )
+            return
+        dep.target_group = dep.staged.green_tg
+
+    def _supersede(self, svc, state: ServiceState, by: str) -> None:
+        """Deployments that had not ended when ``by`` started: their records end STOPPED
+        (a staged one's traffic goes back to blue first)."""
+        for dep in list(state.deployments):
+            record = dep.record
+            if record is None or record.ended:
+                continue
+            if dep.staged is not None:
+                if not dep.staged.rolled_back:
+                    self.stager.abandon(svc, state, dep, by)
+                continue
+            with self.book.lock:
+                record.set(sd.STOPPED, f"ECS deployment {dep.id} was superseded by {by}.")
+
+    def _open_revision(self, svc, dep: Deployment) -> str:
+        """The service revision ``dep`` runs (its ARN ends with the deployment's number)."""
+        arn = sd.revision_arn(self.region, self._account, svc.cluster_name, svc.name, dep.id)
+        images = []
+        with contextlib.suppress(Exception):
+            td = self._backend().describe_task_definition(dep.task_definition)
+            for c in td.container_definitions:
+                image = c.get("image", "")
+                item = {"containerName": c.get("name", ""), "image": image}
+                if "@" in image:
+                    item["imageDigest"] = image.split("@", 1)[1]
+                images.append(item)
+        self.book.add_revision(
+            sd.Revision(
+                arn=arn,
+                service_arn=svc.arn,
+                cluster_arn=svc.cluster_arn,
+                task_definition=dep.task_definition,
+                load_balancers=copy.deepcopy(svc.load_balancers or []),
+                network_configuration=copy.deepcopy(getattr(svc, "network_configuration", None)),
+                images=images,
+                created_at=dep.created_at,
+            )
+        )
+        return arn
+
+    def _open_record(self, svc, state: ServiceState, dep: Deployment, config: dict):
+        """The service deployment of ``dep`` (IN_PROGRESS), from the service's configuration
+        at its start; its sources are the revisions serving then."""
+        staged = dep.staged is not None
+        sources = []
+        for other in state.deployments:
+            if other is dep or not other.revision or other.rollout_state == FAILED:
+                continue
+            if not other.live() and other is not state.last_completed:
+                continue
+            source = {
+                "arn": other.revision,
+                "requestedTaskCount": other.desired,
+                "runningTaskCount": sum(1 for r in other.live() if r.healthy),
+                "pendingTaskCount": sum(1 for r in other.live() if not r.healthy),
+            }
+            if staged:
+                source["requestedTestTrafficWeight"] = 100.0
+                source["requestedProductionTrafficWeight"] = 100.0
+            sources.append(source)
+        target = {
+            "arn": dep.revision,
+            "requestedTaskCount": dep.desired,
+            "runningTaskCount": 0,
+            "pendingTaskCount": 0,
+        }
+        if staged:
+            target["requestedTestTrafficWeight"] = 0.0
+            target["requestedProductionTrafficWeight"] = 0.0
+        breaker = config.get("deploymentCircuitBreaker") or {}
+        alarms = config.get("alarms") or {}
+        record = sd.Record(
+            arn=sd.record_arn(self.region, self._account, svc.cluster_name, svc.name, dep.id),
+            service_arn=svc.arn,
+            cluster_arn=svc.cluster_arn,
+            cluster=svc.cluster_name,
+            service=svc.name,
+            account=self._account,
+            region=self.region,
+            target=target,
+            deployment_configuration=config,
+            sources=sources,
+            created_at=dep.created_at,
+            circuit_breaker={
+                "status": "MONITORING" if breaker.get("enable") else "DISABLED",
+                "failureCount": 0,
+                "threshold": circuit_breaker_threshold(dep.desired),
+            },
+            alarms=(
+                {"status": "MONITORING", "alarmNames": list(alarms.get("alarmNames") or [])}
+                if alarms.get("enable")
+                else {"status": "DISABLED"}
+            ),
+        )
+        record.set(sd.IN_PROGRESS)
+        return self.book.add_record(record)
+
+    def breaker_threshold(self, dep: Deployment) -> int:
+        return circuit_breaker_threshold(dep.desired)
+
+    def alarms_firing(self, names: list[str]) -> list[str]:
+        """Those of the named CloudWatch alarms (of the account being driven) in ALARM."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        alarms = cloudwatch_backends[self._account][self.region].alarms
+        return [n for n in names if (a := alarms.get(n)) is not None and a.state_value == "ALARM"]
 
     @staticmethod
     def _new_id() -> str:
@@ -439,10 +621,18 @@ class RolloutDriver:
                 return tg
         return None
 
+    def _target_group_of(self, svc, dep: Deployment):
+        """Where ``dep``'s tasks register: its own group (blue/green), else the service's."""
+        if dep.target_group:
+            tg = self._elb().target_groups.get(dep.target_group)
+            if tg is not None:
+                return tg
+        return self._target_group(svc)
+
     def _observe(self, svc, state: ServiceState, containers) -> None:
-        tg = self._target_group(svc)
         grace = self._grace(svc)
         for dep in state.deployments:
+            tg = self._target_group_of(svc, dep)
             for run in dep.live():
                 if run.paper:
                     self._observe_paper(svc, run, tg)
@@ -569,15 +759,23 @@ class RolloutDriver:
             return False
 
     def _advance(self, backend, svc, state: ServiceState) -> None:
+        self.stager.settle(svc, state)
         dep = state.deployments[0]
+        if dep.rollout_state == IN_PROGRESS and dep.staged is not None:
+            self.stager.advance(backend, svc, state, dep)
+            return
         config = getattr(svc, "deployment_configuration", None) or {}
         breaker = config.get("deploymentCircuitBreaker") or {}
         if dep.rollout_state == IN_PROGRESS:
             if dep.placeholder:
                 self._complete(svc, state, dep)
                 return
+            if self._stopped(svc, state, dep, config):
+                return
             if breaker.get("enable") and dep.failed >= circuit_breaker_threshold(dep.desired):
-                self._fail(svc, state, dep, rollback=bool(breaker.get("rollback")))
+                self._fail(
+                    svc, state, dep, rollback=bool(breaker.get("rollback")), trigger="breaker"
+                )
                 return
             self._converge(backend, svc, state, dep)
             live = dep.live()
@@ -592,6 +790,37 @@ class RolloutDriver:
         elif dep.rollout_state == COMPLETED and dep.placeholder and not state.steady:
             state.steady = True
             self._event(svc, f"(service {svc.name}) has reached a steady state.")
+
+    def _stopped(self, svc, state: ServiceState, dep: Deployment, config: dict) -> bool:
+        """A rolling deployment stopped by StopServiceDeployment or by its alarms."""
+        record = dep.record
+        if record is not None and not dep.rollback:
+            with self.book.lock:
+                request, record.request = record.request, None
+            if request is not None:
+                kind, why = request
+                self._fail(svc, state, dep, rollback=(kind == "ROLLBACK"), reason=why)
+                return True
+        alarms = config.get("alarms") or {}
+        if alarms.get("enable") and not dep.rollback:
+            firing = self.alarms_firing(list(alarms.get("alarmNames") or []))
+            if firing:
+                if record is not None:
+                    with self.book.lock:
+                        record.alarms = {
+                            "status": "TRIGGERED",
+                            "alarmNames": list(alarms.get("alarmNames") or []),
+                            "triggeredAlarmNames": firing,
+                        }
+                self._fail(
+                    svc,
+                    state,
+                    dep,
+                    rollback=bool(alarms.get("rollback")),
+                    reason=f"CloudWatch alarm(s) {', '.join(firing)} in ALARM.",
+                )
+                return True
+        return False
 
     def _converge(self, backend, svc, state: ServiceState, dep: Deployment) -> None:
         live = dep.live()
@@ -642,27 +871,72 @@ class RolloutDriver:
         if not dep.placeholder:
             state.completed += 1
             state.completed_tds.add(dep.task_definition)
+        record = dep.record
+        if record is not None:
+            with self.book.lock:
+                if dep.rollback and record.status == sd.ROLLBACK_IN_PROGRESS:
+                    record.set(sd.ROLLBACK_SUCCESSFUL)
+                elif not dep.rollback and record.status == sd.IN_PROGRESS:
+                    record.set(sd.SUCCESSFUL, f"ECS deployment {dep.id} completed.")
+                for watch in (record.circuit_breaker, record.alarms):
+                    if watch and watch.get("status") == "MONITORING":
+                        watch["status"] = "MONITORING_COMPLETE"
         self._event(svc, f"(service {svc.name}) (deployment {dep.id}) deployment completed.")
         state.steady = True
         self._event(svc, f"(service {svc.name}) has reached a steady state.")
 
-    def _fail(self, svc, state: ServiceState, dep: Deployment, *, rollback: bool) -> None:
+    def _fail(
+        self,
+        svc,
+        state: ServiceState,
+        dep: Deployment,
+        *,
+        rollback: bool,
+        reason: str | None = None,
+        trigger: str = "",
+    ) -> None:
+        """A rolling deployment failed (the circuit breaker by default): its tasks stop and,
+        with ``rollback``, a deployment goes back to the last completed one."""
+        breaker = reason is None
+        reason = reason or "ECS deployment circuit breaker: tasks failed to start."
         dep.rollout_state = FAILED
-        dep.reason = "ECS deployment circuit breaker: tasks failed to start."
+        dep.reason = reason
         dep.touch()
         for run in dep.live():
             self._stop_run(
                 svc, run, f"Deployment {dep.id} failed", stop_code="ServiceSchedulerInitiated"
             )
-        self._event(
-            svc,
-            f"(service {svc.name}) (deployment {dep.id}) deployment failed: tasks failed to start.",
-        )
+        what = "tasks failed to start." if breaker else reason
+        self._event(svc, f"(service {svc.name}) (deployment {dep.id}) deployment failed: {what}")
         target = state.last_completed
-        if rollback and not dep.rollback and target is not None and target is not dep:
+        back = rollback and not dep.rollback and target is not None and target is not dep
+        record = dep.record
+        if record is not None:
+            with self.book.lock:
+                if trigger == "breaker" and record.circuit_breaker:
+                    record.circuit_breaker["status"] = "TRIGGERED"
+                if dep.rollback:
+                    record.set(sd.ROLLBACK_FAILED, f"the rollback failed: {reason}")
+                elif back and target is not None:
+                    record.rollback = {
+                        "reason": reason,
+                        "startedAt": _now(),
+                        "serviceRevisionArn": target.revision,
+                    }
+                    record.set(sd.ROLLBACK_IN_PROGRESS, reason)
+                else:
+                    record.set(sd.STOPPED, reason)
+        if back and target is not None:
             self._event(svc, f"(service {svc.name}) rolling back to deployment {target.id}.")
             svc.task_definition = target.task_definition
-            self._new_deployment(svc, state, target.task_definition, rollback=True)
+            self._new_deployment(
+                svc,
+                state,
+                target.task_definition,
+                rollback=True,
+                record=record,
+                revision=target.revision,
+            )
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -1002,3 +1276,27 @@ class RolloutDriver:
         svc.deployments = deployments
         svc.running_count = running_total
         svc.pending_count = pending_total
+        self._publish_records(state)
+
+    def _publish_records(self, state: ServiceState) -> None:
+        """The task counts of the records still open (target and source revisions)."""
+        counts: dict[str, list[int]] = {}
+        for dep in state.deployments:
+            live = dep.live()
+            c = counts.setdefault(dep.revision, [0, 0, 0])
+            c[0] += dep.desired if dep.rollout_state != FAILED else 0
+            c[1] += sum(1 for r in live if r.task.last_status == "RUNNING")
+            c[2] += sum(1 for r in live if r.task.last_status != "RUNNING")
+        with self.book.lock:
+            for dep in state.deployments:
+                record = dep.record
+                if record is None or record.ended or dep.rollback:
+                    continue
+                for summary in [record.target, *record.sources]:
+                    if summary["arn"] in counts:
+                        requested, running, pending = counts[summary["arn"]]
+                        summary["requestedTaskCount"] = requested
+                        summary["runningTaskCount"] = running
+                        summary["pendingTaskCount"] = pending
+                if record.circuit_breaker:
+                    record.circuit_breaker["failureCount"] = dep.failed

@@ -70,7 +70,9 @@ class Sandbox:
         faults: list[str] | None = None,
         paper: list[str] | None = None,
         paper_fail: list[str] | None = None,
+        minute: float | None = None,
     ) -> None:
+        from cosydeploy.sandbox.deployments import sandbox_minute
         from cosydeploy.sandbox.faults import FaultInjector
         from cosydeploy.sandbox.paper import PaperRules
 
@@ -81,6 +83,9 @@ class Sandbox:
         self.state_dir = Path(state_dir)
         self.state_file: Path = Path(state_file) if state_file else self.state_dir / "state.json"
         self.driver_interval = driver_interval
+        # Seconds an ECS minute lasts here (bakes, hook timeouts, canary/linear steps):
+        # ``minute``, else COSY_SANDBOX_MINUTE, else 60.
+        self.minute = minute if minute is not None else sandbox_minute()
         # Services whose tasks run without containers (``--paper``, ``--paper-fail``).
         self.paper = PaperRules.parse(paper, paper_fail)
         # Faults on demand (``--fault`` of ``sandbox up``, or POST /_sandbox/faults).
@@ -133,16 +138,25 @@ class Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         from cosydeploy.sandbox.authz import RoleAuthorizer
+        from cosydeploy.sandbox.deployments import (
+            DeploymentBook,
+            DeploymentsApi,
+            keep_create_service_deployment_configuration,
+            moto_ecs,
+        )
         from cosydeploy.sandbox.faults import FaultyMotoServer
         from cosydeploy.sandbox.outbox import SnsOutbox
 
-        # Faults first (as the network would), then the role's policies, then moto; the
-        # SNS messages moto kept are read back at GET /_sandbox/sns.
+        keep_create_service_deployment_configuration()
+        book = DeploymentBook(moto_ecs)
+        # Faults first (as the network would), then the role's policies, then ECS's
+        # service deployments (which moto lacks), then moto; the SNS messages moto kept
+        # are read back at GET /_sandbox/sns.
         self._moto = FaultyMotoServer(
             self.faults,
             "127.0.0.1",
             self.port,
-            inner=lambda app: SnsOutbox(RoleAuthorizer(app)),
+            inner=lambda app: SnsOutbox(RoleAuthorizer(DeploymentsApi(app, book))),
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -183,6 +197,8 @@ class Sandbox:
             docker_client=docker_client,
             interval=self.driver_interval,
             paper=self.paper,
+            book=book,
+            minute=self.minute,
         )
         self._alb.local = self.driver.paper_reply
         self.driver.start()

@@ -21,6 +21,7 @@ BREAKS = {
     "slow": "slow",
 }
 REPOSITORY = "cosyworld"
+PAPER = "cosyworld-paper"  # the clusters whose tasks run without containers
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,15 @@ def docker_client():
 def sandbox(tmp_path_factory, docker_client):
     from cosydeploy.sandbox.server import Sandbox
 
-    box = Sandbox(state_dir=tmp_path_factory.mktemp("sandbox"), driver_interval=0.25)
+    # Clusters named cosyworld-paper* run on paper (cosyworld-paperfail*: deployments
+    # after the first fail); an ECS minute (bakes, hook timeouts) lasts a second.
+    box = Sandbox(
+        state_dir=tmp_path_factory.mktemp("sandbox"),
+        driver_interval=0.25,
+        paper=[f"{PAPER}*"],
+        paper_fail=[f"{PAPER}fail*,after=1"],
+        minute=1.0,
+    )
     box.start()
     yield box
     box.stop()
@@ -203,11 +212,13 @@ def target(session, info, aws) -> Target:
     return make_target(session, info, aws)
 
 
-def make_target(session, info, aws, *, grace: int = 5, desired: int = 2) -> Target:
+def make_target(session, info, aws, *, grace: int = 5, desired: int = 2, paper: str = "") -> Target:
+    """A provisioned client/env; with ``paper`` ("paper", or "paperfail": deployments
+    after the first fail) its tasks run without containers."""
     from cosydeploy.sandbox.provision import ProvisionSpec, provision
     from cosydeploy.stack import StackOutputs
 
-    client = f"t{next(_clients)}{uuid.uuid4().hex[:4]}"
+    client = f"{paper or 't'}{next(_clients)}{uuid.uuid4().hex[:4]}"
     env = "dev"
     name = f"cosyworld-{client}-{env}"
     prefix = (
