@@ -133,16 +133,18 @@ class Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         from cosydeploy.sandbox.authz import RoleAuthorizer
+        from cosydeploy.sandbox.elbnames import StableElbArns
         from cosydeploy.sandbox.faults import FaultyMotoServer
         from cosydeploy.sandbox.outbox import SnsOutbox
 
-        # Faults first (as the network would), then the role's policies, then moto; the
-        # SNS messages moto kept are read back at GET /_sandbox/sns.
+        # Faults first (as the network would), then the role's policies, then moto (whose
+        # load balancer ARNs are made stable, as the sandbox stack names them); the SNS
+        # messages moto kept are read back at GET /_sandbox/sns.
         self._moto = FaultyMotoServer(
             self.faults,
             "127.0.0.1",
             self.port,
-            inner=lambda app: SnsOutbox(RoleAuthorizer(app)),
+            inner=lambda app: SnsOutbox(RoleAuthorizer(StableElbArns(app))),
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()
