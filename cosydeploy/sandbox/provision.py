@@ -162,16 +162,24 @@ def _network(ec2, name: str) -> tuple[str, list[str], str]:
     return vpc, subnets, sg
 
 
-def _wait_target_group_arn(elb, arn: str, timeout: float = 10.0) -> None:
+# moto's own record of a new service's deployment says platform family "FARGATE"; the
+# rollout driver's says "Linux", as ECS does for a Fargate Linux task.
+_DRIVER_PLATFORM_FAMILY = "Linux"
+
+
+def _wait_taken_over(ecs, cluster: str, service: str, timeout: float = 10.0) -> None:
+    """Wait until the sandbox's rollout driver runs the new service (it publishes the
+    service's deployments): a task definition given to the service before that would be
+    taken for the one it was created with."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _exists(
-            lambda: elb.describe_target_groups(TargetGroupArns=[arn]), "TargetGroupNotFound"
-        ):
+        found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+        deployments = found[0].get("deployments", []) if found else []
+        if any(d.get("platformFamily") == _DRIVER_PLATFORM_FAMILY for d in deployments):
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise SandboxError(
-        f"the target group {arn} did not appear in the sandbox",
+        f"the sandbox's rollout driver did not take over the service {cluster}/{service}",
         hint="is this endpoint a running sandbox (cosydeploy sandbox status)?",
     )
 
@@ -330,7 +338,8 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
         ),
     )
     _alarms(session.client("cloudwatch", region_name=region), outputs, spec)
-    _wait_target_group_arn(elb, balancing.target_group_arn)
+    if not live:
+        _wait_taken_over(ecs, outputs.cluster_name, outputs.service_name)
 
 
 def _notifications_and_redis(session, outputs: Outputs, spec: ProvisionSpec) -> None:
