@@ -10,7 +10,8 @@ signed with any other key (the sandbox's own, a user's) pass as before.
 
 What is decided here: the request's action, resource ARN (the services and actions a
 release, rollback, status or onboard makes, with its notifications and Redis snapshot;
-others are judged against ``*``), and
+the ELB actions ECS takes with a service's infrastructure role on their rule, listener
+or target group; others are judged against ``*``), and
 ``iam:PassedToService`` for the roles a task definition names. Not modelled: resource
 policies, permission boundaries, SCPs, session policies, KMS grants.
 """
