@@ -72,6 +72,8 @@ def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any
         "REDIS_TLS",
         "REDIS_USERNAME",
     ] + [f"FEATURE_{flag.replace('-', '_').upper()}" for flag in sorted(app["feature_flags"])]
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account}"
+    rules = f"{elb}:listener-rule/app/{short}/0000000000000000"
     return {
         "cluster_name": name,
         "service_name": "app",
@@ -80,9 +82,7 @@ def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any
         "execution_role_arn": f"arn:aws:iam::{account}:role/{name}-exec",
         "task_role_arn": f"arn:aws:iam::{account}:role/{name}-task",
         "log_group_name": f"/ecs/{name}",
-        "target_group_arn": (
-            f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{short}/0000000000000000"
-        ),
+        "target_group_arn": f"{elb}:targetgroup/{short}/0000000000000000",
         "alb_dns_name": "",
         "app_url": f"{alb_url}/{short}" if alb_url else "",
         "secret_arns": {
@@ -97,6 +97,11 @@ def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any
             *(f"{name}-redis-down-{i + 1}" for i in range(tfvars["redis"]["num_nodes"])),
             f"{name}-5xx-rate-critical",
         ],
+        "alternate_target_group_arn": f"{elb}:targetgroup/{short}-2/0000000000000000",
+        "production_listener_rule_arn": f"{rules}/0000000000000080/0000000000000001",
+        "test_listener_rule_arn": f"{rules}/0000000000008443/0000000000000001",
+        "test_url": f"{alb_url}/_test/{short}" if alb_url else "",
+        "ecs_infrastructure_role_arn": f"arn:aws:iam::{account}:role/{name}-ecs-infra",
     }
 
 

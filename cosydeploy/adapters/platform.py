@@ -10,6 +10,7 @@ the product knowledge it needs (what a client stack creates) comes in from here.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -185,7 +186,15 @@ class SandboxPlatform(AwsPlatform):
         from cosydeploy.sandbox.provision import provision
         from cosydeploy.stack import StackOutputs
 
-        plain = StackOutputs.from_terraform(outputs).as_dict()
+        # Every output the stack gives (the provisioning takes those it knows), in the
+        # contract's shape where the contract names it.
+        plain = {
+            **{
+                k: (v["value"] if isinstance(v, dict) and "value" in v else v)
+                for k, v in outputs.items()
+            },
+            **StackOutputs.from_terraform(outputs).as_dict(),
+        }
         provision(self._provisioner(c.region, c.role_arn), plain, self.provision_spec(c))
         return f"sandbox: resources of {c.client}/{c.env} are in place"
 
@@ -263,6 +272,7 @@ class SandboxPlatform(AwsPlatform):
             redis_snapshots=c.redis_snapshot,
             redis_node_type=c.redis_node_type,
             redis_nodes=c.redis_nodes,
+            **deployment_settings(c.release),
         )
 
     def push_registry(self) -> str | None:
@@ -315,6 +325,28 @@ class _Clients:
             if key not in self._made:
                 self._made[key] = self.session.client(name, region_name=region_name)
             return self._made[key]
+
+
+def _minutes(seconds: float) -> int:
+    """ECS counts bake times in whole minutes: a started minute counts."""
+    return math.ceil(max(0.0, float(seconds)) / 60)
+
+
+def deployment_settings(release: Any) -> dict[str, Any]:
+    """The service's deployment configuration (ProvisionSpec fields) from a resolved
+    release policy, as the client stack's tfvars carry it: ECS's strategy name, times in
+    ECS minutes, the alarms (empty: the stack's critical alarms). A policy without the
+    canary or linear settings gets the defaults (canary 10 % for 5 min, linear 20 % steps
+    of 1 min)."""
+    return {
+        "strategy": str(getattr(release, "strategy", "rolling") or "rolling").upper(),
+        "bake_minutes": _minutes(getattr(release, "bake", 0) or 0),
+        "canary_percent": float(getattr(release, "canary_percent", 10.0)),
+        "canary_bake_minutes": _minutes(getattr(release, "canary_bake", 300)),
+        "linear_step_percent": float(getattr(release, "linear_step_percent", 20.0)),
+        "linear_bake_minutes": _minutes(getattr(release, "linear_bake", 60)),
+        "alarm_names": tuple(getattr(release, "alarms", None) or ()),
+    }
 
 
 # The sandbox's own credentials (any key moto does not know as a role's session).

@@ -10,7 +10,8 @@ signed with any other key (the sandbox's own, a user's) pass as before.
 
 What is decided here: the request's action, resource ARN (the services and actions a
 release, rollback, status or onboard makes, with its notifications and Redis snapshot;
-others are judged against ``*``), and
+the ELB actions ECS takes with a service's infrastructure role on their rule, listener
+or target group; others are judged against ``*``), and
 ``iam:PassedToService`` for the roles a task definition names. Not modelled: resource
 policies, permission boundaries, SCPs, session policies, KMS grants.
 """
@@ -159,6 +160,16 @@ def _s3_calls(req: Request, account: str) -> list[Call]:
     return [Call(f"s3:{verb}", f"arn:aws:s3:::{bucket}")]
 
 
+# The ELB actions ECS takes with a service's infrastructure role, by the parameter naming
+# the resource they act on (the describe actions are authorized on ``*``, as in AWS).
+_ELB_RESOURCE = {
+    "ModifyRule": "RuleArn",
+    "ModifyListener": "ListenerArn",
+    "RegisterTargets": "TargetGroupArn",
+    "DeregisterTargets": "TargetGroupArn",
+}
+
+
 def calls_for(req: Request, account: str) -> list[Call]:
     """The IAM calls AWS authorizes for one request (resource ``*`` when not modelled)."""
     s, p, region = req.service, req.params, req.region
@@ -173,6 +184,9 @@ def calls_for(req: Request, account: str) -> list[Call]:
     if s == "s3":
         return _s3_calls(req, account)
     action = f"{s}:{req.action}"
+    if s == "elasticloadbalancing" and req.action in _ELB_RESOURCE:
+        arn = p.get(_ELB_RESOURCE[req.action])
+        return [Call(action, str(arn) if arn else "*")]
     if s == "sns" and p.get("TopicArn"):
         return [Call(action, str(p["TopicArn"]))]
     if s == "elasticache" and (p.get("ReplicationGroupId") or p.get("SnapshotName")):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosydeploy.errors import SandboxError
+from cosydeploy.sandbox.loadbalancing import provision_load_balancing
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Outputs:
     info_topic_arn: str = ""
     redis_replication_group_id: str = ""
     alarm_names: tuple[str, ...] = ()
+    # Blue/green, canary and linear: the second target group, the listener rules ECS
+    # moves traffic with, and the role it does that as ("" when the stack names none).
+    alternate_target_group_arn: str = ""
+    production_listener_rule_arn: str = ""
+    test_listener_rule_arn: str = ""
+    ecs_infrastructure_role_arn: str = ""
 
     @classmethod
     def of(cls, values: Any) -> Outputs:
@@ -72,10 +79,25 @@ class ProvisionSpec:
     redis_snapshots: bool = False
     redis_node_type: str = "cache.t4g.micro"
     redis_nodes: int = 1
+    # The service's deployment configuration, as the client stack sets it: ECS's strategy
+    # (ROLLING, BLUE_GREEN, CANARY, LINEAR), its times in ECS minutes, and the alarms that
+    # roll a deployment back (empty: the stack's critical alarms, ``alarm_names``).
+    strategy: str = "ROLLING"
+    bake_minutes: int = 0
+    canary_percent: float = 10.0
+    canary_bake_minutes: int = 5
+    linear_step_percent: float = 20.0
+    linear_bake_minutes: int = 1
+    alarm_names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.project}-{self.client}-{self.environment}"
+
+    @property
+    def short_name(self) -> str:
+        """The load balancer's name (and the primary target group's)."""
+        return f"{self.client}-{self.environment}"
 
 
 def _exists(call, *errors: str) -> bool:
@@ -140,44 +162,50 @@ def _network(ec2, name: str) -> tuple[str, list[str], str]:
     return vpc, subnets, sg
 
 
-def _target_group(elb, outputs: Any, spec: ProvisionSpec, vpc: str) -> None:
-    """The target group, under exactly ``outputs.target_group_arn``.
-
-    moto picks its own ARN suffix; the sandbox's driver re-keys the group to the ARN the
-    service names (within a tick), so after creating the service we wait for that.
-    """
-    arn = outputs.target_group_arn
-    name = (
-        arn.split("targetgroup/", 1)[1].split("/")[0]
-        if "targetgroup/" in arn
-        else (f"{spec.client}-{spec.environment}")
-    )
-    exists = _exists(lambda: elb.describe_target_groups(Names=[name]), "TargetGroupNotFound")
-    if not exists:
-        elb.create_target_group(
-            Name=name,
-            Protocol="HTTP",
-            Port=spec.container_port,
-            VpcId=vpc,
-            TargetType="ip",
-            HealthCheckPath=spec.health_path,
-            HealthCheckIntervalSeconds=5,
-            HealthyThresholdCount=2,
-        )
+# moto's own record of a new service's deployment says platform family "FARGATE"; the
+# rollout driver's says "Linux", as ECS does for a Fargate Linux task.
+_DRIVER_PLATFORM_FAMILY = "Linux"
 
 
-def _wait_target_group_arn(elb, arn: str, timeout: float = 10.0) -> None:
+def _wait_taken_over(ecs, cluster: str, service: str, timeout: float = 10.0) -> None:
+    """Wait until the sandbox's rollout driver runs the new service (it publishes the
+    service's deployments): a task definition given to the service before that would be
+    taken for the one it was created with."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _exists(
-            lambda: elb.describe_target_groups(TargetGroupArns=[arn]), "TargetGroupNotFound"
-        ):
+        found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+        deployments = found[0].get("deployments", []) if found else []
+        if any(d.get("platformFamily") == _DRIVER_PLATFORM_FAMILY for d in deployments):
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise SandboxError(
-        f"the target group {arn} did not appear in the sandbox",
+        f"the sandbox's rollout driver did not take over the service {cluster}/{service}",
         hint="is this endpoint a running sandbox (cosydeploy sandbox status)?",
     )
+
+
+def deployment_configuration(spec: ProvisionSpec, alarm_names: tuple[str, ...]) -> dict[str, Any]:
+    """The service's deployment configuration, as the client stack sets it."""
+    config: dict[str, Any] = {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": spec.circuit_breaker_rollback},
+        "minimumHealthyPercent": 100,
+        "maximumPercent": 200,
+        "strategy": spec.strategy,
+        "bakeTimeInMinutes": spec.bake_minutes,
+    }
+    if spec.strategy == "CANARY":
+        config["canaryConfiguration"] = {
+            "canaryPercent": float(spec.canary_percent),
+            "canaryBakeTimeInMinutes": spec.canary_bake_minutes,
+        }
+    if spec.strategy == "LINEAR":
+        config["linearConfiguration"] = {
+            "stepPercent": float(spec.linear_step_percent),
+            "stepBakeTimeInMinutes": spec.linear_bake_minutes,
+        }
+    if alarm_names:
+        config["alarms"] = {"alarmNames": list(alarm_names), "enable": True, "rollback": True}
+    return config
 
 
 def task_definition(outputs: Any, spec: ProvisionSpec, image: str) -> dict[str, Any]:
@@ -257,7 +285,18 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
 
     _notifications_and_redis(session, outputs, spec)
     vpc, subnets, sg = _network(ec2, spec.name)
-    _target_group(elb, outputs, spec, vpc)
+    balancing = provision_load_balancing(
+        elb,
+        session.client("iam", region_name=region),
+        outputs,
+        short_name=spec.short_name,
+        stack_name=spec.name,
+        vpc=vpc,
+        subnets=subnets,
+        security_group=sg,
+        port=spec.container_port,
+        health_path=spec.health_path,
+    )
 
     clusters = ecs.describe_clusters(clusters=[outputs.cluster_name])["clusters"]
     if not [c for c in clusters if c.get("status") == "ACTIVE"]:
@@ -276,7 +315,7 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
             launchType="FARGATE",
             loadBalancers=[
                 {
-                    "targetGroupArn": outputs.target_group_arn,
+                    "targetGroupArn": balancing.target_group_arn,
                     "containerName": outputs.container_name,
                     "containerPort": spec.container_port,
                 }
@@ -285,20 +324,22 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
                 "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg]}
             },
         )
-    # moto's create_service drops these; update_service keeps them.
+    # moto's create_service drops these; update_service keeps them. The load balancer
+    # always carries its advanced configuration, whatever the strategy (as on AWS).
     ecs.update_service(
         cluster=outputs.cluster_name,
         service=outputs.service_name,
         healthCheckGracePeriodSeconds=spec.health_check_grace_period,
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": True, "rollback": spec.circuit_breaker_rollback},
-            "minimumHealthyPercent": 100,
-            "maximumPercent": 200,
-        },
+        loadBalancers=[
+            balancing.service_load_balancer(outputs.container_name, spec.container_port)
+        ],
+        deploymentConfiguration=deployment_configuration(
+            spec, spec.alarm_names or outputs.alarm_names
+        ),
     )
     _alarms(session.client("cloudwatch", region_name=region), outputs, spec)
-    if outputs.target_group_arn:
-        _wait_target_group_arn(elb, outputs.target_group_arn)
+    if not live:
+        _wait_taken_over(ecs, outputs.cluster_name, outputs.service_name)
 
 
 def _notifications_and_redis(session, outputs: Outputs, spec: ProvisionSpec) -> None:

@@ -144,19 +144,21 @@ class Sandbox:
             keep_create_service_deployment_configuration,
             moto_ecs,
         )
+        from cosydeploy.sandbox.elbnames import StableElbArns
         from cosydeploy.sandbox.faults import FaultyMotoServer
         from cosydeploy.sandbox.outbox import SnsOutbox
 
         keep_create_service_deployment_configuration()
         book = DeploymentBook(moto_ecs)
         # Faults first (as the network would), then the role's policies, then ECS's
-        # service deployments (which moto lacks), then moto; the SNS messages moto kept
-        # are read back at GET /_sandbox/sns.
+        # service deployments (which moto lacks), then moto (whose load balancer ARNs are
+        # made stable, as the sandbox stack names them); the SNS messages moto kept are
+        # read back at GET /_sandbox/sns.
         self._moto = FaultyMotoServer(
             self.faults,
             "127.0.0.1",
             self.port,
-            inner=lambda app: SnsOutbox(RoleAuthorizer(DeploymentsApi(app, book))),
+            inner=lambda app: SnsOutbox(RoleAuthorizer(DeploymentsApi(StableElbArns(app), book))),
         )
         self._moto.start()
         host, port = self._moto.get_host_and_port()

@@ -234,6 +234,14 @@ def test_sandbox_stack_applies_the_tfvars(case: str, tf_env: Path) -> None:
         f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{c}-{e}/0000000000000000"
     )
     assert outputs["app_url"] == f"{url}/{c}-{e}"
+    # The load balancing every stack has (the sandbox's stable ARNs: elbnames.py).
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account}"
+    rules = f"{elb}:listener-rule/app/{c}-{e}/0000000000000000"
+    assert outputs["alternate_target_group_arn"] == f"{elb}:targetgroup/{c}-{e}-2/0000000000000000"
+    assert outputs["production_listener_rule_arn"] == f"{rules}/0000000000000080/0000000000000001"
+    assert outputs["test_listener_rule_arn"] == f"{rules}/0000000000008443/0000000000000001"
+    assert outputs["test_url"] == f"{url}/_test/{c}-{e}"
+    assert outputs["ecs_infrastructure_role_arn"] == f"arn:aws:iam::{account}:role/{name}-ecs-infra"
     for secret in tfvars["app"]["secret_names"]:
         assert outputs["secret_arns"][secret] == (
             f"arn:aws:secretsmanager:{region}:{account}:secret:{p}/{c}/{e}/{secret}"

@@ -74,3 +74,28 @@ output "alarm_names" {
   description = "Critical alarm names, as the client stack's monitoring module makes them."
   value       = terraform_data.stack.output.alarm_names
 }
+
+output "alternate_target_group_arn" {
+  description = "Second target group: where a blue/green, canary or linear deployment starts the new revision."
+  value       = terraform_data.stack.output.alternate_target_group_arn
+}
+
+output "production_listener_rule_arn" {
+  description = "Production listener's rule, forwarding to both target groups by weight."
+  value       = terraform_data.stack.output.production_listener_rule_arn
+}
+
+output "test_listener_rule_arn" {
+  description = "Test listener's rule: where a new revision is verified before production traffic."
+  value       = terraform_data.stack.output.test_listener_rule_arn
+}
+
+output "test_url" {
+  description = "URL of the app through the stand-in load balancer's test listener, or empty."
+  value       = terraform_data.stack.output.test_url
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "Role ECS moves traffic between the target groups with."
+  value       = terraform_data.stack.output.ecs_infrastructure_role_arn
+}
