@@ -132,6 +132,7 @@ def _tfvars(project: Project, c: ClientEnv, **values: Any) -> dict[str, Any]:
         interface_endpoints=list(paying_interface_endpoints(c)),
         dns=project.config.dns.model_dump() if project.config.dns else None,
         alert_subscriptions=project.config.alerts.subscriptions(),
+        test_listener=project.config.release,
         **values,
     )
     try:

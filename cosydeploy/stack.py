@@ -25,6 +25,11 @@ OUTPUT_NAMES = (
     "info_topic_arn",
     "redis_replication_group_id",
     "alarm_names",
+    "alternate_target_group_arn",
+    "production_listener_rule_arn",
+    "test_listener_rule_arn",
+    "test_url",
+    "ecs_infrastructure_role_arn",
 )
 
 

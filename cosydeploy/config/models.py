@@ -288,6 +288,32 @@ class ReleaseConfig(Strict):
     # watches (ECS allows about 20 for service reads; runners releasing the same account
     # at once share that: e.g. 4 shards at once, 5 each).
     ecs_reads_per_second: Annotated[float, Field(gt=0, le=20)] = 5.0
+    # The test listener of blue/green, canary and linear releases: ECS sends it to the new
+    # version before production traffic, and `cosydeploy release` verifies through it. Only
+    # these CIDRs reach it (where releases run: a runner's egress range, a VPN); [] = nobody.
+    test_listener_port: Annotated[int, Field(ge=1, le=65535)] = 8443
+    test_listener_cidrs: list[str] = []
+
+    @field_validator("test_listener_port")
+    @classmethod
+    def _not_a_production_port(cls, v: int) -> int:
+        if v in (80, 443):
+            raise ValueError("must not be 80 or 443: those are the production listeners")
+        return v
+
+    @field_validator("test_listener_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not a CIDR block (e.g. 203.0.113.0/24 or 2001:db8::/56)"
+                ) from None
+        return v
 
 
 class GithubRoles(Strict):

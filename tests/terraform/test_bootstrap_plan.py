@@ -104,3 +104,51 @@ def test_the_infra_roles_assume_the_dns_role_only_when_there_is_one(
                 "Resource": [role],
             }
         ]
+
+
+def test_the_release_roles_may_follow_and_steer_ecs_deployments_of_their_stacks_only(
+    tmp_path: Path,
+) -> None:
+    """A blue/green, canary or linear release follows ECS's deployment record, continues or
+    rolls back the paused deployment and reads the rules' weights: each ECS action on the
+    environment's services and on their deployments (or revisions), as the service
+    authorization reference asks for both; the ELB read has no resource-level scope. (The
+    policies as the stack's provider-free `names` module renders them.)"""
+    from bootstrap_roles import bootstrap_names
+
+    account = VARS["account_id"]
+    names = bootstrap_names(
+        tmp_path, account_id=account, clients=["acme", "docbank"], repository="acme/cosyworld"
+    )
+    policies = {k: json.loads(r["policy"]) for k, r in names["roles"].items() if "release" in k}
+    assert set(policies) == {"release-dev", "release-staging", "release-prod"}
+    steering = {
+        "ecs:ContinueServiceDeployment",
+        "ecs:StopServiceDeployment",
+        "ecs:DescribeServiceDeployments",
+    }
+    for key, policy in policies.items():
+        env = key.removeprefix("release-")
+        stacks = [f"cosyworld-acme-{env}", f"cosyworld-docbank-{env}"]
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        services = by_sid["EcsServices"]
+        reads = {"ecs:ListServiceDeployments", "ecs:DescribeServiceRevisions"}
+        assert steering | reads <= set(services["Action"])
+        assert services["Resource"] == [f"arn:aws:ecs:*:{account}:service/{s}/*" for s in stacks]
+        deployments = by_sid["EcsServiceDeployments"]
+        assert set(deployments["Action"]) == steering
+        assert deployments["Resource"] == [
+            f"arn:aws:ecs:*:{account}:service-deployment/{s}/*" for s in stacks
+        ]
+        revisions = by_sid["EcsServiceRevisions"]
+        assert revisions["Action"] == "ecs:DescribeServiceRevisions"
+        assert revisions["Resource"] == [
+            f"arn:aws:ecs:*:{account}:service-revision/{s}/*" for s in stacks
+        ]
+        assert "elasticloadbalancing:DescribeRules" in by_sid["TargetHealth"]["Action"]
+        # No other statement acts on deployments, and none on "*".
+        for statement in policy["Statement"]:
+            actions = statement["Action"]
+            actions = {actions} if isinstance(actions, str) else set(actions)
+            if steering & actions:
+                assert statement["Sid"] in {"EcsServices", "EcsServiceDeployments"}

@@ -357,6 +357,7 @@ def test_security_group_ports_and_sources() -> None:
     assert set(ingress) == {
         "alb_https",
         "alb_http",
+        "alb_test_listener",
         "tasks_from_alb",
         "redis_from_tasks",
         "documentdb_from_tasks",
@@ -364,6 +365,12 @@ def test_security_group_ports_and_sources() -> None:
     # Only the ALB is open to the world; everything else takes one source group.
     open_rules = {n for n, r in ingress.items() if r.get("cidr_ipv4") == "0.0.0.0/0"}
     assert open_rules == {"alb_https", "alb_http"}
+    # The test listener: its port, from the project's release CIDRs only (none by default).
+    test = ingress["alb_test_listener"]
+    assert test["for_each"] == "${toset(var.test_listener_cidrs)}"
+    assert test["from_port"] == test["to_port"] == "${var.test_listener_port}"
+    assert variables["test_listener_cidrs"]["default"] == []
+    assert variables["test_listener_port"]["default"] == 8443
     assert "aws_security_group.alb.id" in ingress["tasks_from_alb"]["referenced_security_group_id"]
     for rule in ("redis_from_tasks", "documentdb_from_tasks"):
         assert "aws_security_group.tasks.id" in ingress[rule]["referenced_security_group_id"]
@@ -382,6 +389,27 @@ def test_alb_numbers() -> None:
     http = resource(alb, "aws_lb_listener", "http")
     redirect = http["default_action"][0]["redirect"][0]
     assert http["port"] == 80 and redirect["protocol"] == "HTTPS" and redirect["port"] == "443"
+    # The test listener: HTTPS with the same certificate and policy, on its own port.
+    test = resource(alb, "aws_lb_listener", "test")
+    assert test["protocol"] == "HTTPS" and test["port"] == "${var.test_listener_port}"
+    assert test["certificate_arn"] == https["certificate_arn"]
+    assert test["ssl_policy"] == https["ssl_policy"]
+    assert variables["test_listener_port"]["default"] == 8443
+    alternate = resource(alb, "aws_lb_target_group", "alternate")
+    for key in ("target_type", "port", "protocol", "health_check", "deregistration_delay"):
+        assert alternate[key] == tg[key], key
+    # Both rules forward every path to [primary 100, alternate 0], and Terraform leaves the
+    # weights where ECS moved them.
+    for name, listener in (("production", "https"), ("test", "test")):
+        rule = resource(alb, "aws_lb_listener_rule", name)
+        assert rule["listener_arn"] == f"${{aws_lb_listener.{listener}.arn}}"
+        assert rule["condition"] == [{"path_pattern": [{"values": ["/*"]}]}]
+        groups = rule["action"][0]["forward"][0]["target_group"]
+        assert [(g["arn"], g["weight"]) for g in groups] == [
+            ("${aws_lb_target_group.this.arn}", 100),
+            ("${aws_lb_target_group.alternate.arn}", 0),
+        ]
+        assert rule["lifecycle"][0]["ignore_changes"] == ["action"], name
 
 
 def test_ecs_service_numbers() -> None:
@@ -397,7 +425,22 @@ def test_ecs_service_numbers() -> None:
     assert service["deployment_circuit_breaker"][0] == {"enable": True, "rollback": True}
     assert service["network_configuration"][0]["assign_public_ip"] is False
     ignored = service["lifecycle"][0]["ignore_changes"]
-    assert {s.strip("${}") for s in ignored} == {"task_definition", "desired_count"}
+    assert {s.strip("${}") for s in ignored} == {
+        "task_definition",
+        "desired_count",
+        # cosydeploy's PAUSE hook, set through UpdateService before a release.
+        "deployment_configuration[0].lifecycle_hook",
+    }
+    assert service["deployment_configuration"][0]["strategy"] == "${var.release.strategy}"
+    alarms = service["dynamic"][0]["alarms"]["content"][0]
+    assert (alarms["enable"], alarms["rollback"]) == (True, True)
+    advanced = service["load_balancer"][0]["advanced_configuration"][0]
+    assert set(advanced) == {
+        "alternate_target_group_arn",
+        "production_listener_rule",
+        "test_listener_rule",
+        "role_arn",
+    }
     cluster = resource(ecs, "aws_ecs_cluster", "this")
     assert cluster["setting"][0]["name"] == "containerInsights"
 

@@ -118,3 +118,46 @@ def test_a_wrong_alert_subscription_is_refused(subscription: dict[str, Any], mes
 
     with pytest.raises(ValidationError, match=message):
         AlertSubscription.model_validate(subscription)
+
+
+def test_the_release_policy_reaches_the_tfvars_in_ecs_terms() -> None:
+    """The manifest's strategy in ECS's spelling, its seconds as whole ECS minutes rounded
+    up, the alarms (null: the stack's critical alarms), and the project's test listener."""
+    release = tfvars(load_project(ROOT), "prod")["release"]
+    assert release == {
+        "strategy": "CANARY",
+        "bake_time_in_minutes": 15,
+        "canary_percent": 5.0,
+        "canary_bake_time_in_minutes": 3,
+        "linear_step_percent": 20.0,
+        "linear_step_bake_time_in_minutes": 1,
+        "alarm_names": None,
+        "test_listener_port": 8443,
+        "test_listener_cidrs": [],
+    }
+    assert tfvars(load_project(ROOT), "dev")["release"]["strategy"] == "ROLLING"
+    # The default dev bake (30 s) is one ECS minute, not zero.
+    assert tfvars(load_project(ROOT), "dev")["release"]["bake_time_in_minutes"] == 1
+
+
+def test_the_test_listener_port_and_cidrs_come_from_the_project() -> None:
+    release = dict(load_project(ROOT).config.release.model_dump())
+    release.update(test_listener_port=9443, test_listener_cidrs=["203.0.113.0/24", "2001:db8::/56"])
+    rendered = tfvars(with_config(release=release))["release"]
+    assert rendered["test_listener_port"] == 9443
+    assert rendered["test_listener_cidrs"] == ["203.0.113.0/24", "2001:db8::/56"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"test_listener_port": 443}, "must not be 80 or 443"),
+        ({"test_listener_port": 70000}, "less than or equal to 65535"),
+        ({"test_listener_cidrs": ["203.0.113.7/24"]}, "is not a CIDR block"),
+        ({"test_listener_cidrs": ["office"]}, "is not a CIDR block"),
+    ],
+)
+def test_a_wrong_test_listener_is_refused(change: dict[str, Any], message: str) -> None:
+    release = {**load_project(ROOT).config.release.model_dump(), **change}
+    with pytest.raises(ValidationError, match=message):
+        type(load_project(ROOT).config.release).model_validate(release)

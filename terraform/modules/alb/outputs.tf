@@ -47,3 +47,30 @@ output "domain_validation_options" {
   description = "The DNS records ACM asks for to validate the certificate (for the dns module)."
   value       = aws_acm_certificate.this.domain_validation_options
 }
+
+output "alternate_target_group_arn" {
+  description = "ARN of the alternate target group (the new revision's tasks in a blue/green, canary or linear deployment); ready once the listener rules forward to it."
+  value       = aws_lb_target_group.alternate.arn
+
+  depends_on = [aws_lb_listener_rule.production, aws_lb_listener_rule.test]
+}
+
+output "alternate_target_group_arn_suffix" {
+  description = "ARN suffix of the alternate target group (CloudWatch dimension TargetGroup)."
+  value       = aws_lb_target_group.alternate.arn_suffix
+}
+
+output "production_listener_rule_arn" {
+  description = "ARN of the HTTPS listener's rule whose weights ECS moves to shift production traffic."
+  value       = aws_lb_listener_rule.production.arn
+}
+
+output "test_listener_rule_arn" {
+  description = "ARN of the test listener's rule whose weights ECS moves to shift test traffic."
+  value       = aws_lb_listener_rule.test.arn
+}
+
+output "test_listener_port" {
+  description = "Port of the test listener."
+  value       = aws_lb_listener.test.port
+}

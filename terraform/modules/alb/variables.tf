@@ -97,3 +97,14 @@ variable "validation_timeout" {
   type        = string
   default     = "15m"
 }
+
+variable "test_listener_port" {
+  description = "Port of the test listener (HTTPS, the same certificate) that reaches a new revision before production traffic does."
+  type        = number
+  default     = 8443
+
+  validation {
+    condition     = var.test_listener_port >= 1 && var.test_listener_port <= 65535 && !contains([80, 443], var.test_listener_port)
+    error_message = "test_listener_port must be a port other than 80 and 443."
+  }
+}

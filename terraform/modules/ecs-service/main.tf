@@ -9,6 +9,7 @@ locals {
   }
   log_retention_days = coalesce(var.log_retention_days, lookup(local.retention_by_environment, var.environment, 30))
   log_group_name     = "/ecs/${var.task_family}"
+  shifts_traffic     = var.release.strategy != "ROLLING"
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -94,9 +95,47 @@ resource "aws_ecs_service" "this" {
   enable_ecs_managed_tags       = true
   propagate_tags                = "SERVICE"
 
+  # Green tasks that keep failing stop a deployment and roll it back, whatever the
+  # strategy (ECS's failure detection covers rolling and the blue/green family alike).
   deployment_circuit_breaker {
     enable   = true
     rollback = true
+  }
+
+  # The ECS controller's own strategies: ROLLING replaces tasks within the bounds above;
+  # BLUE_GREEN, CANARY and LINEAR start the new revision beside the current one in the
+  # alternate target group, shift test then production traffic by the listener rules'
+  # weights, and keep the old tasks through the bake time, so a rollback is instant.
+  deployment_configuration {
+    strategy = var.release.strategy
+    # Only the traffic-shifting strategies bake; ROLLING leaves ECS's own value.
+    bake_time_in_minutes = local.shifts_traffic ? tostring(var.release.bake_time_in_minutes) : null
+
+    dynamic "canary_configuration" {
+      for_each = var.release.strategy == "CANARY" ? [var.release.canary] : []
+      content {
+        canary_percent              = canary_configuration.value.percent
+        canary_bake_time_in_minutes = tostring(canary_configuration.value.bake_time_in_minutes)
+      }
+    }
+
+    dynamic "linear_configuration" {
+      for_each = var.release.strategy == "LINEAR" ? [var.release.linear] : []
+      content {
+        step_percent              = linear_configuration.value.step_percent
+        step_bake_time_in_minutes = tostring(linear_configuration.value.step_bake_time_in_minutes)
+      }
+    }
+  }
+
+  # An alarm in ALARM during a deployment (or its bake) rolls it back.
+  dynamic "alarms" {
+    for_each = length(var.release.alarm_names) > 0 ? [var.release.alarm_names] : []
+    content {
+      alarm_names = alarms.value
+      enable      = true
+      rollback    = true
+    }
   }
 
   deployment_controller {
@@ -109,17 +148,28 @@ resource "aws_ecs_service" "this" {
     assign_public_ip = false
   }
 
+  # The alternate group and the two rules are always there (whatever the strategy), so a
+  # change of strategy is a change of deployment_configuration only.
   load_balancer {
     target_group_arn = var.target_group_arn
     container_name   = var.container_name
     container_port   = var.task.container_port
+
+    advanced_configuration {
+      alternate_target_group_arn = var.traffic.alternate_target_group_arn
+      production_listener_rule   = var.traffic.production_listener_rule_arn
+      test_listener_rule         = var.traffic.test_listener_rule_arn
+      role_arn                   = var.traffic.infrastructure_role_arn
+    }
   }
 
   tags = var.tags
 
   lifecycle {
     # cosydeploy registers task definition revisions and auto-scaling moves the count;
-    # Terraform must not roll either back.
-    ignore_changes = [task_definition, desired_count]
+    # Terraform must not roll either back. cosydeploy also sets a PAUSE lifecycle hook
+    # right before a release (the new revision waits on test traffic for its verdict):
+    # Terraform neither removes it nor adds one (the provider models Lambda hooks only).
+    ignore_changes = [task_definition, desired_count, deployment_configuration[0].lifecycle_hook]
   }
 }

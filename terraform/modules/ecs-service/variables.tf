@@ -77,12 +77,45 @@ variable "health_check_grace_period" {
 }
 
 variable "deployment" {
-  description = "Rolling deployment bounds. 100/200 keeps full capacity while new tasks start."
+  description = "Rolling deployment bounds. 100/200 keeps full capacity while new tasks start (the blue/green family starts a full second set whatever they say)."
   type = object({
     minimum_healthy_percent = optional(number, 100)
     maximum_percent         = optional(number, 200)
   })
   default = {}
+}
+
+variable "release" {
+  description = "How ECS deploys a new revision: strategy ROLLING, BLUE_GREEN, CANARY or LINEAR; bake minutes (the old revision kept after production traffic moved; not for ROLLING); the canary share and its minutes; the linear step and its minutes; the alarms that roll a deployment back (none: no alarm block)."
+  type = object({
+    strategy             = optional(string, "ROLLING")
+    bake_time_in_minutes = optional(number, 0)
+    canary = optional(object({
+      percent              = number
+      bake_time_in_minutes = number
+    }), { percent = 10, bake_time_in_minutes = 5 })
+    linear = optional(object({
+      step_percent              = number
+      step_bake_time_in_minutes = number
+    }), { step_percent = 20, step_bake_time_in_minutes = 1 })
+    alarm_names = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["ROLLING", "BLUE_GREEN", "CANARY", "LINEAR"], var.release.strategy)
+    error_message = "release.strategy must be ROLLING, BLUE_GREEN, CANARY or LINEAR."
+  }
+}
+
+variable "traffic" {
+  description = "What ECS moves traffic with (the service's advanced load balancer configuration, set whatever the strategy): the alternate target group, the production and test listener rules, and the ECS infrastructure role for load balancers."
+  type = object({
+    alternate_target_group_arn   = string
+    production_listener_rule_arn = string
+    test_listener_rule_arn       = string
+    infrastructure_role_arn      = string
+  })
 }
 
 variable "log_retention_days" {

@@ -141,3 +141,32 @@ resource "aws_iam_role_policy" "task" {
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
 }
+
+# The ECS infrastructure role for load balancers: in a blue/green, canary or linear
+# deployment ECS itself registers the new tasks in the alternate target group and moves
+# the listener rules' weights, as this role. The trust is the one AWS documents for it
+# (the ECS service principal, AssumeRole, no condition); the AWS managed policy is the one
+# AWS keeps in step with what ECS calls on Elastic Load Balancing.
+data "aws_iam_policy_document" "ecs_assume" {
+  statement {
+    sid     = "EcsManagesLoadBalancers"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "ecs_infrastructure" {
+  name               = "${var.name}-ecs-lb"
+  description        = "ECS moves traffic between the target groups of ${var.name} during a deployment"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {
+  role       = aws_iam_role.ecs_infrastructure.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+}

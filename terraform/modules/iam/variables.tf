@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix, `<project>-<client>-<environment>`: roles are `<name>-exec` and `<name>-task`."
+  description = "Name prefix, `<project>-<client>-<environment>`: roles are `<name>-exec`, `<name>-task` and `<name>-ecs-lb`."
   type        = string
 }
 

@@ -18,6 +18,12 @@ locals {
   # One ALB serves one service, so the load balancer's own counts are the service's: the
   # target's and the ALB's 5xx over the load balancer's requests is a true share.
   lb_dimensions = { LoadBalancer = var.alb_arn_suffix }
+  # After a blue/green, canary or linear deployment the live tasks may be in the alternate
+  # target group: the health alarms count the service's targets in both groups.
+  alternate_dimensions = {
+    LoadBalancer = var.alb_arn_suffix
+    TargetGroup  = var.alternate_target_group_arn_suffix
+  }
   # 5xx share of all requests, in percent; minutes without traffic count as 0 %.
   error_rate_expression = "100 * FILL(e5, 0) / IF(FILL(req, 0) > 0, req, 1)"
 }
@@ -214,7 +220,7 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
 
   metric_query {
     id          = "none_healthy"
-    expression  = "IF(FILL(desired, 0) > 0 AND FILL(healthy, 0) < 1, 1, 0)"
+    expression  = "IF(FILL(desired, 0) > 0 AND (FILL(healthy, 0) + FILL(healthy_alt, 0)) < 1, 1, 0)"
     label       = "Tasks wanted, none healthy"
     return_data = true
   }
@@ -225,6 +231,17 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
       namespace   = "AWS/ApplicationELB"
       metric_name = "HealthyHostCount"
       dimensions  = local.alb_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "healthy_alt"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HealthyHostCount"
+      dimensions  = local.alternate_dimensions
       stat        = "Minimum"
       period      = 60
     }
@@ -257,9 +274,31 @@ resource "aws_cloudwatch_metric_alarm" "all_tasks_unhealthy" {
 
   metric_query {
     id          = "all_unhealthy"
-    expression  = "IF(FILL(unhealthy, 0) > 0 AND FILL(healthy, 0) == 0, 1, 0)"
+    expression  = "IF((FILL(unhealthy, 0) + FILL(unhealthy_alt, 0)) > 0 AND (FILL(healthy, 0) + FILL(healthy_alt, 0)) == 0, 1, 0)"
     label       = "All tasks unhealthy"
     return_data = true
+  }
+
+  metric_query {
+    id = "unhealthy_alt"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "UnHealthyHostCount"
+      dimensions  = local.alternate_dimensions
+      stat        = "Minimum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "healthy_alt"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HealthyHostCount"
+      dimensions  = local.alternate_dimensions
+      stat        = "Maximum"
+      period      = 60
+    }
   }
 
   metric_query {

@@ -38,6 +38,11 @@ variable "target_group_arn_suffix" {
   type        = string
 }
 
+variable "alternate_target_group_arn_suffix" {
+  description = "ARN suffix of the alternate target group (blue/green, canary, linear): the health alarms count the targets of both groups."
+  type        = string
+}
+
 variable "redis_cluster_ids" {
   description = "Cache cluster ids of the Redis members (dimension CacheClusterId)."
   type        = list(string)

@@ -1,5 +1,6 @@
 # The groups and rules exactly as the architecture draws them:
-#   internet -> ALB 443 (and 80, only to redirect) -> tasks 3000 -> Redis 6379 / DocumentDB 27017.
+#   internet -> ALB 443 (and 80, only to redirect) -> tasks 3000 -> Redis 6379 / DocumentDB 27017,
+#   and the named release CIDRs -> ALB test listener (8443 by default).
 # No other ingress exists. Rules are separate resources so each one is one line of the drawing.
 
 locals {
@@ -63,6 +64,21 @@ resource "aws_vpc_security_group_ingress_rule" "alb_http" {
   from_port         = local.http_port
   to_port           = local.http_port
   cidr_ipv4         = "0.0.0.0/0"
+}
+
+# The test listener (blue/green, canary and linear releases reach the new revision through
+# it before production traffic does): only from the CIDRs the project names, the places a
+# release's verification runs from (a CI runner's egress range, a VPN). None by default.
+resource "aws_vpc_security_group_ingress_rule" "alb_test_listener" {
+  for_each = toset(var.test_listener_cidrs)
+
+  security_group_id = aws_security_group.alb.id
+  description       = "Test listener (releases verify the new version) from ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = var.test_listener_port
+  to_port           = var.test_listener_port
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {

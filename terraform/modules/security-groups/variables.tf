@@ -14,6 +14,18 @@ variable "container_port" {
   default     = 3000
 }
 
+variable "test_listener_port" {
+  description = "Port of the ALB's test listener (releases verify a new revision through it)."
+  type        = number
+  default     = 8443
+}
+
+variable "test_listener_cidrs" {
+  description = "CIDR blocks (IPv4 or IPv6) that may reach the test listener: where releases run their verification from. Empty: nobody."
+  type        = list(string)
+  default     = []
+}
+
 variable "redis_port" {
   description = "Port of the Redis replication group."
   type        = number

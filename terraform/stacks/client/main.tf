@@ -11,6 +11,14 @@ locals {
   ecr_repository_arn = "arn:${data.aws_partition.current.partition}:ecr:${split(".", local.ecr_host)[3]}:${split(".", local.ecr_host)[0]}:repository/${local.ecr_repository}"
 
   app_url = "https://${var.hostname}"
+  # Where the test listener answers: the same host name (the certificate's) on its port.
+  test_url = "https://${var.hostname}:${var.release.test_listener_port}"
+
+  # The cluster and service names, known before either exists: the monitoring module's
+  # alarms name them, and the service's deployment alarms name those alarms, so passing
+  # the ecs_service module's outputs to monitoring would make a cycle.
+  cluster_name = local.name
+  service_name = "app"
 
   parameters = merge(
     {
@@ -113,6 +121,9 @@ module "security_groups" {
   vpc_id            = module.network.vpc_id
   container_port    = var.service.container_port
   create_documentdb = local.documentdb
+  # The test listener, only from where releases verify (cosydeploy.yaml release.test_listener_cidrs).
+  test_listener_port  = var.release.test_listener_port
+  test_listener_cidrs = var.release.test_listener_cidrs
 }
 
 module "alb" {
@@ -129,6 +140,7 @@ module "alb" {
   target_port             = var.service.container_port
   health_check            = { path = var.service.health_path }
   deletion_protection     = var.service.deletion_protection || local.is_prod
+  test_listener_port      = var.release.test_listener_port
 }
 
 module "storage" {
@@ -202,8 +214,8 @@ locals {
 module "ecs_service" {
   source = "../../modules/ecs-service"
 
-  cluster_name   = local.name
-  service_name   = "app"
+  cluster_name   = local.cluster_name
+  service_name   = local.service_name
   container_name = "app"
   task_family    = local.name
   environment    = var.environment
@@ -231,6 +243,28 @@ module "ecs_service" {
   health_check_grace_period = var.service.health_check_grace_period
   log_retention_days        = var.service.log_retention_days
   kms_key_arn               = aws_kms_key.this.arn
+
+  # The release policy (cosydeploy renders it from the manifest's release block). Its
+  # alarms roll a deployment back; none named: the stack's critical alarms.
+  release = {
+    strategy             = var.release.strategy
+    bake_time_in_minutes = var.release.bake_time_in_minutes
+    canary = {
+      percent              = var.release.canary_percent
+      bake_time_in_minutes = var.release.canary_bake_time_in_minutes
+    }
+    linear = {
+      step_percent              = var.release.linear_step_percent
+      step_bake_time_in_minutes = var.release.linear_step_bake_time_in_minutes
+    }
+    alarm_names = coalesce(var.release.alarm_names, module.monitoring.critical_alarm_names)
+  }
+  traffic = {
+    alternate_target_group_arn   = module.alb.alternate_target_group_arn
+    production_listener_rule_arn = module.alb.production_listener_rule_arn
+    test_listener_rule_arn       = module.alb.test_listener_rule_arn
+    infrastructure_role_arn      = module.iam.ecs_infrastructure_role_arn
+  }
 }
 
 module "autoscaling" {
@@ -261,12 +295,13 @@ module "monitoring" {
     for s in var.alert_subscriptions : merge(s, { endpoint = coalesce(s.endpoint, var.alert_email) })
     if s.endpoint != null || var.alert_email != null
   ]
-  kms_key_arn             = aws_kms_key.this.arn
-  cluster_name            = module.ecs_service.cluster_name
-  service_name            = module.ecs_service.service_name
-  alb_arn_suffix          = module.alb.alb_arn_suffix
-  target_group_arn_suffix = module.alb.target_group_arn_suffix
-  redis_cluster_ids       = module.redis.member_cluster_ids
+  kms_key_arn                       = aws_kms_key.this.arn
+  cluster_name                      = local.cluster_name
+  service_name                      = local.service_name
+  alb_arn_suffix                    = module.alb.alb_arn_suffix
+  target_group_arn_suffix           = module.alb.target_group_arn_suffix
+  alternate_target_group_arn_suffix = module.alb.alternate_target_group_arn_suffix
+  redis_cluster_ids                 = module.redis.member_cluster_ids
   budget = var.monthly_budget_usd == null ? null : {
     monthly_usd = var.monthly_budget_usd
     client      = var.client

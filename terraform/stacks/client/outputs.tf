@@ -77,3 +77,33 @@ output "alarm_names" {
   description = "Critical CloudWatch alarms of the client and environment (a release's bake rolls back on ALARM)."
   value       = module.monitoring.critical_alarm_names
 }
+
+# Blue/green, canary and linear releases: what ECS moves traffic with, and where the new
+# revision answers before production traffic reaches it.
+
+output "alternate_target_group_arn" {
+  description = "The second target group (the new revision's tasks during a blue/green, canary or linear deployment)."
+  value       = module.alb.alternate_target_group_arn
+}
+
+output "production_listener_rule_arn" {
+  description = "HTTPS listener rule whose weights ECS moves to shift production traffic."
+  value       = module.alb.production_listener_rule_arn
+}
+
+output "test_listener_rule_arn" {
+  description = "Test listener rule whose weights ECS moves to shift test traffic."
+  value       = module.alb.test_listener_rule_arn
+}
+
+output "test_url" {
+  description = "Base URL of the test listener (`https://<hostname>:<test_listener_port>`), reachable only from release.test_listener_cidrs."
+  value       = local.test_url
+
+  depends_on = [module.dns]
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "The role ECS assumes to move traffic between the target groups."
+  value       = module.iam.ecs_infrastructure_role_arn
+}

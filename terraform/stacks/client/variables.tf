@@ -179,6 +179,49 @@ variable "service" {
   }
 }
 
+variable "release" {
+  description = "How ECS releases a new revision (cosydeploy's release policy): strategy, bake and step minutes, the alarms that roll a deployment back (null: the stack's critical alarms), and the test listener's port and the CIDRs allowed to reach it."
+  type = object({
+    strategy                         = optional(string, "ROLLING")
+    bake_time_in_minutes             = optional(number, 0)
+    canary_percent                   = optional(number, 10)
+    canary_bake_time_in_minutes      = optional(number, 5)
+    linear_step_percent              = optional(number, 20)
+    linear_step_bake_time_in_minutes = optional(number, 1)
+    alarm_names                      = optional(list(string))
+    test_listener_port               = optional(number, 8443)
+    test_listener_cidrs              = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["ROLLING", "BLUE_GREEN", "CANARY", "LINEAR"], var.release.strategy)
+    error_message = "release.strategy must be ROLLING, BLUE_GREEN, CANARY or LINEAR."
+  }
+
+  # ECS's own bounds (DeploymentConfiguration, CanaryConfiguration, LinearConfiguration).
+  validation {
+    condition = alltrue([for m in [var.release.bake_time_in_minutes, var.release.canary_bake_time_in_minutes, var.release.linear_step_bake_time_in_minutes] :
+    m >= 0 && m <= 1440 && floor(m) == m])
+    error_message = "release bake and step times must be whole minutes from 0 to 1440."
+  }
+
+  validation {
+    condition     = var.release.canary_percent >= 0.1 && var.release.canary_percent <= 100 && var.release.linear_step_percent >= 3 && var.release.linear_step_percent <= 100
+    error_message = "release.canary_percent must be 0.1-100 and release.linear_step_percent 3-100."
+  }
+
+  validation {
+    condition     = var.release.test_listener_port >= 1 && var.release.test_listener_port <= 65535 && !contains([80, 443], var.release.test_listener_port)
+    error_message = "release.test_listener_port must be a port other than 80 and 443 (the production listeners)."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.release.test_listener_cidrs : can(cidrhost(c, 0))])
+    error_message = "release.test_listener_cidrs must be CIDR blocks."
+  }
+}
+
 variable "autoscaling" {
   description = "Target tracking: CPU %, memory %, ALB requests per task, cooldowns in seconds."
   type = object({

@@ -42,6 +42,10 @@ locals {
     service_arns   = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service/${s}/*"]
     task_role_arns = flatten([for s in local.stacks[e] : ["${local.arn}:iam::${var.account_id}:role/${s}-task", "${local.arn}:iam::${var.account_id}:role/${s}-exec"]])
     log_group_arns = [for s in local.stacks[e] : "${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${s}:*"]
+    # ECS's deployment record of those services (Describe/Continue/Stop need the service and
+    # the deployment, DescribeServiceRevisions the service and the revision).
+    service_deployment_arns = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service-deployment/${s}/*"]
+    service_revision_arns   = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service-revision/${s}/*"]
     # The bake reads the state of the client stack's alarms (named "<stack>-...").
     alarm_arns        = [for s in local.stacks[e] : "${local.arn}:cloudwatch:*:${var.account_id}:alarm:${s}-*"]
     state_object_arns = [for c in var.clients : "${local.state_bucket_arn}/env:/${c}-${e}/*"]
