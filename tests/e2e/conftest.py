@@ -34,6 +34,9 @@ SECRETS = (
     "TELEGRAM_BOT_TOKEN",
 )
 HOME_ACCOUNT = "123456789012"  # the sandbox's own account
+# Seconds an ECS "minute" lasts in the sandbox (bakes, canary and linear steps, pause
+# timeouts): a strategy's 1m bake takes 5 s here.
+SANDBOX_MINUTE = 5.0
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +67,11 @@ def sandbox(e2e_project: Path) -> Iterator[object]:
     from cosydeploy.sandbox.server import Sandbox
 
     docker_client()  # fails loudly (not a skip) when the engine is missing
-    box = Sandbox(state_dir=e2e_project / ".cosydeploy" / "sandbox", driver_interval=0.25)
+    box = Sandbox(
+        state_dir=e2e_project / ".cosydeploy" / "sandbox",
+        driver_interval=0.25,
+        minute=SANDBOX_MINUTE,
+    )
     box.start()
     yield box
     box.stop()

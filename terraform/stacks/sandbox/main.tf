@@ -61,4 +61,7 @@ locals {
 # Holding the values in a resource gives the workspace real state, as the client stack's would.
 resource "terraform_data" "stack" {
   input = local.outputs
+  # What the client stack sets on the service (strategy, bake, steps, alarms): a change
+  # of it is a change here too, so applying it re-provisions the sandbox's service.
+  triggers_replace = var.release
 }
