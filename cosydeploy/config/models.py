@@ -37,7 +37,9 @@ REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # The old home of a client's app (a host name outside AWS; a port only for the sandbox).
-ORIGIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:[0-9]{1,5})?$"
+ORIGIN = (
+    r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:[0-9]{1,5})?$"
+)
 
 # Fargate's valid task sizes: cpu units -> allowed memory (MiB).
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {

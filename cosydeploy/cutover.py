@@ -1,0 +1,410 @@
+"""Cutover from a client's old home: move its hostname from the old origin to the new ALB
+by the weights of two Route 53 weighted records (terraform/modules/dns makes them, with
+every request on the origin; Terraform leaves their weights to this module).
+
+A step forward is checked before and after: before any weight moves, the ALB itself
+must serve the client's current release (its health path three times, ``/version``
+equal to the ledger's current release); after, the hostname must answer the health path.
+A step whose check after fails puts the weights back as they were (exit 1). ``back``
+puts every request on the old origin at once, with no check first: it is the escape
+hatch. Each step is a ledger record of kind ``cutover``; the client/env's deploy lock is
+held while weights move. Returns results and emits events; never prints or exits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cosydeploy import events as ev
+from cosydeploy.errors import AwsError, UsageError
+from cosydeploy.outcome import DRY_RUN, ROLLED_BACK, SUCCEEDED, exit_code
+
+if TYPE_CHECKING:
+    from cosydeploy.config.resolve import ClientEnv
+    from cosydeploy.ledger import Ledger, ReleaseRecord
+    from cosydeploy.stack import StackOutputs
+
+KIND = "cutover"
+Get = Callable[[str], tuple[int, str]]  # path -> (HTTP status, first line of the body)
+
+
+@dataclass(frozen=True)
+class Records:
+    """The two weighted records of a hostname as Route 53 holds them."""
+
+    zone_id: str
+    aws: dict[str, Any]
+    origin: dict[str, Any]
+
+    @property
+    def aws_weight(self) -> int:
+        return int(self.aws.get("Weight", 0))
+
+    @property
+    def origin_weight(self) -> int:
+        return int(self.origin.get("Weight", 0))
+
+    @property
+    def percent(self) -> int:
+        """The share of requests on the ALB, in whole percent."""
+        return aws_percent(self.aws_weight, self.origin_weight)
+
+
+@dataclass(frozen=True)
+class CutoverResult:
+    client: str
+    env: str
+    outcome: str  # succeeded, dry_run, rolled_back (the check after failed: weights back)
+    percent_before: int
+    percent: int  # the share on the ALB now (or, dry run, what it would be)
+    back: bool = False
+    version: str = ""
+    message: str = ""
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.outcome)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "env": self.env,
+            "outcome": self.outcome,
+            "back": self.back,
+            "percent_before": self.percent_before,
+            "percent": self.percent,
+            "version": self.version,
+            "message": self.message,
+            "checks": list(self.checks),
+        }
+
+
+# ----------------------------------------------------------------------- pure parts
+
+
+def aws_percent(aws: int, origin: int) -> int:
+    """The share of requests a resolver sends to the ALB (both weights 0: none)."""
+    total = aws + origin
+    return 0 if total == 0 else round(100 * aws / total)
+
+
+def weights(percent: int) -> tuple[int, int]:
+    """(aws, origin) weights putting ``percent`` % of requests on the ALB."""
+    if not 0 <= percent <= 100:
+        raise UsageError(f"--percent {percent} is not between 0 and 100", hint="e.g. --percent 10")
+    return percent, 100 - percent
+
+
+def change_batch(records: Records, aws: int, origin: int, comment: str) -> dict[str, Any]:
+    """One change batch moving both weights at once (UPSERT of each whole record set, its
+    name, type, TTL and values as Route 53 holds them)."""
+
+    def upsert(rr: dict[str, Any], weight: int) -> dict[str, Any]:
+        keep = ("Name", "Type", "SetIdentifier", "TTL", "ResourceRecords")
+        return {
+            "Action": "UPSERT",
+            "ResourceRecordSet": {**{k: rr[k] for k in keep if k in rr}, "Weight": weight},
+        }
+
+    return {
+        "Comment": comment[:256],
+        "Changes": [upsert(records.aws, aws), upsert(records.origin, origin)],
+    }
+
+
+def find_records(
+    record_sets: list[dict[str, Any]], name: str, aws_id: str, origin_id: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The weighted records named ``name`` with the two set identifiers."""
+    wanted = name.rstrip(".").lower()
+    mine = [r for r in record_sets if r.get("Name", "").rstrip(".").lower() == wanted]
+    by_id = {r.get("SetIdentifier"): r for r in mine if "Weight" in r}
+    return by_id.get(aws_id), by_id.get(origin_id)
+
+
+def check_serves(
+    get: Get,
+    health_path: str,
+    version: str,
+    *,
+    times: int = 3,
+    interval: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    """The health path answers 200 ``times`` times in a row and /version is ``version``
+    (when given)."""
+    for i in range(times):
+        code, body = get(health_path)
+        if code != 200:
+            said = f"HTTP {code}" if code else (body or "no answer")
+            return False, f"{health_path} answered {said} (try {i + 1} of {times})"
+        if i + 1 < times:
+            sleep(interval)
+    if version:
+        code, body = get("/version")
+        if code != 200 or body != version:
+            seen = repr(body) if code == 200 else (f"HTTP {code}" if code else body or "nothing")
+            return False, f"/version answered {seen}, not {version!r}"
+        return True, f"{health_path} answered 200 {times} times, /version {version}"
+    return True, f"{health_path} answered 200 {times} times"
+
+
+# ----------------------------------------------------------------------- the steps
+
+
+@dataclass
+class CutoverTarget:
+    """One client/env's cutover: where the records are and how to reach things."""
+
+    c: ClientEnv
+    outputs: StackOutputs
+    route53: Any
+    ledger: Ledger
+    lock: Callable[[], Any]  # a DeployLock (context manager) of the client/env
+    via_alb: Get  # the new ALB itself, with the client's hostname
+    via_hostname: Get  # the hostname as users resolve it
+    emit: ev.Sink = ev.ignore
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+    change_timeout: float = 300.0
+
+    @property
+    def key(self) -> str:
+        return self.c.target
+
+    def refuse_without_origin(self) -> None:
+        c, o = self.c, self.outputs
+        require_origin(c)
+        if not o.cutover_record_name:
+            raise UsageError(
+                f"{c.target}: the applied stack has no weighted records for {c.old_origin}",
+                hint=f"apply the stack first: cosydeploy apply {c.client} --env {c.env}",
+            )
+
+    def zone_id(self) -> str:
+        if self.outputs.cutover_zone_id:
+            return self.outputs.cutover_zone_id
+        zone = self.c.zone_name.rstrip(".")
+        found = self.route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]
+        for z in found:
+            if z["Name"].rstrip(".") == zone and not z.get("Config", {}).get("PrivateZone"):
+                return str(z["Id"]).rsplit("/", 1)[-1]
+        raise UsageError(
+            f"no public hosted zone {zone} for {self.c.target}",
+            hint=f"apply the stack: cosydeploy apply {self.c.client} --env {self.c.env}",
+        )
+
+    def read(self) -> Records:
+        """The two weighted records as Route 53 holds them now."""
+        o = self.outputs
+        zone = self.zone_id()
+        name = o.cutover_record_name
+        sets = self.route53.list_resource_record_sets(
+            HostedZoneId=zone, StartRecordName=name, StartRecordType="CNAME", MaxItems="10"
+        )["ResourceRecordSets"]
+        aws, origin = find_records(
+            sets, name, o.cutover_aws_set_identifier, o.cutover_origin_set_identifier
+        )
+        if aws is None or origin is None:
+            raise UsageError(
+                f"{self.c.target}: zone {zone} has no weighted records "
+                f"{o.cutover_aws_set_identifier!r} and {o.cutover_origin_set_identifier!r} "
+                f"for {name}",
+                hint=f"apply the stack: cosydeploy apply {self.c.client} --env {self.c.env}",
+            )
+        return Records(zone, aws, origin)
+
+    def move(self, records: Records, aws: int, origin: int, why: str) -> None:
+        """Both weights in one change batch, then wait until Route 53 has it everywhere."""
+        self.emit(ev.Step(self.key, f"weights: aws {aws}, origin {origin}"))
+        change = self.route53.change_resource_record_sets(
+            HostedZoneId=records.zone_id, ChangeBatch=change_batch(records, aws, origin, why)
+        )["ChangeInfo"]
+        deadline, pause = self.clock() + self.change_timeout, 1.0
+        while change.get("Status") != "INSYNC":
+            if self.clock() >= deadline:
+                raise AwsError(
+                    f"Route 53 change {change.get('Id')} is still {change.get('Status')} "
+                    f"after {self.change_timeout:g}s",
+                    hint="the weights are sent; check the change in Route 53, then run the "
+                    "step again",
+                )
+            self.sleep(pause)
+            pause = min(pause * 2, 10.0)
+            change = self.route53.get_change(Id=change["Id"])["ChangeInfo"]
+        self.emit(ev.Info(self.key, "Route 53: INSYNC"))
+
+    def record(self, outcome: str, version: str, stage: str, message: str) -> ReleaseRecord:
+        """One finished step in the ledger (never left in_progress: a step is short, and
+        the next run has nothing to reconcile)."""
+        from cosydeploy.ledger import ReleaseRecord, ci_run_url, current_actor, iso, new_release_id
+
+        now = self.clock()
+        return self.ledger.put(
+            ReleaseRecord(
+                target=self.c.target,
+                release_id=new_release_id(now),
+                client=self.c.client,
+                env=self.c.env,
+                version=version,
+                digest="",
+                image="",
+                outcome=outcome,
+                kind=KIND,
+                started_at=iso(now),
+                ended_at=iso(now),
+                actor=current_actor(),
+                run_url=ci_run_url(),
+                strategy=KIND,
+                stage=stage,
+                message=message,
+            )
+        )
+
+
+def require_origin(c: ClientEnv) -> None:
+    """A client/env without an old origin has nothing to cut over from: exit 2."""
+    if not c.old_origin:
+        raise UsageError(
+            f"{c.target} has no old origin: its hostname points at the ALB alone",
+            hint=f"set old_origin under environments.{c.env} in clients/{c.client}.yaml "
+            f"and apply (cosydeploy apply {c.client} --env {c.env}) to cut over from it",
+        )
+
+
+def current_version(ledger: Ledger, c: ClientEnv) -> str:
+    """The client/env's current release: the newest succeeded release or rollback."""
+    good = ledger.last_good(c.client, c.env)
+    if good is None:
+        raise UsageError(
+            f"{c.target} has no release yet: nothing on the ALB to cut over to",
+            hint=f"release first: cosydeploy release VERSION --client {c.client} --env {c.env}",
+        )
+    return good.version
+
+
+def step(t: CutoverTarget, percent: int, *, dry_run: bool = False) -> CutoverResult:
+    """Move ``percent`` % of the hostname's requests to the ALB, checked before and after."""
+    t.refuse_without_origin()
+    aws, origin = weights(percent)
+    c = t.c
+    version = current_version(t.ledger, c)
+    records = t.read()
+    before = records.percent
+    t.emit(ev.Step(t.key, f"checking the ALB serves {version}"))
+    ok, why = check_serves(t.via_alb, c.health_path, version, sleep=t.sleep)
+    if not ok:
+        raise UsageError(
+            f"{c.target}: the ALB does not serve the current release {version}: {why}; "
+            "no weight moved",
+            hint=f"release or roll back until it does (cosydeploy status {c.client} --env {c.env})",
+        )
+    checks = [f"ALB: {why}"]
+    if dry_run:
+        return CutoverResult(
+            c.client,
+            c.env,
+            DRY_RUN,
+            before,
+            percent,
+            version=version,
+            message=f"would move {before} % -> {percent} % to the ALB",
+            checks=checks,
+        )
+    with t.lock():
+        records = t.read()  # under the lock: what another run left
+        before = records.percent
+        t.move(records, aws, origin, f"cosydeploy cutover {c.target} {percent}%")
+        t.emit(ev.Step(t.key, f"checking {c.hostname} answers"))
+        ok, why = check_serves(t.via_hostname, c.health_path, "", sleep=t.sleep)
+        if ok:
+            checks.append(f"hostname: {why}")
+            msg = f"{before} % -> {percent} % of {c.hostname} on the ALB"
+            t.record(SUCCEEDED, version, f"{percent}%", msg)
+            return CutoverResult(
+                c.client,
+                c.env,
+                SUCCEEDED,
+                before,
+                percent,
+                version=version,
+                message=msg,
+                checks=checks,
+            )
+        checks.append(f"hostname: {why}")
+        t.emit(ev.Warning(t.key, f"{c.hostname}: {why}; putting the weights back"))
+        t.move(records, records.aws_weight, records.origin_weight, "cosydeploy cutover: back")
+        msg = f"{c.hostname} failed its check at {percent} % ({why}); back at {before} %"
+        t.record(ROLLED_BACK, version, f"{before}%", msg)
+        return CutoverResult(
+            c.client,
+            c.env,
+            ROLLED_BACK,
+            before,
+            before,
+            version=version,
+            message=msg,
+            checks=checks,
+        )
+
+
+def back(t: CutoverTarget, *, dry_run: bool = False) -> CutoverResult:
+    """Every request to the old origin at once, without any check first (the escape hatch)."""
+    t.refuse_without_origin()
+    c = t.c
+    records = t.read()
+    before = records.percent
+    note = "no check first: --back is the escape hatch"
+    if dry_run:
+        return CutoverResult(
+            c.client,
+            c.env,
+            DRY_RUN,
+            before,
+            0,
+            back=True,
+            message=f"would put 100 % on {c.old_origin} ({note})",
+        )
+    with t.lock():
+        records = t.read()
+        before = records.percent
+        t.move(records, 0, 100, f"cosydeploy cutover {c.target} --back")
+        msg = f"{before} % -> 0 %: every request of {c.hostname} to {c.old_origin} ({note})"
+        t.record(SUCCEEDED, "", "back", msg)
+    return CutoverResult(c.client, c.env, SUCCEEDED, before, 0, back=True, message=msg)
+
+
+def prepare(releaser: Any, c: ClientEnv, *, lock_wait: float = 0.0) -> CutoverTarget:
+    """A client/env's cutover on the releaser's platform: its identity (account-guarded),
+    the stack outputs recorded at the last apply, Route 53 (through the DNS account's
+    role where the zone is there), its ledger and lock, the two ways in."""
+    from cosydeploy.lock import DeployLock
+
+    require_origin(c)  # before any AWS call: a refusal needs none
+    session = releaser.session(c)
+    outputs = releaser.stack_outputs(c)
+    via_alb, via_hostname = releaser.platform.cutover_probes(c, outputs)
+    table = releaser.project.config.release.lock_table
+    return CutoverTarget(
+        c,
+        outputs,
+        releaser.platform.route53(c, session),
+        releaser.ledger(c),
+        lambda: DeployLock(
+            session.client("dynamodb"),
+            c.client,
+            c.env,
+            table=table,
+            wait=lock_wait,
+            operation=KIND,
+        ),
+        via_alb,
+        via_hostname,
+        emit=releaser.emit,
+        sleep=releaser.sleep,
+        clock=releaser.clock,
+    )
