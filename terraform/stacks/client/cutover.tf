@@ -2,7 +2,7 @@
 # module makes two weighted CNAME records for the hostname instead of the alias record,
 # and these outputs tell cosydeploy which records to move. The records live in the zone's
 # account (providers.tf, aws.dns); cosydeploy changes them as the release identity, through
-# the DNS account's role when there is one (terraform/README.md, "Cutover").
+# the DNS account's role when there is one (README.md, "Cutover from the old home").
 
 variable "old_origin" {
   description = "Host name of the app's old home outside AWS (`app.example.net`), or null: the hostname then points at both by Route 53 weights (all on the old origin at first) until `cosydeploy cutover` moves it."
