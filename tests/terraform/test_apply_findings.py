@@ -431,7 +431,9 @@ def test_9_route53_goes_through_the_dns_provider(
     }
     validation = one(plan, "module.alb.aws_acm_certificate_validation.this")["values"]
     assert validation["timeouts"]["create"] == "15m"
-    assert one(plan, "module.dns.aws_route53_record.this[0]")["values"]["name"] == tfvars["hostname"]
+    assert (
+        one(plan, "module.dns.aws_route53_record.this[0]")["values"]["name"] == tfvars["hostname"]
+    )
     records = [r for r in managed(plan, "aws_route53_record") if ".validation" in r["address"]]
     assert [r["index"] for r in records] == [tfvars["hostname"]]
 

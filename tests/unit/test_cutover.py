@@ -117,16 +117,17 @@ def test_waiting_for_route53_until_insync() -> None:
     import boto3
     from botocore.stub import Stubber
 
-    r53 = boto3.client("route53", region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")  # fmt: skip
+    r53 = boto3.client(
+        "route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     stub = Stubber(r53)
     info = {"Id": "/change/C1", "SubmittedAt": "2026-01-01T00:00:00Z"}
+    records = cut.Records("Z1", AWS_RR, ORIGIN_RR)
     stub.add_response(
         "change_resource_record_sets",
         {"ChangeInfo": {**info, "Status": "PENDING"}},
-        {"HostedZoneId": "Z1", "ChangeBatch": cut.change_batch(
-            cut.Records("Z1", AWS_RR, ORIGIN_RR), 10, 90, "step")},
-    )  # fmt: skip
+        {"HostedZoneId": "Z1", "ChangeBatch": cut.change_batch(records, 10, 90, "step")},
+    )
     stub.add_response(
         "get_change", {"ChangeInfo": {**info, "Status": "PENDING"}}, {"Id": "/change/C1"}
     )
@@ -137,7 +138,7 @@ def test_waiting_for_route53_until_insync() -> None:
     c = SimpleNamespace(target="acme/dev")
     t = cut.CutoverTarget(c, None, r53, None, lambda: None, None, None, sleep=slept.append)  # type: ignore[arg-type]
     with stub:
-        t.move(cut.Records("Z1", AWS_RR, ORIGIN_RR), 10, 90, "step")
+        t.move(records, 10, 90, "step")
     stub.assert_no_pending_responses()
     assert slept == [1.0, 2.0]
 
