@@ -3,8 +3,10 @@ by the weights of two Route 53 weighted records (terraform/modules/dns makes the
 every request on the origin; Terraform leaves their weights to this module).
 
 A step forward is checked before and after: before any weight moves, the ALB itself
-must serve the client's current release (its health path three times, ``/version``
-equal to the ledger's current release); after, the hostname must answer the health path.
+must serve the client's current release (ECS's service runs the ledger's current
+release, its health path answers through the ALB three times, and ``/version`` is that
+release where the client verifies versions); after, the hostname must answer the health
+path.
 A step whose check after fails puts the weights back as they were (exit 1). ``back``
 puts every request on the old origin at once, with no check first: it is the escape
 hatch. Each step is a ledger record of kind ``cutover``; the client/env's deploy lock is
@@ -167,6 +169,7 @@ class CutoverTarget:
     lock: Callable[[], Any]  # a DeployLock (context manager) of the client/env
     via_alb: Get  # the new ALB itself, with the client's hostname
     via_hostname: Get  # the hostname as users resolve it
+    running: Callable[[], str] | None = None  # the task definition ECS's service runs
     emit: ev.Sink = ev.ignore
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
@@ -276,7 +279,7 @@ def require_origin(c: ClientEnv) -> None:
         )
 
 
-def current_version(ledger: Ledger, c: ClientEnv) -> str:
+def current_release(ledger: Ledger, c: ClientEnv) -> ReleaseRecord:
     """The client/env's current release: the newest succeeded release or rollback."""
     good = ledger.last_good(c.client, c.env)
     if good is None:
@@ -284,7 +287,22 @@ def current_version(ledger: Ledger, c: ClientEnv) -> str:
             f"{c.target} has no release yet: nothing on the ALB to cut over to",
             hint=f"release first: cosydeploy release VERSION --client {c.client} --env {c.env}",
         )
-    return good.version
+    return good
+
+
+def check_release(t: CutoverTarget, current: ReleaseRecord) -> tuple[bool, str]:
+    """The ALB serves ``current``: ECS's service runs its task definition, the health path
+    answers through the ALB three times, and /version says its version where the client
+    verifies versions (release.verify.version)."""
+    c = t.c
+    revision = current.task_definition_arn.rsplit("/", 1)[-1]
+    if t.running is not None:
+        runs = t.running()
+        if runs != current.task_definition_arn:
+            return False, f"ECS runs {runs.rsplit('/', 1)[-1] or 'nothing'}, not {revision}"
+    expected = current.version if c.release.verify_version else ""
+    ok, why = check_serves(t.via_alb, c.health_path, expected, sleep=t.sleep)
+    return ok, f"{why}; ECS runs {revision}" if ok and t.running is not None else why
 
 
 def step(t: CutoverTarget, percent: int, *, dry_run: bool = False) -> CutoverResult:
@@ -292,11 +310,12 @@ def step(t: CutoverTarget, percent: int, *, dry_run: bool = False) -> CutoverRes
     t.refuse_without_origin()
     aws, origin = weights(percent)
     c = t.c
-    version = current_version(t.ledger, c)
+    current = current_release(t.ledger, c)
+    version = current.version
     records = t.read()
     before = records.percent
     t.emit(ev.Step(t.key, f"checking the ALB serves {version}"))
-    ok, why = check_serves(t.via_alb, c.health_path, version, sleep=t.sleep)
+    ok, why = check_release(t, current)
     if not ok:
         raise UsageError(
             f"{c.target}: the ALB does not serve the current release {version}: {why}; "
@@ -389,6 +408,14 @@ def prepare(releaser: Any, c: ClientEnv, *, lock_wait: float = 0.0) -> CutoverTa
     outputs = releaser.stack_outputs(c)
     via_alb, via_hostname = releaser.platform.cutover_probes(c, outputs)
     table = releaser.project.config.release.lock_table
+    ecs = session.client("ecs")
+
+    def running() -> str:
+        found = ecs.describe_services(
+            cluster=outputs.cluster_name, services=[outputs.service_name]
+        ).get("services") or [{}]
+        return str(found[0].get("taskDefinition", ""))
+
     return CutoverTarget(
         c,
         outputs,
@@ -404,6 +431,7 @@ def prepare(releaser: Any, c: ClientEnv, *, lock_wait: float = 0.0) -> CutoverTa
         ),
         via_alb,
         via_hostname,
+        running,
         emit=releaser.emit,
         sleep=releaser.sleep,
         clock=releaser.clock,

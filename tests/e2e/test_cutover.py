@@ -47,9 +47,11 @@ def old_origin() -> Iterator[str]:
 
 
 def with_origin(stage, cid: str, origin: str) -> str:
-    """The sample client's manifest with an old origin in dev."""
+    """The sample client's manifest with an old origin in dev (its releases and cutover
+    steps check /version)."""
     text = stage.write_manifest(cid).read_text()
-    return text.replace("  dev: {}", f'  dev: {{old_origin: "{origin}"}}')
+    verify = "release: {verify: {version: true}}"
+    return text.replace("  dev: {}", f'  dev: {{old_origin: "{origin}", {verify}}}')
 
 
 def get(url: str) -> tuple[int, str]:

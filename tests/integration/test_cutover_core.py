@@ -18,6 +18,7 @@ from cosydeploy.stack import StackOutputs
 LOCKS, RELEASES = "cosyworld-deploy-locks", "cosyworld-releases"
 HOST = "example-dev.cosyworld.ai"
 REPO = Path(__file__).resolve().parents[2]
+TD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/cosyworld-example-dev:2"
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def env(aws_session):
     db.create_table(TableName=RELEASES, BillingMode="PAY_PER_REQUEST", **TABLE_SCHEMA)
     ledger = Ledger(db, RELEASES)
     rec = ledger.start(client="example", env="dev", version="v1", digest="sha256:1", image="i")
-    ledger.finish(rec, "succeeded", task_definition_arn="arn:td/cosyworld-example-dev:2")
+    ledger.finish(rec, "succeeded", task_definition_arn=TD)
     r53 = aws_session.client("route53")
     zone = r53.create_hosted_zone(Name="cosyworld.ai", CallerReference="t")["HostedZone"]["Id"]
 
@@ -62,8 +63,11 @@ def env(aws_session):
             "Changes": [rr("aws", "alb.elb.amazonaws.com", 0), rr("origin", "app.example.net", 100)]
         },
     )
+    c = client_env(load_project(REPO), "example", "dev")
     c = dataclasses.replace(
-        client_env(load_project(REPO), "example", "dev"), old_origin="app.example.net"
+        c,
+        old_origin="app.example.net",
+        release=dataclasses.replace(c.release, verify_version=True),
     )
     outputs = StackOutputs(
         cluster_name="cosyworld-example-dev",
@@ -79,7 +83,7 @@ def env(aws_session):
         cutover_origin_set_identifier="origin",
     )
 
-    def target(alb=lambda p: (200, "v1" if p == "/version" else "ok"), host=None, **kw):
+    def target(alb=lambda p: (200, "v1" if p == "/version" else "ok"), host=None, runs=TD, **kw):
         return cut.CutoverTarget(
             c,
             outputs,
@@ -88,6 +92,7 @@ def env(aws_session):
             lambda: DeployLock(db, "example", "dev", table=LOCKS, operation="cutover"),
             alb,
             host or (lambda p: (200, "ok")),
+            lambda: runs,
             sleep=lambda s: None,
             **kw,
         )
@@ -125,6 +130,25 @@ def test_an_alb_that_does_not_serve_the_release_moves_nothing(env) -> None:
         cut.step(old, 50)
     assert weights(r53, zone) == {"aws": 0, "origin": 100}
     assert cutovers(ledger) == []
+
+
+def test_a_service_running_another_revision_moves_nothing(env) -> None:
+    target, r53, zone, ledger, _ = env
+    other = target(runs=TD.replace(":2", ":3"))
+    with pytest.raises(UsageError, match="ECS runs cosyworld-example-dev:3, not cosyworld-exa"):
+        cut.step(other, 10)
+    assert weights(r53, zone) == {"aws": 0, "origin": 100} and cutovers(ledger) == []
+
+
+def test_without_version_checks_the_version_is_not_asked(env) -> None:
+    """A client that does not verify versions (release.verify.version off) may serve no
+    /version: ECS's revision and the health path say what the ALB serves."""
+    target, r53, zone, _, _ = env
+    t = target(alb=lambda p: (404, "") if p == "/version" else (200, "ok"))
+    t.c = dataclasses.replace(t.c, release=dataclasses.replace(t.c.release, verify_version=False))
+    result = cut.step(t, 10)
+    assert result.outcome == "succeeded" and weights(r53, zone) == {"aws": 10, "origin": 90}
+    assert "ECS runs cosyworld-example-dev:2" in result.checks[0]
 
 
 def test_a_hostname_failing_after_the_step_puts_the_weights_back(env) -> None:
