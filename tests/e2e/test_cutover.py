@@ -83,10 +83,18 @@ def weights(aws, hostname: str) -> dict[str, int]:
     }
 
 
-def test_cutover_10_50_100_then_back(stage, cosy, aws, sandbox, old_origin) -> None:
+@pytest.fixture
+def moving(stage, old_origin) -> Iterator[str]:
+    """A client with an old origin, onboarded in dev and serving v1 (retired after)."""
     cid = stage.new_id("cut")
     stage.onboard(cid, manifest=with_origin(stage, cid, old_origin))
     stage.release("v1", cid)
+    yield cid
+    stage.retire(cid)
+
+
+def test_cutover_10_50_100_then_back(stage, cosy, aws, sandbox, moving: str) -> None:
+    cid = moving
     host, dns_url = f"{cid}-dev.cosyworld.ai", sandbox.info.dns_url
 
     # As applied: every request on the old origin.
@@ -141,7 +149,6 @@ def test_cutover_10_50_100_then_back(stage, cosy, aws, sandbox, old_origin) -> N
     assert "does not serve the current release v1" in r.output and "no weight moved" in r.output
     assert "Traceback" not in r.output
     assert weights(aws, host) == {"aws": 0, "origin": 100}
-    stage.retire(cid)
 
 
 def test_cutover_refused_without_an_old_origin(stage, cosy) -> None:
