@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cosydeploy import events as ev
-from cosydeploy.errors import AwsError, UsageError
+from cosydeploy.errors import EXIT_NOT_RECOVERED, AwsError, CosydeployError, UsageError
 from cosydeploy.outcome import DRY_RUN, ROLLED_BACK, SUCCEEDED, exit_code
 
 if TYPE_CHECKING:
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 KIND = "cutover"
 Get = Callable[[str], tuple[int, str]]  # path -> (HTTP status, first line of the body)
+
+
+class WeightsUnknown(AwsError):
+    """A change of weights was accepted and then something failed: the weights may have
+    moved without their check (exit 3: a person looks, or runs --back)."""
+
+    exit_code = EXIT_NOT_RECOVERED
 
 
 @dataclass(frozen=True)
@@ -188,11 +195,31 @@ class CutoverTarget:
                 hint=f"apply the stack first: cosydeploy apply {c.client} --env {c.env}",
             )
 
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        """One Route 53 call; a failure is one line naming the call (exit 2)."""
+        from cosydeploy.adapters.aws import aws_fault
+
+        try:
+            return getattr(self.route53, name)(**kwargs)
+        except Exception as exc:
+            raise aws_fault(exc, f"Route 53 {name}") from exc
+
+    def unknown(self, exc: CosydeployError) -> WeightsUnknown:
+        """``exc`` after a change of weights was accepted: where things may stand."""
+        c = self.c
+        err = WeightsUnknown(
+            f"{exc.message} (after the weights of {c.hostname} were sent: they may have moved)",
+            hint=f"see cosydeploy history {c.client} --env {c.env}; to put every request on "
+            f"the old origin: cosydeploy cutover {c.client} --env {c.env} --back",
+        )
+        err.also = list(exc.also)
+        return err
+
     def zone_id(self) -> str:
         if self.outputs.cutover_zone_id:
             return self.outputs.cutover_zone_id
         zone = self.c.zone_name.rstrip(".")
-        found = self.route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]
+        found = self._call("list_hosted_zones_by_name", DNSName=zone)["HostedZones"]
         for z in found:
             if z["Name"].rstrip(".") == zone and not z.get("Config", {}).get("PrivateZone"):
                 return str(z["Id"]).rsplit("/", 1)[-1]
@@ -206,8 +233,12 @@ class CutoverTarget:
         o = self.outputs
         zone = self.zone_id()
         name = o.cutover_record_name
-        sets = self.route53.list_resource_record_sets(
-            HostedZoneId=zone, StartRecordName=name, StartRecordType="CNAME", MaxItems="10"
+        sets = self._call(
+            "list_resource_record_sets",
+            HostedZoneId=zone,
+            StartRecordName=name,
+            StartRecordType="CNAME",
+            MaxItems="10",
         )["ResourceRecordSets"]
         aws, origin = find_records(
             sets, name, o.cutover_aws_set_identifier, o.cutover_origin_set_identifier
@@ -224,22 +255,28 @@ class CutoverTarget:
     def move(self, records: Records, aws: int, origin: int, why: str) -> None:
         """Both weights in one change batch, then wait until Route 53 has it everywhere."""
         self.emit(ev.Step(self.key, f"weights: aws {aws}, origin {origin}"))
-        change = self.route53.change_resource_record_sets(
-            HostedZoneId=records.zone_id, ChangeBatch=change_batch(records, aws, origin, why)
+        change = self._call(
+            "change_resource_record_sets",
+            HostedZoneId=records.zone_id,
+            ChangeBatch=change_batch(records, aws, origin, why),
         )["ChangeInfo"]
+        try:
+            self._wait(change)
+        except CosydeployError as exc:
+            raise self.unknown(exc) from exc
+        self.emit(ev.Info(self.key, "Route 53: INSYNC"))
+
+    def _wait(self, change: dict[str, Any]) -> None:
         deadline, pause = self.clock() + self.change_timeout, 1.0
         while change.get("Status") != "INSYNC":
             if self.clock() >= deadline:
                 raise AwsError(
                     f"Route 53 change {change.get('Id')} is still {change.get('Status')} "
-                    f"after {self.change_timeout:g}s",
-                    hint="the weights are sent; check the change in Route 53, then run the "
-                    "step again",
+                    f"after {self.change_timeout:g}s"
                 )
             self.sleep(pause)
             pause = min(pause * 2, 10.0)
-            change = self.route53.get_change(Id=change["Id"])["ChangeInfo"]
-        self.emit(ev.Info(self.key, "Route 53: INSYNC"))
+            change = self._call("get_change", Id=change["Id"])["ChangeInfo"]
 
     def record(self, outcome: str, version: str, stage: str, message: str) -> ReleaseRecord:
         """One finished step in the ledger (never left in_progress: a step is short, and
@@ -338,37 +375,35 @@ def step(t: CutoverTarget, percent: int, *, dry_run: bool = False) -> CutoverRes
         records = t.read()  # under the lock: what another run left
         before = records.percent
         t.move(records, aws, origin, f"cosydeploy cutover {c.target} {percent}%")
-        t.emit(ev.Step(t.key, f"checking {c.hostname} answers"))
-        ok, why = check_serves(t.via_hostname, c.health_path, "", sleep=t.sleep)
-        if ok:
-            checks.append(f"hostname: {why}")
-            msg = f"{before} % -> {percent} % of {c.hostname} on the ALB"
-            t.record(SUCCEEDED, version, f"{percent}%", msg)
-            return CutoverResult(
-                c.client,
-                c.env,
-                SUCCEEDED,
-                before,
-                percent,
-                version=version,
-                message=msg,
-                checks=checks,
-            )
-        checks.append(f"hostname: {why}")
+        try:
+            return _checked(t, records, percent, version, checks)
+        except WeightsUnknown:
+            raise
+        except CosydeployError as exc:
+            raise t.unknown(exc) from exc
+
+
+def _checked(
+    t: CutoverTarget, records: Records, percent: int, version: str, checks: list[str]
+) -> CutoverResult:
+    """After a step's weights are in: the hostname answers, or the weights go back."""
+    c, before = t.c, records.percent
+    t.emit(ev.Step(t.key, f"checking {c.hostname} answers"))
+    ok, why = check_serves(t.via_hostname, c.health_path, "", sleep=t.sleep)
+    checks = [*checks, f"hostname: {why}"]
+    if ok:
+        msg = f"{before} % -> {percent} % of {c.hostname} on the ALB"
+        t.record(SUCCEEDED, version, f"{percent}%", msg)
+        outcome, now = SUCCEEDED, percent
+    else:
         t.emit(ev.Warning(t.key, f"{c.hostname}: {why}; putting the weights back"))
         t.move(records, records.aws_weight, records.origin_weight, "cosydeploy cutover: back")
         msg = f"{c.hostname} failed its check at {percent} % ({why}); back at {before} %"
         t.record(ROLLED_BACK, version, f"{before}%", msg)
-        return CutoverResult(
-            c.client,
-            c.env,
-            ROLLED_BACK,
-            before,
-            before,
-            version=version,
-            message=msg,
-            checks=checks,
-        )
+        outcome, now = ROLLED_BACK, before
+    return CutoverResult(
+        c.client, c.env, outcome, before, now, version=version, message=msg, checks=checks
+    )
 
 
 def back(t: CutoverTarget, *, dry_run: bool = False) -> CutoverResult:
@@ -393,7 +428,10 @@ def back(t: CutoverTarget, *, dry_run: bool = False) -> CutoverResult:
         before = records.percent
         t.move(records, 0, 100, f"cosydeploy cutover {c.target} --back")
         msg = f"{before} % -> 0 %: every request of {c.hostname} to {c.old_origin} ({note})"
-        t.record(SUCCEEDED, "", "back", msg)
+        try:
+            t.record(SUCCEEDED, "", "back", msg)
+        except CosydeployError as exc:
+            raise t.unknown(exc) from exc
     return CutoverResult(c.client, c.env, SUCCEEDED, before, 0, back=True, message=msg)
 
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from cosydeploy import cutover as cut
-from cosydeploy.errors import UsageError
+from cosydeploy.errors import CosydeployError, UsageError
 from cosydeploy.sandbox.dns import ALB_SUFFIX, DnsProxy, choose
 
 AWS_RR = {
@@ -193,3 +193,37 @@ def test_the_old_origin_is_shown_rendered_and_in_the_schema(cli, project_copy: P
 def test_cutover_needs_exactly_one_of_percent_and_back(cli, flags: tuple[str, ...]) -> None:
     r = cli("cutover", "example", "--env", "dev", *flags)
     assert r.exit_code == 2 and "exactly one of --percent N and --back" in r.output, r.output
+
+
+def stubbed_target():
+    import boto3
+    from botocore.stub import Stubber
+
+    r53 = boto3.client(
+        "route53", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    c = SimpleNamespace(
+        target="acme/dev", hostname="acme-dev.cosyworld.ai", client="acme", env="dev"
+    )
+    t = cut.CutoverTarget(c, None, r53, None, lambda: None, None, None, sleep=lambda s: None)  # type: ignore[arg-type]
+    return t, Stubber(r53)
+
+
+def test_a_refused_change_batch_moved_nothing_exit_2() -> None:
+    t, stub = stubbed_target()
+    stub.add_client_error("change_resource_record_sets", "InvalidChangeBatch", "bad", 400)
+    with stub, pytest.raises(CosydeployError) as err:
+        t.move(cut.Records("Z1", AWS_RR, ORIGIN_RR), 10, 90, "step")
+    assert err.value.exit_code == 2 and "Route 53 change_resource_record_sets" in str(err.value)
+    assert not isinstance(err.value, cut.WeightsUnknown)
+
+
+def test_a_failure_after_the_batch_was_accepted_is_exit_3_with_the_way_back() -> None:
+    t, stub = stubbed_target()
+    info = {"Id": "/change/C1", "SubmittedAt": "2026-01-01T00:00:00Z", "Status": "PENDING"}
+    stub.add_response("change_resource_record_sets", {"ChangeInfo": info})
+    stub.add_client_error("get_change", "ServiceUnavailable", "down", 503)
+    with stub, pytest.raises(cut.WeightsUnknown) as err:
+        t.move(cut.Records("Z1", AWS_RR, ORIGIN_RR), 10, 90, "step")
+    assert err.value.exit_code == 3 and "they may have moved" in str(err.value)
+    assert "cosydeploy cutover acme --env dev --back" in (err.value.hint or "")
