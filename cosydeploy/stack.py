@@ -30,6 +30,11 @@ OUTPUT_NAMES = (
     "test_listener_rule_arn",
     "test_url",
     "ecs_infrastructure_role_arn",
+    #
+    "cutover_zone_id",
+    "cutover_record_name",
+    "cutover_aws_set_identifier",
+    "cutover_origin_set_identifier",
 )
 
 
@@ -58,6 +63,12 @@ class StackOutputs:
     test_listener_rule_arn: str = ""
     test_url: str = ""
     ecs_infrastructure_role_arn: str = ""
+    # Cutover from an old origin (stacks without one, or applied before it: none): the
+    # weighted records of the hostname; an empty zone id is looked up by the zone's name.
+    cutover_zone_id: str = ""
+    cutover_record_name: str = ""
+    cutover_aws_set_identifier: str = ""
+    cutover_origin_set_identifier: str = ""
 
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:

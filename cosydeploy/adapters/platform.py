@@ -89,6 +89,38 @@ class AwsPlatform:
     def after_push(self, ecr: Any, repository: str, tag: str, digest: str) -> None:
         """Called once a tag is pushed (ECR sees pushes at once)."""
 
+    # --------------------------------------------------------------- cutover
+
+    def route53(self, c: ClientEnv, session: AwsSession) -> Any:
+        """Route 53 for a cutover's weights, as the client's identity; where the zone is in
+        a DNS account (cosydeploy.yaml ``dns``), as that account's role, assumed from it."""
+        from cosydeploy.adapters.aws import _boto3_session, botocore_config
+
+        dns = self.project.config.dns if self.project is not None else None
+        if dns is None:
+            return session.client("route53")
+        creds = session.client("sts").assume_role(
+            RoleArn=dns.role_arn, RoleSessionName=f"cosydeploy-{c.client}-{c.env}-cutover"[:64]
+        )["Credentials"]
+        return _boto3_session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=c.region,
+        ).client("route53", config=botocore_config())
+
+    def cutover_probes(self, c: ClientEnv, outputs: Any) -> tuple[Any, Any]:
+        """(the new ALB itself, the hostname as users resolve it): each GETs a path and
+        returns (status, first line). The ALB is reached by its own DNS name with the
+        client's hostname for TLS (SNI) and Host, so it is checked before DNS sends it
+        anything."""
+        from cosydeploy.release.verify import http_get
+
+        return (
+            lambda path: _get_via(outputs.alb_dns_name, c.hostname, path),
+            lambda path: http_get(f"https://{c.hostname}{path}"),
+        )
+
     # --------------------------------------------------------------- doctor
 
     def doctor_notes(self) -> dict[str, str]:
@@ -196,6 +228,16 @@ class SandboxPlatform(AwsPlatform):
             **StackOutputs.from_terraform(outputs).as_dict(),
         }
         provision(self._provisioner(c.region, c.role_arn), plain, self.provision_spec(c))
+        if c.old_origin and plain.get("cutover_record_name"):
+            from cosydeploy.sandbox.dns import make_weighted_records
+
+            make_weighted_records(
+                self._provisioner(c.region, c.role_arn).client("route53"),
+                zone_name=c.zone_name,
+                hostname=c.hostname,
+                alb_target_group=f"{c.client}-{c.env}",
+                old_origin=c.old_origin,
+            )
         return f"sandbox: resources of {c.client}/{c.env} are in place"
 
     def _provisioner(self, region: str, role_arn: str | None) -> _Clients:
@@ -307,6 +349,21 @@ class SandboxPlatform(AwsPlatform):
             hint="is the sandbox's registry listener running? cosydeploy sandbox status",
         )
 
+    def route53(self, c: ClientEnv, session: AwsSession) -> Any:
+        """The sandbox's Route 53 in the client's account (no DNS account roles here)."""
+        return session.client("route53")
+
+    def cutover_probes(self, c: ClientEnv, outputs: Any) -> tuple[Any, Any]:
+        """The ALB stand-in at the client's app_url; the hostname through the sandbox's
+        resolution by weights (sandbox/dns.py)."""
+        from cosydeploy.release.verify import http_get
+
+        dns_url = self.info.dns_url
+        return (
+            lambda path: http_get(f"{outputs.app_url}{path}"),
+            lambda path: http_get(f"{dns_url}/{c.hostname}{path}"),
+        )
+
     def doctor_notes(self) -> dict[str, str]:
         return {"dns": "the sandbox has no Route 53: its stack makes no DNS record"}
 
@@ -347,6 +404,29 @@ def deployment_settings(release: Any) -> dict[str, Any]:
         "linear_bake_minutes": _minutes(getattr(release, "linear_bake", 60)),
         "alarm_names": tuple(getattr(release, "alarms", None) or ()),
     }
+
+
+def _get_via(address: str, hostname: str, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET https://<hostname><path> from the server at ``address`` (an ALB's DNS name):
+    TLS names ``hostname`` (SNI, certificate check) whatever DNS says of it yet."""
+    import http.client
+    import socket
+    import ssl
+
+    if not address:
+        return 0, "the stack records no ALB DNS name"
+    ctx = ssl.create_default_context()
+    try:
+        raw = socket.create_connection((address, 443), timeout=timeout)
+        conn = http.client.HTTPSConnection(hostname, 443, timeout=timeout, context=ctx)
+        conn.sock = ctx.wrap_socket(raw, server_hostname=hostname)
+        conn.request("GET", path, headers={"Host": hostname})
+        resp = conn.getresponse()
+        body = resp.read(4096).decode("utf-8", "replace").strip()
+        conn.close()
+        return resp.status, body.splitlines()[0].strip() if body else ""
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, str(exc)
 
 
 # The sandbox's own credentials (any key moto does not know as a role's session).

@@ -36,6 +36,7 @@ rollback:releases:rollback:Back to the previous good release, watched.
 status:releases:status:What each client/env is serving now.
 history:releases:history:The release ledger of one client/env.
 unlock:releases:unlock:Force the deploy lock open (after a crashed run).
+cutover:releases:cutover:Move the hostname from its old origin by Route 53 weights.
 secrets:secrets:app:Set and inspect secret values (never shown).
 cost:cost:cost_command:Monthly cost estimate per client/env.
 doctor:doctor:doctor:Check what a release needs (OK/FAIL/SKIP).

@@ -1,4 +1,4 @@
-"""Release commands: build, release, promote, rollback, status, history, unlock.
+"""Release commands: build, release, promote, rollback, status, history, unlock, cutover.
 
 Each parses its options into values, calls the release service once and presents the
 result; the exit code is the worst outcome.
@@ -86,29 +86,12 @@ def build(
 ) -> None:
     """Build the app image for a version; with --push, push it to ECR once (an existing
     tag is reused, never rebuilt or moved) and print its URI by digest."""
-    from cosydeploy.ui import github
-
     g = app_of(ctx)
     c = g.client_env(client, env) if client else None
     img = g.releaser.build(
         version, c=c, push=push, build_args=_build_args(build_arg), context=context
     )
-    g.present.close()
-    if isinstance(img, list):  # not pushed: the local tags
-        if g.json:
-            g.present.data({"version": version, "image": img[0], "pushed": False})
-        else:
-            g.present.line(img[0])
-        return
-    github.set_outputs(
-        {"version": version, "digest": img.digest, "outcome": "built" if img.built else "reused"}
-    )
-    if g.json:
-        g.present.data(
-            {"version": version, "digest": img.digest, "uri": img.uri, "built": img.built}
-        )
-    else:
-        g.present.line(img.uri)
+    g.present.built(version, img)
 
 
 def release(
@@ -244,20 +227,7 @@ def status(
 ) -> None:
     """Per client/env: serving version, digest, revision, running/desired, rollout state, last release."""
     g = app_of(ctx)
-    rows = g.releaser.status(g.client_envs([client] if client else None, env))
-    cols = [
-        "client",
-        "env",
-        "version",
-        "digest",
-        "revision",
-        "running",
-        "desired",
-        "rollout",
-        "last",
-        "outcome",
-    ]
-    g.present.rows(None, cols, rows)
+    g.present.status(g.releaser.status(g.client_envs([client] if client else None, env)))
 
 
 def history(
@@ -276,10 +246,29 @@ def unlock(ctx: typer.Context, client: str = CLIENT_ARG, env: str = ENV_OPT) -> 
     """Force the deploy lock of a client/env open (after a crashed run)."""
     g = app_of(ctx)
     c = g.client_env(client, env)
-    holder = g.releaser.unlock(c)
-    if g.json:
-        g.present.data({"client": c.client, "env": c.env, "was_held": bool(holder)})
-    elif holder:
-        g.present.line(f"{c.target}: lock removed (was held by {holder.describe()})")
-    else:
-        g.present.line(f"{c.target}: no lock was held")
+    g.present.unlocked(c, g.releaser.unlock(c))
+
+
+def cutover(
+    ctx: typer.Context,
+    client: str = CLIENT_ARG,
+    env: str = ENV_OPT,
+    percent: int = typer.Option(None, "--percent", min=0, max=100, help="Share on the new ALB."),
+    back: bool = typer.Option(False, "--back", help="Every request to the old origin at once."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check and show; move nothing."),
+    lock_wait: float = LOCK_WAIT_OPT,
+) -> None:
+    """Move the hostname from its old origin to the ALB by Route 53 weights, checked
+    before (the ALB serves the current release) and after (the hostname answers)."""
+    from cosydeploy import cutover as core
+
+    if (percent is None) == (not back):
+        raise typer.BadParameter("give exactly one of --percent N and --back")
+    g = app_of(ctx)
+    c = g.client_env(client, env)
+    with g.present.live():
+        t = core.prepare(g.releaser, c, lock_wait=lock_wait)
+        result = core.back(t, dry_run=dry_run) if back else core.step(t, percent, dry_run=dry_run)
+    g.present.cutover(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

@@ -36,6 +36,10 @@ ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@/_-]+$"
 REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# The old home of a client's app (a host name outside AWS; a port only for the sandbox).
+ORIGIN = (
+    r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:[0-9]{1,5})?$"
+)
 
 # Fargate's valid task sizes: cpu units -> allowed memory (MiB).
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
@@ -567,6 +571,9 @@ class EnvironmentSpec(Strict):
     )
     redis: RedisSpec | None = None
     release: ReleaseSpec | None = None
+    # Where the hostname pointed before cosydeploy: `cosydeploy cutover` moves it over by
+    # Route 53 weights (terraform/modules/dns makes the two weighted records).
+    old_origin: Annotated[str, Field(pattern=ORIGIN, max_length=253)] | None = None
 
 
 class AwsOverride(Strict):
@@ -622,6 +629,7 @@ _PATTERN_MEANING = {
     REGION: "must be an AWS region like us-east-1",
     DOMAIN: "must be a lowercase DNS name like cosyworld.ai",
     EMAIL: "must be an email address",
+    ORIGIN: "must be a host name like app.example.net (host:port only in the sandbox)",
 }
 
 

@@ -163,6 +163,7 @@ class ClientEnv:
     tags: dict[str, str] = field(default_factory=dict)
     redis_snapshot: bool = False  # a Redis snapshot before each release
     release: ReleasePolicy = field(default_factory=ReleasePolicy)
+    old_origin: str | None = None  # the app's old home, for `cosydeploy cutover`
 
     @property
     def workspace(self) -> str:
@@ -292,6 +293,11 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
     envs = cfg.environments
     position = "first" if env == envs[0] else "last" if env == envs[-1] else "between"
     policy = release_policy(position, tier.release, m.release, spec.release if spec else None)
+    old_origin = spec.old_origin if spec else None
+    if old_origin and old_origin.split(":")[0] == hostname:
+        raise LayeringError(
+            ("old_origin",), f"{old_origin} is the client's own hostname, not an old home"
+        )
 
     return ClientEnv(
         project=cfg.project,
@@ -328,4 +334,5 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
         tags=dict(sorted(tags.items())),
         redis_snapshot=snapshot,
         release=policy,
+        old_origin=old_origin,
     )

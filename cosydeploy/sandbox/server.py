@@ -99,6 +99,7 @@ class Sandbox:
         self._registry: Any = None
         self._proxy: Any = None
         self._alb: Any = None
+        self._dns: Any = None
         self.driver: Any = None
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -188,6 +189,11 @@ class Sandbox:
         self._proxy.start()
         self._alb = AlbProxy(ACCOUNT_ID, self.region)
         self._alb.start()
+        from cosydeploy.sandbox.dns import DnsProxy
+
+        # Resolution by Route 53 weights, for cutovers from an old origin.
+        self._dns = DnsProxy(self._alb.url)
+        self._dns.start()
         self.driver = RolloutDriver(
             sandbox_id=self.id,
             account_id=ACCOUNT_ID,
@@ -211,6 +217,7 @@ class Sandbox:
             registry=self._proxy.address,
             ecr_host=ecr_host,
             alb_url=self._alb.url,
+            dns_url=self._dns.url,
             pid=os.getpid(),
             state_dir=str(self.state_dir),
             state_file=str(self.state_file),
@@ -239,7 +246,7 @@ class Sandbox:
             if self.driver is not None:
                 with contextlib.suppress(Exception):
                     self.driver.stop()
-            for part in (self._alb, self._proxy, self._registry, self._listener):
+            for part in (self._dns, self._alb, self._proxy, self._registry, self._listener):
                 if part is not None:
                     with contextlib.suppress(Exception):
                         part.stop()

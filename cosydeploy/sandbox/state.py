@@ -29,6 +29,7 @@ class SandboxInfo:
     state_dir: str
     state_file: str = ""
     sandbox_id: str = ""
+    dns_url: str = ""  # resolution by Route 53 weights (sandbox/dns.py)
 
     def as_dict(self) -> dict:
         return asdict(self)

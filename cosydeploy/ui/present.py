@@ -274,6 +274,47 @@ class Presenter:
             to_stdout=True,
         )
 
+    def status(self, rows: list[dict[str, Any]]) -> None:
+        cols = ["client", "env", "version", "digest", "revision", "running", "desired"]
+        self.rows(None, [*cols, "rollout", "last", "outcome"], rows)
+
+    def built(self, version: str, img: Any) -> None:
+        """What ``build`` made: the local tags (not pushed), or the image by digest."""
+        self.close()
+        if isinstance(img, list):
+            if self.json:
+                self.data({"version": version, "image": img[0], "pushed": False})
+            else:
+                self.line(img[0])
+            return
+        outcome = "built" if img.built else "reused"
+        github.set_outputs({"version": version, "digest": img.digest, "outcome": outcome})
+        if self.json:
+            self.data(
+                {"version": version, "digest": img.digest, "uri": img.uri, "built": img.built}
+            )
+        else:
+            self.line(img.uri)
+
+    def unlocked(self, c: Any, holder: Any) -> None:
+        if self.json:
+            self.data({"client": c.client, "env": c.env, "was_held": bool(holder)})
+        elif holder:
+            self.line(f"{c.target}: lock removed (was held by {holder.describe()})")
+        else:
+            self.line(f"{c.target}: no lock was held")
+
+    def cutover(self, result: Any) -> None:
+        """A cutover step: one line (what moved, or why it went back), its checks on stderr."""
+        self.close()
+        if self.json:
+            self.data(result.as_dict())
+            return
+        for check in result.checks:
+            console.info(f"  {check}")
+        done = {"dry_run": "dry run: ", "rolled_back": "FAILED, weights back: "}
+        self.line(f"{result.client}/{result.env}: {done.get(result.outcome, '')}{result.message}")
+
     def history(self, title: str, records: list[Any]) -> None:
         if self.json:
             self.data([r.as_dict() for r in records])

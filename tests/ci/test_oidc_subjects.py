@@ -279,3 +279,34 @@ def test_build_role_pushes_and_nothing_else(names):
     assert not evaluate(build, release_call("ecr:PutImage", other)).allowed
     svc = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/cosyworld-acme-dev/app"
     assert not evaluate(build, release_call("ecs:UpdateService", svc)).allowed
+
+
+def test_release_role_moves_only_its_clients_cutover_weights(names):
+    """`cosydeploy cutover`: UPSERT of CNAME records named after the environment's own
+    clients (`<client>.<zone>` in the last environment), nothing else in Route 53."""
+    roles = names["name"]["roles"]
+    dev, prod = [roles["release-dev"]["policy"]], [roles["release-prod"]["policy"]]
+    zone = "arn:aws:route53:::hostedzone/Z0123"
+
+    def change(names_: list[str], types: list[str] = ["CNAME"], actions=("UPSERT",)) -> Call:  # noqa: B006
+        context = {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": names_,
+            "route53:ChangeResourceRecordSetsRecordTypes": types,
+            "route53:ChangeResourceRecordSetsActions": list(actions),
+        }
+        return Call(action="route53:ChangeResourceRecordSets", resource=zone, context=context)
+
+    assert evaluate(dev, change(["acme-dev.cosyworld.ai"] * 2)).allowed
+    assert evaluate(prod, change(["globex.cosyworld.ai"])).allowed
+    for bad in (
+        change(["acme-prod.cosyworld.ai"]),  # another environment's hostname
+        change(["acme-dev.cosyworld.ai", "initech-dev.cosyworld.ai"]),  # not a client here
+        change(["acme-dev.cosyworld.ai"], types=["A"]),
+        change(["acme-dev.cosyworld.ai"], actions=("DELETE",)),
+        change(["acme-dev.cosyworld.ai"], actions=("UPSERT", "CREATE")),
+    ):
+        assert not evaluate(dev, bad).allowed, bad.context
+    assert not evaluate(prod, change(["acme-dev.cosyworld.ai"])).allowed
+    for read in ("route53:ListResourceRecordSets", "route53:GetChange"):
+        assert evaluate(dev, release_call(read, zone)).allowed
+    assert not evaluate(dev, release_call("route53:DeleteHostedZone", zone)).allowed

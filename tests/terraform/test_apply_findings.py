@@ -425,12 +425,15 @@ def test_9_route53_goes_through_the_dns_provider(
         "dns.data.aws_route53_zone.this": "aws.dns",
         "dns.aws_route53_record.validation": "aws.dns",
         "dns.aws_route53_record.this": "aws.dns",
+        "dns.aws_route53_record.weighted": "aws.dns",  # with an old origin (cutover)
         "alb.aws_acm_certificate.this": "aws",
         "alb.aws_acm_certificate_validation.this": "aws",
     }
     validation = one(plan, "module.alb.aws_acm_certificate_validation.this")["values"]
     assert validation["timeouts"]["create"] == "15m"
-    assert one(plan, "module.dns.aws_route53_record.this")["values"]["name"] == tfvars["hostname"]
+    assert (
+        one(plan, "module.dns.aws_route53_record.this[0]")["values"]["name"] == tfvars["hostname"]
+    )
     records = [r for r in managed(plan, "aws_route53_record") if ".validation" in r["address"]]
     assert [r["index"] for r in records] == [tfvars["hostname"]]
 

@@ -322,4 +322,5 @@ module "dns" {
   certificate_validation_options = module.alb.domain_validation_options
   alb_dns_name                   = module.alb.alb_dns_name
   alb_zone_id                    = module.alb.alb_zone_id
+  old_origin                     = var.old_origin # cutover.tf
 }

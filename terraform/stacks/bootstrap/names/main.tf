@@ -64,6 +64,11 @@ locals {
     ]
     # The Redis snapshot before a release: its replication group (and member clusters)
     # and the snapshots named after the stack.
+    # `cosydeploy cutover`: the weights of a client's two weighted CNAME records (UPSERT
+    # only), in the zone of this account or, through the DNS account's role, of that one.
+    route53_zone_arns    = "${local.arn}:route53:::hostedzone/*"
+    cutover_record_names = [for c in var.clients : e == local.last_env ? "${c}.*" : "${c}-${e}.*"]
+    dns_role_arns        = local.dns_role_arns
     redis_snapshot_arns = flatten([for s in local.stacks[e] : [
       "${local.arn}:elasticache:*:${var.account_id}:replicationgroup:${s}",
       "${local.arn}:elasticache:*:${var.account_id}:cluster:${s}-*",
@@ -83,6 +88,9 @@ locals {
     ]
     protected_iam_arns = local.protected_iam_arns
     # The DNS account's role (cosydeploy.yaml `dns`), assumed for the Route 53 records.
-    dns_role_arns = try(local.config.dns.role_arn, null) == null ? [] : [local.config.dns.role_arn]
+    dns_role_arns = local.dns_role_arns
   }
+  dns_role_arns = try(local.config.dns.role_arn, null) == null ? [] : [local.config.dns.role_arn]
+  # The hostname of a client in the last environment is `<client>.<zone>`, else `<client>-<env>.<zone>`.
+  last_env = local.config.environments[length(local.config.environments) - 1]
 }
