@@ -152,9 +152,11 @@ def test_a_crash_in_the_bake_goes_back_to_the_previous_version(shifting, cosy, s
     # A bake long enough for the app to die in it (about 20 s after it became healthy).
     path.write_text(manifest(cid, RELEASE_BLOCKS[strategy].replace("bake: 1m,", "bake: 6m,", 1)))
     try:
+        stage.cli("apply", cid, "--env", "dev", "--yes")  # ECS's bake is the stack's
         r = release(cosy, cid, f"{strategy}-crash", "--build-arg", "BREAK=crash-later")
     finally:
         path.write_text(original)
+        stage.cli("apply", cid, "--env", "dev", "--yes")
     assert r.exit_code == 1, r.output
     result = json.loads(r.stdout)
     assert (result["outcome"], result["verified"]) == ("rolled_back", True), result
