@@ -326,16 +326,22 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
         )
     # moto's create_service drops these; update_service keeps them. The load balancer
     # always carries its advanced configuration, whatever the strategy (as on AWS).
+    current = live[0] if live else {}
+    config = deployment_configuration(spec, spec.alarm_names or outputs.alarm_names)
+    # The stack ignores lifecycle hooks (a release sets its own before it starts): kept.
+    hooks = (current.get("deploymentConfiguration") or {}).get("lifecycleHooks")
+    if hooks:
+        config["lifecycleHooks"] = hooks
+    balancers = [balancing.service_load_balancer(outputs.container_name, spec.container_port)]
+    # As an apply with nothing to change there: the load balancers are given only when
+    # they differ (on ECS, a new load balancer configuration starts a deployment).
+    changed = {"loadBalancers": balancers} if current.get("loadBalancers") != balancers else {}
     ecs.update_service(
         cluster=outputs.cluster_name,
         service=outputs.service_name,
         healthCheckGracePeriodSeconds=spec.health_check_grace_period,
-        loadBalancers=[
-            balancing.service_load_balancer(outputs.container_name, spec.container_port)
-        ],
-        deploymentConfiguration=deployment_configuration(
-            spec, spec.alarm_names or outputs.alarm_names
-        ),
+        deploymentConfiguration=config,
+        **changed,
     )
     _alarms(session.client("cloudwatch", region_name=region), outputs, spec)
     if not live:

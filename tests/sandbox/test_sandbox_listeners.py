@@ -133,7 +133,7 @@ def rule_weights(elb, rule_arn: str) -> list[tuple[str, int]]:
 
 
 def test_provisioning_makes_what_the_stack_outputs_name(stack, aws, info):
-    outputs, spec, _again = stack
+    outputs, spec, provision_again = stack
     elb, short = aws("elbv2"), f"{spec.client}-dev"
     primary, alternate = outputs["target_group_arn"], outputs["alternate_target_group_arn"]
     groups = elb.describe_target_groups(TargetGroupArns=[primary, alternate])["TargetGroups"]
@@ -175,6 +175,25 @@ def test_provisioning_makes_what_the_stack_outputs_name(stack, aws, info):
         "rollback": True,
     }
     assert config["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+
+    # A release's PAUSE hook (merged into the configuration) outlives provisioning again,
+    # as the stack ignores lifecycle hooks; the rest is the stack's again.
+    ecs = aws("ecs")
+    hook = {
+        "targetType": "PAUSE",
+        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "ROLLBACK"},
+    }
+    ecs.update_service(
+        cluster=outputs["cluster_name"],
+        service="app",
+        deploymentConfiguration={**config, "lifecycleHooks": [hook], "bakeTimeInMinutes": 9},
+    )
+    provision_again()
+    again = ecs.describe_services(cluster=outputs["cluster_name"], services=["app"])
+    again = again["services"][0]
+    assert again["deploymentConfiguration"] == {**config, "lifecycleHooks": [hook]}
+    assert again["loadBalancers"] == svc["loadBalancers"]
 
 
 def test_an_output_naming_something_else_is_refused(session, info):
