@@ -80,6 +80,10 @@ class Shift:
         self.stop = bk.stop_event(run.poller)
         self.result = Shifted()
         self.calls: dict[str, int] = {}
+        # Whether the previous version served before this deployment: when it did not
+        # (a first release), production requests still going to it say nothing of the
+        # new one, and the app URL is judged once all of production is on the new one.
+        self.blue_serves = True
         # Told each stage reached (test traffic, verified, baking): the ledger's note.
         self.on_stage: Callable[[str], None] = lambda stage: None
 
@@ -322,7 +326,7 @@ class Shift:
             signal = bk.judge_alarms(found)
             if signal is not None:
                 return signal
-        if url:
+        if url and (self.blue_serves or state.production_weight == 100):
             code, body = http_get(url + self.t.health_path)
             if health.add(code != 200):
                 return bk.Signal(
@@ -365,11 +369,13 @@ def shift(
     version: str,
     start_count: int | None,
     on_stage: Callable[[str], None] | None = None,
+    blue_serves: bool = True,
 ) -> Shifted:
     """Start and follow one traffic-shifting deployment (see the module's docstring)."""
     from cosydeploy.release.pipeline import current_service
 
     s = Shift(run, taskdef_arn, version, start_count)
+    s.blue_serves = blue_serves
     if on_stage is not None:
         s.on_stage = on_stage
     started = run.clock()
@@ -428,7 +434,8 @@ def deploy(
         if noted is not None:
             box[0] = noted
 
-    s = shift(run, arn, version, start_count, on_stage=note)
+    serves = bool(before.healthy) and not before.placeholder
+    s = shift(run, arn, version, start_count, on_stage=note, blue_serves=serves)
     result.stage = s.stage
     result.traffic = s.state.traffic() if s.state else ""
     result.verified = s.verified
