@@ -118,6 +118,13 @@ def _ecs_calls(req: Request, account: str) -> list[Call]:
     if req.action in {"ListServiceDeployments"}:
         service = _name(str(p.get("service", "")))
         return [Call(action, _arn("ecs", region, account, f"service/{cluster}/{service}"))]
+    # A service deployment's own actions are authorized on its ARN (a revision's on its).
+    if req.action in {"ContinueServiceDeployment", "StopServiceDeployment"}:
+        return [Call(action, str(p.get("serviceDeploymentArn") or "*"))]
+    if req.action == "DescribeServiceDeployments":
+        return [Call(action, str(arn)) for arn in p.get("serviceDeploymentArns") or ["*"]]
+    if req.action == "DescribeServiceRevisions":
+        return [Call(action, str(arn)) for arn in p.get("serviceRevisionArns") or ["*"]]
     calls = [Call(action, "*")]
     if req.action == "RegisterTaskDefinition":
         for key in ("taskRoleArn", "executionRoleArn"):

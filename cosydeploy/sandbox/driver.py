@@ -876,7 +876,9 @@ class RolloutDriver:
             with self.book.lock:
                 if dep.rollback and record.status == sd.ROLLBACK_IN_PROGRESS:
                     record.set(sd.ROLLBACK_SUCCESSFUL)
-                elif not dep.rollback and record.status == sd.IN_PROGRESS:
+                elif not dep.rollback and record.status in sd.UNDER_WAY:
+                    # A stop asked for in the same pass as the completion comes too late.
+                    record.request = None
                     record.set(sd.SUCCESSFUL, f"ECS deployment {dep.id} completed.")
                 for watch in (record.circuit_breaker, record.alarms):
                     if watch and watch.get("status") == "MONITORING":

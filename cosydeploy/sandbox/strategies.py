@@ -400,10 +400,7 @@ class Stager:
     # -- the end -------------------------------------------------------------------------
 
     def _finish(self, svc: Any, state: Any, dep: Any) -> None:
-        with self.driver.book.lock:
-            if dep.record.status == sd.IN_PROGRESS:
-                dep.record.set(sd.SUCCESSFUL, f"ECS deployment {dep.id} completed.")
-        dep.staged = None
+        dep.staged = None  # _complete (at CLEAN_UP) closed the record
 
     def rollback(
         self,

@@ -538,3 +538,64 @@ def test_blue_green_with_containers(target, images, aws):
     assert not targets(aws, lb.primary)
     running = target.tasks("RUNNING")
     assert len(running) == 2 and {t["taskDefinitionArn"] for t in running} == {v2}
+
+
+def test_a_paused_hook_that_times_out_takes_its_action(paper, info, aws):
+    lb = balancer(paper, aws)
+    for action, status in (("CONTINUE", "SUCCESSFUL"), ("ROLLBACK", "ROLLBACK_SUCCESSFUL")):
+        hook = {**PAUSE, "timeoutConfiguration": {"timeoutInMinutes": 1, "action": action}}
+        configure(paper, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=0, lifecycleHooks=[hook])
+        record = released(paper, paper_td(paper, info, f"v-{action.lower()}"), status)
+        assert record["lifecycleHookDetails"][0]["status"] == "TIMED_OUT"
+        assert record["lifecycleHookDetails"][0]["timeoutAction"] == action
+    assert "timed out" in record["rollback"]["reason"]
+    # The first one went through (production on its group); the second never got there.
+    assert weights(aws, lb.prod_rule) == {lb.primary: 0, lb.alternate: 100}
+
+
+def test_a_rolling_deployment_rolls_back_on_its_alarm(paper, info, aws):
+    cloudwatch = aws("cloudwatch")
+    alarm = f"{paper.cluster}-errors"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="Errors",
+        Namespace="cosyworld",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    aws("ecs").update_service(
+        cluster=paper.cluster,
+        service="app",
+        deploymentConfiguration={
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+            "alarms": {"alarmNames": [alarm], "enable": True, "rollback": True},
+        },
+    )
+    v1 = paper_td(paper, info, "v1")
+    first = released(paper, v1)
+    assert first["alarms"]["status"] == "MONITORING_COMPLETE"
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="errors")
+    # v2 fails at once (within one pass of the driver): follow it by its record.
+    v2 = paper_td(paper, info, "v2")
+    ecs = aws("ecs")
+    ecs.update_service(cluster=paper.cluster, service="app", taskDefinition=v2)
+    deadline = time.monotonic() + 30
+    while True:
+        newest = ecs.list_service_deployments(cluster=paper.cluster, service="app")[
+            "serviceDeployments"
+        ][0]
+        if newest["status"] == "ROLLBACK_SUCCESSFUL" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    record = describe(paper, newest["serviceDeploymentArn"])
+    assert record["status"] == "ROLLBACK_SUCCESSFUL", record
+    revisions = ecs.describe_service_revisions(
+        serviceRevisionArns=[record["targetServiceRevision"]["arn"]]
+    )["serviceRevisions"]
+    assert revisions[0]["taskDefinition"] == v2
+    assert alarm in record["rollback"]["reason"]
+    assert record["alarms"]["triggeredAlarmNames"] == [alarm]
+    assert paper.service()["taskDefinition"] == v1
