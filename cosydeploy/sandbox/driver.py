@@ -119,6 +119,7 @@ class Deployment:
     revision: str = ""  # the ARN of the service revision it runs
     target_group: str | None = None  # where its tasks register (None: the service's first)
     staged: Any = None  # a BLUE_GREEN / CANARY / LINEAR deployment's stages (strategies.py)
+    doomed: str = ""  # why it fails at once (a staged one whose rules cannot be read)
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     runs: list[TaskRun] = field(default_factory=list)
@@ -490,11 +491,7 @@ class RolloutDriver:
         try:
             dep.staged = self.stager.plan(svc, strategy, config)
         except Exception as exc:
-            self._event(
-                svc,
-                f"(service {svc.name}) could not read the listener rules of its "
-                f"advancedConfiguration ({exc}): deploying ROLLING.",
-            )
+            dep.doomed = f"ECS could not read the listener rules of the service: {exc}"
             return
         dep.target_group = dep.staged.green_tg
 
@@ -769,6 +766,9 @@ class RolloutDriver:
         if dep.rollout_state == IN_PROGRESS:
             if dep.placeholder:
                 self._complete(svc, state, dep)
+                return
+            if dep.doomed:
+                self._fail(svc, state, dep, rollback=True, reason=dep.doomed)
                 return
             if self._stopped(svc, state, dep, config):
                 return

@@ -34,9 +34,18 @@ class Balancer:
     role: str
 
 
-def balancer(target: Target, aws) -> Balancer:
+RULE_ACTIONS = (
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:ModifyListener",
+)
+
+
+def balancer(target: Target, aws, allow: tuple[str, ...] = RULE_ACTIONS) -> Balancer:
     """A load balancer in front of the service's target group and a second (alternate)
-    one; production and test rules forward to both, production 100/0."""
+    one; production and test rules forward to both, production 100/0. The
+    infrastructure role may do ``allow``."""
     elb, ec2, iam = aws("elbv2"), aws("ec2"), aws("iam")
     short = target.cluster.removeprefix("cosyworld-")
     primary = target.outputs.target_group_arn
@@ -81,7 +90,7 @@ def balancer(target: Target, aws) -> Balancer:
             ],
         )["Rules"][0]["RuleArn"]
         rules.append(rule)
-    # The infrastructure role ECS moves the rules with, allowed just that.
+    # The infrastructure role ECS moves the rules with.
     role = iam.create_role(
         RoleName=f"{short}-ecs-infra",
         AssumeRolePolicyDocument=json.dumps(
@@ -106,12 +115,7 @@ def balancer(target: Target, aws) -> Balancer:
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Action": [
-                            "elasticloadbalancing:DescribeRules",
-                            "elasticloadbalancing:DescribeListeners",
-                            "elasticloadbalancing:ModifyRule",
-                            "elasticloadbalancing:ModifyListener",
-                        ],
+                        "Action": list(allow),
                         "Resource": "*",
                     }
                 ],
@@ -599,3 +603,13 @@ def test_a_rolling_deployment_rolls_back_on_its_alarm(paper, info, aws):
     assert alarm in record["rollback"]["reason"]
     assert record["alarms"]["triggeredAlarmNames"] == [alarm]
     assert paper.service()["taskDefinition"] == v1
+
+
+def test_rules_the_infrastructure_role_may_not_move_roll_the_deployment_back(paper, info, aws):
+    lb = balancer(paper, aws, allow=("elasticloadbalancing:DescribeRules",))
+    configure(paper, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=0)
+    record = released(paper, paper_td(paper, info, "v1"), "ROLLBACK_SUCCESSFUL")
+    assert "could not modify the test listener rule" in record["rollback"]["reason"]
+    assert "elasticloadbalancing:ModifyRule" in record["rollback"]["reason"]
+    assert weights(aws, lb.test_rule) == {lb.primary: 100, lb.alternate: 0}
+    assert not paper.tasks("RUNNING")
