@@ -148,19 +148,13 @@ class Revision:
             "platformVersion": "1.4.0",
             "platformFamily": "Linux",
             "loadBalancers": [
-                {
-                    k: v
-                    for k, v in lb.items()
-                    if k in ("targetGroupArn", "loadBalancerName", "containerName", "containerPort")
-                }
-                | (
+                _clean(
                     {
-                        "productionListenerRule": lb["advancedConfiguration"][
+                        "targetGroupArn": lb.get("targetGroupArn"),
+                        "productionListenerRule": (lb.get("advancedConfiguration") or {}).get(
                             "productionListenerRule"
-                        ]
+                        ),
                     }
-                    if (lb.get("advancedConfiguration") or {}).get("productionListenerRule")
-                    else {}
                 )
                 for lb in self.load_balancers
             ],

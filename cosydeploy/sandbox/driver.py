@@ -14,7 +14,13 @@ sandbox's account/region and, as ECS does:
   rollback on, starts a deployment back to the last COMPLETED task definition;
 - keeps the desired count (scaling in and out) once a deployment completed;
 - writes the counts, deployments and events back into moto, and copies container
-  output into CloudWatch Logs.
+  output into CloudWatch Logs;
+- opens a service deployment record (and a service revision) for every deployment it
+  starts and moves it as ECS does (deployments.py): IN_PROGRESS -> SUCCESSFUL; circuit
+  breaker, alarm or StopServiceDeployment ROLLBACK -> ROLLBACK_IN_PROGRESS ->
+  ROLLBACK_SUCCESSFUL; superseded -> STOPPED;
+- runs BLUE_GREEN, CANARY and LINEAR deployments stage by stage on the load balancer's
+  listener rules (strategies.py) when the service's deploymentConfiguration says so.
 
 The service's first task definition (made by provisioning, with a placeholder image)
 is never run: its deployment counts as COMPLETED with no tasks.
@@ -113,9 +119,8 @@ class Deployment:
     placeholder: bool = False
     rollback: bool = False
     paper_fail: bool = False  # a paper deployment whose tasks exit at start (paper.py)
-    record: Any = (
-        None  # its service deployment (deployments.Record); a rollback's: the failed one's
-    )
+    # Its service deployment (deployments.Record); a rollback deployment's: the failed one's.
+    record: Any = None
     revision: str = ""  # the ARN of the service revision it runs
     target_group: str | None = None  # where its tasks register (None: the service's first)
     staged: Any = None  # a BLUE_GREEN / CANARY / LINEAR deployment's stages (strategies.py)

@@ -285,6 +285,13 @@ class Stager:
         now = time.monotonic()
         if s.stage < 0:
             self._enter(svc, state, dep, 0, now)
+        if s.stage > STAGES.index("SCALE_UP"):
+            # Until CLEAN_UP the scheduler keeps both revisions at their counts: a green
+            # task that dies is replaced (and counts for the circuit breaker), so is blue's.
+            self.driver._converge(backend, svc, state, dep)
+            blue = state.last_completed
+            if blue is not None and blue is not dep and not blue.placeholder:
+                self.driver._converge(backend, svc, state, blue)
         while True:
             stage = STAGES[s.stage]
             if not self._work(backend, svc, state, dep, stage, now):

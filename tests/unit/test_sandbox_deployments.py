@@ -237,3 +237,18 @@ def test_service_deployment_actions_are_authorized_on_their_arns() -> None:
     ):
         (call,) = calls_for(Request("ecs", action, REGION, "POST", "/", params), ACCOUNT)
         assert (call.action, call.resource) == (f"ecs:{action}", arn)
+
+
+def test_the_infrastructure_roles_load_balancer_actions_are_authorized_on_their_arns() -> None:
+    from cosydeploy.sandbox.authz import Request, calls_for
+
+    rule = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/lb/1/2/3"
+    (call,) = calls_for(
+        Request("elasticloadbalancing", "ModifyRule", REGION, "POST", "/", {"RuleArn": rule}),
+        ACCOUNT,
+    )
+    assert (call.action, call.resource) == ("elasticloadbalancing:ModifyRule", rule)
+    (call,) = calls_for(
+        Request("elasticloadbalancing", "DescribeRules", REGION, "POST", "/", {}), ACCOUNT
+    )
+    assert call.resource == "*"
