@@ -198,6 +198,18 @@ def calls_for(req: Request, account: str) -> list[Call]:
             snapshot = str(p["SnapshotName"]).lower()  # ElastiCache keeps names lowercase
             calls.append(Call(action, _arn(s, region, account, f"snapshot:{snapshot}")))
         return calls
+    if s == "elasticloadbalancing":
+        # What ECS's infrastructure role does to a load balancer, on the resource's ARN
+        # (AWS's managed policy for it grants these on listener-rule/app/... and the like).
+        key = {
+            "ModifyRule": "RuleArn",
+            "ModifyListener": "ListenerArn",
+            "RegisterTargets": "TargetGroupArn",
+            "DeregisterTargets": "TargetGroupArn",
+        }.get(req.action)
+        if key and p.get(key):
+            return [Call(action, str(p[key]))]
+        return [Call(action, "*")]
     if s == "dynamodb" and p.get("TableName"):
         return [Call(action, _arn(s, region, account, f"table/{p['TableName']}"))]
     if s == "logs" and p.get("logGroupName"):

@@ -45,6 +45,8 @@ STOP_REQUESTED, ROLLBACK_REQUESTED = "STOP_REQUESTED", "ROLLBACK_REQUESTED"
 ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL = "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"
 ROLLBACK_FAILED = "ROLLBACK_FAILED"
 ENDED = frozenset({SUCCESSFUL, STOPPED, ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED})
+# Going forward (a stop or rollback asked for, not acted on yet, included).
+UNDER_WAY = frozenset({IN_PROGRESS, STOP_REQUESTED, ROLLBACK_REQUESTED})
 # A deployment that has ended, or is being stopped or rolled back, cannot be stopped again.
 NOT_STOPPABLE = ENDED | {STOP_REQUESTED, ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS}
 
@@ -146,19 +148,13 @@ class Revision:
             "platformVersion": "1.4.0",
             "platformFamily": "Linux",
             "loadBalancers": [
-                {
-                    k: v
-                    for k, v in lb.items()
-                    if k in ("targetGroupArn", "loadBalancerName", "containerName", "containerPort")
-                }
-                | (
+                _clean(
                     {
-                        "productionListenerRule": lb["advancedConfiguration"][
+                        "targetGroupArn": lb.get("targetGroupArn"),
+                        "productionListenerRule": (lb.get("advancedConfiguration") or {}).get(
                             "productionListenerRule"
-                        ]
+                        ),
                     }
-                    if (lb.get("advancedConfiguration") or {}).get("productionListenerRule")
-                    else {}
                 )
                 for lb in self.load_balancers
             ],

@@ -14,7 +14,13 @@ sandbox's account/region and, as ECS does:
   rollback on, starts a deployment back to the last COMPLETED task definition;
 - keeps the desired count (scaling in and out) once a deployment completed;
 - writes the counts, deployments and events back into moto, and copies container
-  output into CloudWatch Logs.
+  output into CloudWatch Logs;
+- opens a service deployment record (and a service revision) for every deployment it
+  starts and moves it as ECS does (deployments.py): IN_PROGRESS -> SUCCESSFUL; circuit
+  breaker, alarm or StopServiceDeployment ROLLBACK -> ROLLBACK_IN_PROGRESS ->
+  ROLLBACK_SUCCESSFUL; superseded -> STOPPED;
+- runs BLUE_GREEN, CANARY and LINEAR deployments stage by stage on the load balancer's
+  listener rules (strategies.py) when the service's deploymentConfiguration says so.
 
 The service's first task definition (made by provisioning, with a placeholder image)
 is never run: its deployment counts as COMPLETED with no tasks.
@@ -113,12 +119,12 @@ class Deployment:
     placeholder: bool = False
     rollback: bool = False
     paper_fail: bool = False  # a paper deployment whose tasks exit at start (paper.py)
-    record: Any = (
-        None  # its service deployment (deployments.Record); a rollback's: the failed one's
-    )
+    # Its service deployment (deployments.Record); a rollback deployment's: the failed one's.
+    record: Any = None
     revision: str = ""  # the ARN of the service revision it runs
     target_group: str | None = None  # where its tasks register (None: the service's first)
     staged: Any = None  # a BLUE_GREEN / CANARY / LINEAR deployment's stages (strategies.py)
+    doomed: str = ""  # why it fails at once (a staged one whose rules cannot be read)
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     runs: list[TaskRun] = field(default_factory=list)
@@ -490,11 +496,7 @@ class RolloutDriver:
         try:
             dep.staged = self.stager.plan(svc, strategy, config)
         except Exception as exc:
-            self._event(
-                svc,
-                f"(service {svc.name}) could not read the listener rules of its "
-                f"advancedConfiguration ({exc}): deploying ROLLING.",
-            )
+            dep.doomed = f"ECS could not read the listener rules of the service: {exc}"
             return
         dep.target_group = dep.staged.green_tg
 
@@ -770,6 +772,9 @@ class RolloutDriver:
             if dep.placeholder:
                 self._complete(svc, state, dep)
                 return
+            if dep.doomed:
+                self._fail(svc, state, dep, rollback=True, reason=dep.doomed)
+                return
             if self._stopped(svc, state, dep, config):
                 return
             if breaker.get("enable") and dep.failed >= circuit_breaker_threshold(dep.desired):
@@ -876,7 +881,9 @@ class RolloutDriver:
             with self.book.lock:
                 if dep.rollback and record.status == sd.ROLLBACK_IN_PROGRESS:
                     record.set(sd.ROLLBACK_SUCCESSFUL)
-                elif not dep.rollback and record.status == sd.IN_PROGRESS:
+                elif not dep.rollback and record.status in sd.UNDER_WAY:
+                    # A stop asked for in the same pass as the completion comes too late.
+                    record.request = None
                     record.set(sd.SUCCESSFUL, f"ECS deployment {dep.id} completed.")
                 for watch in (record.circuit_breaker, record.alarms):
                     if watch and watch.get("status") == "MONITORING":

@@ -115,6 +115,10 @@ def green_group(weights: dict[str, int], primary: str, alternate: str) -> tuple[
     return alternate, primary
 
 
+class RuleError(Exception):
+    """A listener rule could not be moved (the deployment rolls back saying why)."""
+
+
 @dataclass
 class Staged:
     """A staged deployment's own state (the Deployment it belongs to holds it)."""
@@ -271,9 +275,23 @@ class Stager:
                     firing=firing,
                 )
                 return
+        try:
+            self._stages(backend, svc, state, dep)
+        except RuleError as exc:
+            self.rollback(svc, state, dep, str(exc))
+
+    def _stages(self, backend: Any, svc: Any, state: Any, dep: Any) -> None:
+        s: Staged = dep.staged
         now = time.monotonic()
         if s.stage < 0:
             self._enter(svc, state, dep, 0, now)
+        if s.stage > STAGES.index("SCALE_UP"):
+            # Until CLEAN_UP the scheduler keeps both revisions at their counts: a green
+            # task that dies is replaced (and counts for the circuit breaker), so is blue's.
+            self.driver._converge(backend, svc, state, dep)
+            blue = state.last_completed
+            if blue is not None and blue is not dep and not blue.placeholder:
+                self.driver._converge(backend, svc, state, blue)
         while True:
             stage = STAGES[s.stage]
             if not self._work(backend, svc, state, dep, stage, now):
@@ -316,7 +334,10 @@ class Stager:
         s.wait_until = now + bake * self.minute
 
     def _shift(self, svc: Any, state: Any, dep: Any, rule: str | None, percent: float, what: str):
-        self.set_weights(svc, dep, rule, percent, what)
+        try:
+            self.set_weights(svc, dep, rule, percent, what)
+        except Exception as exc:
+            raise RuleError(f"ECS could not modify the {what} listener rule {rule}: {exc}") from exc
         key = "requestedTestTrafficWeight" if what == "test" else "requestedProductionTrafficWeight"
         with self.driver.book.lock:
             dep.record.target[key] = float(percent)
@@ -400,10 +421,7 @@ class Stager:
     # -- the end -------------------------------------------------------------------------
 
     def _finish(self, svc: Any, state: Any, dep: Any) -> None:
-        with self.driver.book.lock:
-            if dep.record.status == sd.IN_PROGRESS:
-                dep.record.set(sd.SUCCESSFUL, f"ECS deployment {dep.id} completed.")
-        dep.staged = None
+        dep.staged = None  # _complete (at CLEAN_UP) closed the record
 
     def rollback(
         self,

@@ -34,9 +34,24 @@ class Balancer:
     role: str
 
 
-def balancer(target: Target, aws) -> Balancer:
+# What ECS's infrastructure role for load balancers may do, as AWS's managed policy
+# scopes it: read anything, modify application load balancers' listener rules.
+READ_RULES = {
+    "Effect": "Allow",
+    "Action": ["elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeListeners"],
+    "Resource": "*",
+}
+MODIFY_RULES = {
+    "Effect": "Allow",
+    "Action": "elasticloadbalancing:ModifyRule",
+    "Resource": "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*/*",
+}
+
+
+def balancer(target: Target, aws, statements: tuple = (READ_RULES, MODIFY_RULES)) -> Balancer:
     """A load balancer in front of the service's target group and a second (alternate)
-    one; production and test rules forward to both, production 100/0."""
+    one; production and test rules forward to both, production 100/0; the
+    infrastructure role with these policy statements."""
     elb, ec2, iam = aws("elbv2"), aws("ec2"), aws("iam")
     short = target.cluster.removeprefix("cosyworld-")
     primary = target.outputs.target_group_arn
@@ -81,7 +96,7 @@ def balancer(target: Target, aws) -> Balancer:
             ],
         )["Rules"][0]["RuleArn"]
         rules.append(rule)
-    # The infrastructure role ECS moves the rules with, allowed just that.
+    # The infrastructure role ECS moves the rules with.
     role = iam.create_role(
         RoleName=f"{short}-ecs-infra",
         AssumeRolePolicyDocument=json.dumps(
@@ -103,18 +118,7 @@ def balancer(target: Target, aws) -> Balancer:
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "elasticloadbalancing:DescribeRules",
-                            "elasticloadbalancing:DescribeListeners",
-                            "elasticloadbalancing:ModifyRule",
-                            "elasticloadbalancing:ModifyListener",
-                        ],
-                        "Resource": "*",
-                    }
-                ],
+                "Statement": list(statements),
             }
         ),
     )
@@ -538,3 +542,106 @@ def test_blue_green_with_containers(target, images, aws):
     assert not targets(aws, lb.primary)
     running = target.tasks("RUNNING")
     assert len(running) == 2 and {t["taskDefinitionArn"] for t in running} == {v2}
+
+
+def test_a_paused_hook_that_times_out_takes_its_action(paper, info, aws):
+    lb = balancer(paper, aws)
+    for action, status in (("CONTINUE", "SUCCESSFUL"), ("ROLLBACK", "ROLLBACK_SUCCESSFUL")):
+        hook = {**PAUSE, "timeoutConfiguration": {"timeoutInMinutes": 1, "action": action}}
+        configure(paper, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=0, lifecycleHooks=[hook])
+        record = released(paper, paper_td(paper, info, f"v-{action.lower()}"), status)
+        assert record["lifecycleHookDetails"][0]["status"] == "TIMED_OUT"
+        assert record["lifecycleHookDetails"][0]["timeoutAction"] == action
+    assert "timed out" in record["rollback"]["reason"]
+    # The first one went through (production on its group); the second never got there.
+    assert weights(aws, lb.prod_rule) == {lb.primary: 0, lb.alternate: 100}
+
+
+def test_a_rolling_deployment_rolls_back_on_its_alarm(paper, info, aws):
+    cloudwatch = aws("cloudwatch")
+    alarm = f"{paper.cluster}-errors"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="Errors",
+        Namespace="cosyworld",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    aws("ecs").update_service(
+        cluster=paper.cluster,
+        service="app",
+        deploymentConfiguration={
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+            "alarms": {"alarmNames": [alarm], "enable": True, "rollback": True},
+        },
+    )
+    v1 = paper_td(paper, info, "v1")
+    first = released(paper, v1)
+    assert first["alarms"]["status"] == "MONITORING_COMPLETE"
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="errors")
+    # v2 fails at once (within one pass of the driver): follow it by its record.
+    v2 = paper_td(paper, info, "v2")
+    ecs = aws("ecs")
+    ecs.update_service(cluster=paper.cluster, service="app", taskDefinition=v2)
+    deadline = time.monotonic() + 30
+    while True:
+        newest = ecs.list_service_deployments(cluster=paper.cluster, service="app")[
+            "serviceDeployments"
+        ][0]
+        if newest["status"] == "ROLLBACK_SUCCESSFUL" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    record = describe(paper, newest["serviceDeploymentArn"])
+    assert record["status"] == "ROLLBACK_SUCCESSFUL", record
+    revisions = ecs.describe_service_revisions(
+        serviceRevisionArns=[record["targetServiceRevision"]["arn"]]
+    )["serviceRevisions"]
+    assert revisions[0]["taskDefinition"] == v2
+    assert alarm in record["rollback"]["reason"]
+    assert record["alarms"]["triggeredAlarmNames"] == [alarm]
+    assert paper.service()["taskDefinition"] == v1
+
+
+def test_rules_the_infrastructure_role_may_not_move_roll_the_deployment_back(paper, info, aws):
+    lb = balancer(paper, aws, statements=(READ_RULES,))
+    configure(paper, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=0)
+    record = released(paper, paper_td(paper, info, "v1"), "ROLLBACK_SUCCESSFUL")
+    assert "could not modify the test listener rule" in record["rollback"]["reason"]
+    assert "elasticloadbalancing:ModifyRule" in record["rollback"]["reason"]
+    assert weights(aws, lb.test_rule) == {lb.primary: 100, lb.alternate: 0}
+    assert not paper.tasks("RUNNING")
+
+
+def test_green_tasks_dying_in_the_bake_are_replaced_until_the_breaker_trips(
+    target, images, aws, docker_client
+):
+    lb = balancer(target, aws)
+    configure(target, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=0)
+    v1 = target.register(images["good1"].ecr_ref)
+    released(target, v1)
+    configure(target, lb, strategy="BLUE_GREEN", bakeTimeInMinutes=60)
+    v2 = target.register(images["good2"].ecr_ref)
+    arn = record_of(target, target.deploy(v2))["serviceDeploymentArn"]
+    wait_record(target, arn, lambda r: r.get("lifecycleStage") == "BAKE_TIME", "bake", 60)
+    killed: set[str] = set()
+    deadline = time.monotonic() + 60
+    while describe(target, arn)["status"] == "IN_PROGRESS" and time.monotonic() < deadline:
+        for task in target.tasks("RUNNING"):
+            if task["taskDefinitionArn"] != v2 or task["taskArn"] in killed:
+                continue
+            for c in docker_client.containers.list(
+                filters={"label": f"cosydeploy.task={task['taskArn']}"}
+            ):
+                c.kill()
+                killed.add(task["taskArn"])
+        time.sleep(0.2)
+    record = wait_record(target, arn, ended("ROLLBACK_SUCCESSFUL"), "the rollback")
+    assert len(killed) >= 3, "a dead green task was replaced"
+    assert "circuit breaker" in record["rollback"]["reason"]
+    # v1 went to the alternate group (production's then), v2 to the primary one.
+    assert weights(aws, lb.prod_rule) == {lb.primary: 0, lb.alternate: 100}
+    running = target.tasks("RUNNING")
+    assert len(running) == 2 and {t["taskDefinitionArn"] for t in running} == {v1}
