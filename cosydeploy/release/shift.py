@@ -251,7 +251,10 @@ class Shift:
                         run.emit(ev.Baking(self.t.key, "failed", 0.0, r.bake.seconds, signal.text))
                     self._roll_back(signal.text)
                     continue
-            self._wait(interval)
+            # Once production is on it, a look every bake interval (one record read, and
+            # every other look the alarms): a rolling bake's rate of calls, not a watch's.
+            watching = state.in_production and not busy
+            self._wait(max(interval, run.options.bake_interval) if watching else interval)
 
     # ------------------------------------------------------------------ steps
 

@@ -30,13 +30,29 @@ def fault_injector():
     return FaultInjector()
 
 
+# ECS's service-deployment records (moto has none): the sandbox's book, which the
+# in-process rollout stand-ins of these tests write as the sandbox's driver does.
+DEPLOYMENTS: list = []
+
+
+def deployment_book():
+    """The book the moto server of this session answers service-deployment calls from."""
+    from cosydeploy.sandbox.deployments import DeploymentBook, moto_ecs
+
+    if not DEPLOYMENTS:
+        DEPLOYMENTS.append(DeploymentBook(moto_ecs))
+    return DEPLOYMENTS[0]
+
+
 @pytest.fixture(scope="session")
 def moto_server(fault_injector):
     """A moto server on a free loopback port (in-process), behind the sandbox's fault
-    injector; yields its URL."""
+    injector and its service-deployment API; yields its URL."""
+    from cosydeploy.sandbox.deployments import DeploymentsApi
     from cosydeploy.sandbox.faults import FaultyMotoServer
 
-    server = FaultyMotoServer(fault_injector)
+    book = deployment_book()
+    server = FaultyMotoServer(fault_injector, inner=lambda app: DeploymentsApi(app, book))
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from conftest import deployment_book
 
 from cosydeploy import events as ev
 from cosydeploy.adapters.aws import AwsSession
@@ -48,6 +49,7 @@ class FakeRollout:
         from moto.ecs.models import ecs_backends
 
         self.backend = ecs_backends[ACCOUNT][REGION]
+        self.book = deployment_book()
         self.hang = hang
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -78,6 +80,7 @@ class FakeRollout:
                 "launchType": "FARGATE",
             }
             svc.deployments = [dep] + [dict(d, status="ACTIVE") for d in svc.deployments[:1]]
+            record = self.open_record(svc, dep)
             if self.hang:
                 continue
             if self.stop.wait(0.3):
@@ -103,9 +106,14 @@ class FakeRollout:
                 svc.deployments = [back, dep]
                 seen = old
                 svc.task_definition = old
+                with self.book.lock:
+                    record.rollback = {"reason": dep["rolloutStateReason"], "startedAt": now}
+                    record.set("ROLLBACK_SUCCESSFUL", dep["rolloutStateReason"])
             else:
                 dep.update(rolloutState="COMPLETED", runningCount=2, pendingCount=0)
                 svc.deployments = [dep]
+                with self.book.lock:
+                    record.set("SUCCESSFUL")
             svc.events.insert(
                 0,
                 {
@@ -114,6 +122,29 @@ class FakeRollout:
                     "message": f"(service app) rolled out {td.rsplit('/', 1)[-1]}",
                 },
             )
+
+    def open_record(self, svc, dep):
+        """ECS's record of the deployment (and its revision), IN_PROGRESS."""
+        from cosydeploy.sandbox import deployments as sd
+
+        cluster_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{NAME}"
+        rev = sd.revision_arn(REGION, ACCOUNT, NAME, "app", dep["id"])
+        self.book.add_revision(
+            sd.Revision(rev, svc.arn, cluster_arn, dep["taskDefinition"], [], None, [])
+        )
+        record = sd.Record(
+            sd.record_arn(REGION, ACCOUNT, NAME, "app", dep["id"]),
+            svc.arn,
+            cluster_arn,
+            NAME,
+            "app",
+            ACCOUNT,
+            REGION,
+            {"arn": rev, "requestedTaskCount": 2, "runningTaskCount": 0},
+            {},
+        )
+        record.set("IN_PROGRESS")
+        return self.book.add_record(record)
 
     def __enter__(self):
         self.thread.start()
