@@ -102,6 +102,11 @@ def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any
         "test_listener_rule_arn": f"{rules}/0000000000008443/0000000000000001",
         "test_url": f"{alb_url}/_test/{short}" if alb_url else "",
         "ecs_infrastructure_role_arn": f"arn:aws:iam::{account}:role/{name}-ecs-infra",
+        # cutover.tf: a paper client has no old origin.
+        "cutover_zone_id": "",
+        "cutover_record_name": "",
+        "cutover_aws_set_identifier": "",
+        "cutover_origin_set_identifier": "",
     }
 
 

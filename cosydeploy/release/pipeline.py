@@ -260,9 +260,13 @@ class _Run:
         started_by_ecs: str | None = None,
         start_count: int | None = None,
         version: str | None = None,
+        configuration: Mapping[str, Any] | None = None,
     ) -> tuple[Verdict, bool | None, str]:
         """update_service to ``taskdef_arn``, watch that deployment, verify. Returns
         (verdict, verified, message); verified is None when skipped.
+
+        ``configuration``: the deployment configuration to deploy with (a rollback's,
+        without the alarms); None keeps the service's.
 
         ``version``: a release's version, checked against ``/version`` and handed to the
         smoke command when the target's release policy asks for them.
@@ -280,7 +284,9 @@ class _Run:
         else:
             self.doing = "ECS update_service"
             self.in_flight_arn = taskdef_arn  # from here on a deployment may be in flight
-            count = {} if start_count is None else {"desiredCount": start_count}
+            count: dict[str, Any] = {} if start_count is None else {"desiredCount": start_count}
+            if configuration is not None:
+                count["deploymentConfiguration"] = dict(configuration)
             resp = self.ecs.update_service(
                 cluster=o.cluster_name,
                 service=o.service_name,
@@ -526,9 +532,42 @@ class _Run:
         )
         self.rollback_rec = rec
         rec = self.rollback_rec = self.ledger.update(rec, task_definition_arn=taskdef_arn)
+        # The deployment alarms went off because of the version being left: they must not
+        # make ECS undo the way back.
+        with self.alarms_off() as quiet:
+            return self._roll_back_to(rec, taskdef_arn, quiet)
+
+    @contextmanager
+    def alarms_off(self, really: bool = True):
+        """The service's deployment configuration with its deployment alarms off, for one
+        deployment (None: no alarm was on, or not ``really``); as it was afterwards."""
+        if not really:
+            yield None
+            return
+        o = self.t.outputs
+        service = current_service(self.ecs, self.t)
+        config = {
+            k: v for k, v in (service.get("deploymentConfiguration") or {}).items() if v is not None
+        }
+        quiet = _alarms_off(config)
+        try:
+            yield quiet
+        finally:
+            if quiet is not None:
+                self.quietly(
+                    "turn the service's deployment alarms back on (cosydeploy apply does too)",
+                    self.ecs.update_service,
+                    cluster=o.cluster_name,
+                    service=o.service_name,
+                    deploymentConfiguration=config,
+                )
+
+    def _roll_back_to(
+        self, rec: ReleaseRecord, taskdef_arn: str, quiet: Mapping[str, Any] | None
+    ) -> ReleaseRecord:
         try:
             if self.t.release.shifts_traffic:  # the same way forward: verified on test traffic
-                back = shift.shift(self, taskdef_arn, rec.version, None)
+                back = shift.shift(self, taskdef_arn, rec.version, None, configuration=quiet)
                 ok, why = back.succeeded, back.why
                 if not ok:
                     why = (
@@ -541,7 +580,10 @@ class _Run:
                     rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag
                 )
             verdict, verified, why = self.roll_out(
-                taskdef_arn, timeout=self.t.timeout, label=f"back to {rec.version}"
+                taskdef_arn,
+                timeout=self.t.timeout,
+                label=f"back to {rec.version}",
+                configuration=quiet,
             )
         except KeyboardInterrupt:
             self.quietly(
@@ -555,6 +597,14 @@ class _Run:
         ok = verdict.phase is Phase.SUCCEEDED and verified is not False
         diag = [] if ok else self.diagnose(taskdef_arn).lines()
         return self.record(rec, oc.SUCCEEDED if ok else oc.FAILED, message=why, diagnosis=diag)
+
+
+def _alarms_off(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``config`` with its deployment alarms off (None: none were on)."""
+    alarms = config.get("alarms") or {}
+    if not alarms.get("enable"):
+        return None
+    return {**config, "alarms": {**alarms, "enable": False, "rollback": False}}
 
 
 def _private_poller(options: ReleaseOptions, poller: Poller | None) -> tuple[Poller, bool]:
@@ -810,12 +860,21 @@ def _deploy(
     run.step(f"registered {arn.rsplit('/', 1)[-1]}; rolling out")
     if start_count is not None:
         run.info(f"the service has no task yet: this release starts {start_count}")
-    if t.release.shifts_traffic:
-        return shift.deploy(run, box, arn, before, image.version, result, start_count)
-    result.stage = "rollout"
-    verdict, verified, why = run.roll_out(
-        arn, label=image.version, start_count=start_count, version=image.version
-    )
+    # A first start: the alarms about healthy targets are in ALARM until the first tasks
+    # are healthy, so the deployment alarms stay off for it (then as they were).
+    with run.alarms_off(start_count is not None) as quiet:
+        if t.release.shifts_traffic:
+            return shift.deploy(
+                run, box, arn, before, image.version, result, start_count, configuration=quiet
+            )
+        result.stage = "rollout"
+        verdict, verified, why = run.roll_out(
+            arn,
+            label=image.version,
+            start_count=start_count,
+            version=image.version,
+            configuration=quiet,
+        )
     baked = None
     if verdict.phase is Phase.SUCCEEDED and verified is not False:
         result.stage = "verified"

@@ -106,10 +106,11 @@ class Shift:
 
     # ------------------------------------------------------------------ the run
 
-    def start(self, service: dict[str, Any]) -> None:
+    def start(self, service: dict[str, Any], configuration: Any = None) -> None:
         """UpdateService with cosydeploy's PAUSE hook merged into the service's deployment
-        configuration (Terraform set the strategy; the hook is cosydeploy's)."""
-        config = service.get("deploymentConfiguration") or {}
+        configuration (Terraform set the strategy; the hook is cosydeploy's), or into
+        ``configuration`` when given (a rollback's)."""
+        config = configuration or service.get("deploymentConfiguration") or {}
         running = str(config.get("strategy") or "ROLLING")
         if running != self.policy.ecs_strategy:
             raise AwsError(
@@ -373,6 +374,7 @@ def shift(
     start_count: int | None,
     on_stage: Callable[[str], None] | None = None,
     blue_serves: bool = True,
+    configuration: Any = None,
 ) -> Shifted:
     """Start and follow one traffic-shifting deployment (see the module's docstring)."""
     from cosydeploy.release.pipeline import current_service
@@ -382,7 +384,7 @@ def shift(
     if on_stage is not None:
         s.on_stage = on_stage
     started = run.clock()
-    s.start(current_service(run.ecs, run.t))
+    s.start(current_service(run.ecs, run.t), configuration)
     s.result.arn = s.find(started)
     p = run.t.release
     timeout = run.options.timeout if run.options.timeout is not None else run.t.timeout
@@ -417,9 +419,11 @@ def deploy(
     version: str,
     result: Any,
     start_count: int | None,
+    configuration: Any = None,
 ) -> Any:
     """A registered revision through ECS's traffic-shifting deployment, to a recorded
-    outcome (``box[0]``: the release's ledger record; ``result``: its ReleaseResult)."""
+    outcome (``box[0]``: the release's ledger record; ``result``: its ReleaseResult).
+    ``configuration``: the deployment configuration to deploy with (None: the service's)."""
     from cosydeploy import outcome as oc
     from cosydeploy.release.pipeline import verify_health
 
@@ -438,7 +442,15 @@ def deploy(
             box[0] = noted
 
     serves = bool(before.healthy) and not before.placeholder
-    s = shift(run, arn, version, start_count, on_stage=note, blue_serves=serves)
+    s = shift(
+        run,
+        arn,
+        version,
+        start_count,
+        on_stage=note,
+        blue_serves=serves,
+        configuration=configuration,
+    )
     result.stage = s.stage
     result.traffic = s.state.traffic() if s.state else ""
     result.verified = s.verified
