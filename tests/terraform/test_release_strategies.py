@@ -3,7 +3,7 @@
 the alternate target group, the two listener rules and the test listener, the ECS
 infrastructure role, and what Terraform leaves alone after ECS and cosydeploy changed it.
 
-The plans are the ones test_client_plan makes (shared per session); one apply, re-planned
+The plans are the ones test_client_plan makes (made once for the whole run); one apply, re-planned
 twice, shows the ignore_changes."""
 
 from __future__ import annotations
@@ -328,3 +328,29 @@ def test_terraform_leaves_the_weights_and_the_pause_hook_where_they_are(
     )
     moved = {k for k in after if after[k] != before.get(k)}
     assert moved == {"deployment_configuration"}, moved
+
+
+def test_the_dashboard_shows_both_target_groups(applied: dict[str, Any]) -> None:
+    state = applied["state"]
+    dashboard = instance(state, "module.monitoring", "aws_cloudwatch_dashboard", "this")
+    widgets = {
+        w["properties"]["title"]: w for w in json.loads(dashboard["dashboard_body"])["widgets"]
+    }
+    alb = "module.alb"
+    primary = instance(state, alb, "aws_lb_target_group", "this")["arn_suffix"]
+    alternate = instance(state, alb, "aws_lb_target_group", "alternate")["arn_suffix"]
+    health = widgets["Healthy and unhealthy targets"]["properties"]["metrics"]
+    shown = {(m[1], m[5], m[-1]["label"]) for m in health}
+    assert shown == {
+        ("HealthyHostCount", primary, "HealthyHostCount primary"),
+        ("HealthyHostCount", alternate, "HealthyHostCount alternate"),
+        ("UnHealthyHostCount", primary, "UnHealthyHostCount primary"),
+        ("UnHealthyHostCount", alternate, "UnHealthyHostCount alternate"),
+    }
+    per_target = widgets["Requests per target"]["properties"]["metrics"]
+    assert {m[3] for m in per_target} == {primary, alternate}
+    # Every other per-group widget: one line per group (and percentile), never flattened.
+    for title in ("ALB requests", "2xx and 4xx (targets)", "Target response time (s)"):
+        for metric in widgets[title]["properties"]["metrics"]:
+            assert metric[0] == "AWS/ApplicationELB" and isinstance(metric[-1], dict), title
+            assert metric[5] in {primary, alternate}, title

@@ -446,7 +446,13 @@ resource "aws_cloudwatch_metric_alarm" "utilisation" {
 
 locals {
   lb_tg = ["LoadBalancer", var.alb_arn_suffix, "TargetGroup", var.target_group_arn_suffix]
-  svc   = ["ClusterName", var.cluster_name, "ServiceName", var.service_name]
+  # Per target group widgets show both groups: after a blue/green, canary or linear
+  # deployment the live tasks may be in the alternate one.
+  target_groups = {
+    primary   = { lb_tg = local.lb_tg, suffix = var.target_group_arn_suffix }
+    alternate = { lb_tg = ["LoadBalancer", var.alb_arn_suffix, "TargetGroup", var.alternate_target_group_arn_suffix], suffix = var.alternate_target_group_arn_suffix }
+  }
+  svc = ["ClusterName", var.cluster_name, "ServiceName", var.service_name]
   redis_metric = {
     for m in ["GetTypeCmds", "SetTypeCmds", "CacheHitRate", "Evictions"] : m => [
       for id in var.redis_cluster_ids : ["AWS/ElastiCache", m, "CacheClusterId", id]
@@ -465,17 +471,20 @@ locals {
     },
     {
       title   = "ALB requests"
-      metrics = [concat(["AWS/ApplicationELB", "RequestCount"], local.lb_tg)]
+      metrics = [for g, t in local.target_groups : concat(["AWS/ApplicationELB", "RequestCount"], t.lb_tg, [{ label = g }])]
       stat    = "Sum"
     },
     {
-      title   = "2xx and 4xx (targets)"
-      metrics = [for m in ["HTTPCode_Target_2XX_Count", "HTTPCode_Target_4XX_Count"] : concat(["AWS/ApplicationELB", m], local.lb_tg)]
-      stat    = "Sum"
+      title = "2xx and 4xx (targets)"
+      metrics = [
+        for pair in setproduct(["HTTPCode_Target_2XX_Count", "HTTPCode_Target_4XX_Count"], keys(local.target_groups)) :
+        concat(["AWS/ApplicationELB", pair[0]], local.target_groups[pair[1]].lb_tg, [{ label = "${pair[0]} ${pair[1]}" }])
+      ]
+      stat = "Sum"
     },
     {
       title   = "Requests per target"
-      metrics = [concat(["AWS/ApplicationELB", "RequestCountPerTarget"], ["TargetGroup", var.target_group_arn_suffix])]
+      metrics = [for g, t in local.target_groups : ["AWS/ApplicationELB", "RequestCountPerTarget", "TargetGroup", t.suffix, { label = g }]]
       stat    = "Sum"
     },
     {
@@ -490,7 +499,8 @@ locals {
     {
       title = "5xx (target and ALB)"
       metrics = [
-        concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.lb_tg),
+        concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.lb_tg, [{ label = "target primary" }]),
+        concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.target_groups.alternate.lb_tg, [{ label = "target alternate" }]),
         ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
       ]
       stat = "Sum"
@@ -498,14 +508,18 @@ locals {
     {
       title = "Target response time (s)"
       metrics = [
-        for p in ["p50", "p95", "p99"] : concat(["AWS/ApplicationELB", "TargetResponseTime"], local.lb_tg, [{ stat = p, label = p }])
+        for pair in setproduct(["p50", "p95", "p99"], keys(local.target_groups)) :
+        concat(["AWS/ApplicationELB", "TargetResponseTime"], local.target_groups[pair[1]].lb_tg, [{ stat = pair[0], label = "${pair[0]} ${pair[1]}" }])
       ]
       stat = "p50"
     },
     {
-      title   = "Healthy and unhealthy targets"
-      metrics = [for m in ["HealthyHostCount", "UnHealthyHostCount"] : concat(["AWS/ApplicationELB", m], local.lb_tg)]
-      stat    = "Minimum"
+      title = "Healthy and unhealthy targets"
+      metrics = [
+        for pair in setproduct(["HealthyHostCount", "UnHealthyHostCount"], keys(local.target_groups)) :
+        concat(["AWS/ApplicationELB", pair[0]], local.target_groups[pair[1]].lb_tg, [{ label = "${pair[0]} ${pair[1]}" }])
+      ]
+      stat = "Minimum"
     },
     {
       title   = "Redis commands"
