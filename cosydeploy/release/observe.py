@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cosydeploy.ecs.watch import targets_healthy
+from cosydeploy.errors import AwsError
 from cosydeploy.ledger import OBSERVED, ReleaseRecord
 
 __all__ = [
@@ -223,3 +224,15 @@ def rollback_choice(
         if _good(r) and other(r):
             return r, f"the newest good release other than the one serving: {_name(r)}"
     return None, ""
+
+
+def current_service(ecs: Any, target: Any) -> dict[str, Any]:
+    o = target.outputs
+    resp = ecs.describe_services(cluster=o.cluster_name, services=[o.service_name])
+    services = resp.get("services") or []
+    if not services or services[0].get("status") != "ACTIVE":
+        raise AwsError(
+            f"{target.key}: service {o.cluster_name}/{o.service_name} not found",
+            hint="apply the client's stack first",
+        )
+    return services[0]

@@ -49,6 +49,8 @@ from cosydeploy.release import observe as ob
 from cosydeploy.release import snapshot as snap
 from cosydeploy.release import verify as vf
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget
+from cosydeploy.release.observe import current_service
+from cosydeploy.release.verify import verify_health
 
 __all__ = ["preflight_secrets", "release_one", "rollback_one", "verify_health"]
 
@@ -77,18 +79,6 @@ def preflight_secrets(secretsmanager: Any, target: ReleaseTarget) -> None:
             hint=f"set each from stdin or a prompt: cosydeploy secrets set {target.client} "
             f"--env {target.env} {missing[0]}",
         )
-
-
-def current_service(ecs: Any, target: ReleaseTarget) -> dict[str, Any]:
-    o = target.outputs
-    resp = ecs.describe_services(cluster=o.cluster_name, services=[o.service_name])
-    services = resp.get("services") or []
-    if not services or services[0].get("status") != "ACTIVE":
-        raise AwsError(
-            f"{target.key}: service {o.cluster_name}/{o.service_name} not found",
-            hint="apply the client's stack first",
-        )
-    return services[0]
 
 
 def lock_ttl(target: ReleaseTarget, options: ReleaseOptions) -> int:
@@ -123,42 +113,6 @@ def first_start(service: Mapping[str, Any], target: ReleaseTarget) -> int | None
 def _describe_taskdef(ecs: Any, arn: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     resp = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     return resp["taskDefinition"], resp.get("tags") or []
-
-
-def verify_health(
-    url: str,
-    *,
-    needed: int = 3,
-    interval: float = 1.0,
-    max_tries: int = 15,
-    sleep: Callable[[float], None] = time.sleep,
-    timeout: float = 5.0,
-) -> tuple[bool, str]:
-    """GET ``url`` until it answers 200 ``needed`` times in a row (at most ``max_tries``)."""
-    import urllib.error
-    import urllib.request
-
-    streak = 0
-    last = ""
-    for i in range(max_tries):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                code = resp.status
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-        except OSError as exc:
-            code = 0
-            last = str(getattr(exc, "reason", exc))
-        if code == 200:
-            streak += 1
-            if streak >= needed:
-                return True, f"{url} answered 200 {needed} times in a row"
-        else:
-            streak = 0
-            last = f"HTTP {code}" if code else last
-        if i + 1 < max_tries:
-            sleep(interval)
-    return False, f"{url} did not answer 200 {needed} times in a row (last: {last or 'n/a'})"
 
 
 def _deployment_of(update_resp: Mapping[str, Any], taskdef_arn: str) -> str | None:

@@ -18,17 +18,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cosydeploy import events as ev
 from cosydeploy.ecs import deployments as sd
 from cosydeploy.ecs.watch import Phase, Verdict, Watch
 from cosydeploy.errors import AwsError
 from cosydeploy.release import bake as bk
-from cosydeploy.release.verify import http_get
+from cosydeploy.release.observe import current_service
+from cosydeploy.release.verify import http_get, verify_health
 
-if TYPE_CHECKING:
-    from cosydeploy.release.pipeline import _Run
+# ``run`` is the release's cosydeploy.release.pipeline._Run (not imported: pipeline
+# imports this module).
+_Run = Any
 
 FIND_TIMEOUT = 60.0  # seconds for ECS's record of a new deployment to be listed
 
@@ -261,8 +263,6 @@ class Shift:
 
     def _verify_green(self, hook_id: str) -> None:
         """Green on the test listener: health, /version, smoke; then answer the hook."""
-        from cosydeploy.release.pipeline import verify_health
-
         r, run = self.result, self.run
         test = self.o.test_url.rstrip("/")
         run.step(f"{self.version} on the test listener only: verifying it at {test}")
@@ -377,8 +377,6 @@ def shift(
     configuration: Any = None,
 ) -> Shifted:
     """Start and follow one traffic-shifting deployment (see the module's docstring)."""
-    from cosydeploy.release.pipeline import current_service
-
     s = Shift(run, taskdef_arn, version, start_count)
     s.blue_serves = blue_serves
     if on_stage is not None:
@@ -425,7 +423,6 @@ def deploy(
     outcome (``box[0]``: the release's ledger record; ``result``: its ReleaseResult).
     ``configuration``: the deployment configuration to deploy with (None: the service's)."""
     from cosydeploy import outcome as oc
-    from cosydeploy.release.pipeline import verify_health
 
     t = run.t
     result.stage = "rollout"

@@ -111,3 +111,39 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         proc.kill()
+
+
+def verify_health(
+    url: str,
+    *,
+    needed: int = 3,
+    interval: float = 1.0,
+    max_tries: int = 15,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 5.0,
+) -> tuple[bool, str]:
+    """GET ``url`` until it answers 200 ``needed`` times in a row (at most ``max_tries``)."""
+    import urllib.error
+    import urllib.request
+
+    streak = 0
+    last = ""
+    for i in range(max_tries):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                code = resp.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        except OSError as exc:
+            code = 0
+            last = str(getattr(exc, "reason", exc))
+        if code == 200:
+            streak += 1
+            if streak >= needed:
+                return True, f"{url} answered 200 {needed} times in a row"
+        else:
+            streak = 0
+            last = f"HTTP {code}" if code else last
+        if i + 1 < max_tries:
+            sleep(interval)
+    return False, f"{url} did not answer 200 {needed} times in a row (last: {last or 'n/a'})"
