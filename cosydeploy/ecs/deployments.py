@@ -60,6 +60,7 @@ class State:
     requested: int
     reason: str  # ECS's statusReason or rollback reason, when it gave one
     hook_id: str = ""  # a PAUSE hook awaiting an answer at this stage
+    failed_tasks: int = 0  # tasks of the new revision ECS counted as failed (circuit breaker)
 
     @property
     def final(self) -> bool:
@@ -103,6 +104,7 @@ def state_of(record: Mapping[str, Any]) -> State:
         requested=int(target.get("requestedTaskCount") or 0),
         reason=reason,
         hook_id=str(hook.get("hookId") or "") if hook else "",
+        failed_tasks=int((record.get("deploymentCircuitBreaker") or {}).get("failureCount") or 0),
     )
 
 

@@ -86,6 +86,8 @@ class Shift:
         # (a first release), production requests still going to it say nothing of the
         # new one, and the app URL is judged once all of production is on the new one.
         self.blue_serves = True
+        # Failed tasks ECS counted before production traffic reached the new revision.
+        self.failed_before = 0
         # Told each stage reached (test traffic, verified, baking): the ledger's note.
         self.on_stage: Callable[[str], None] = lambda stage: None
 
@@ -96,10 +98,14 @@ class Shift:
 
     # ------------------------------------------------------------------ AWS, paced
 
+    def _count(self, call: str) -> None:
+        self.calls[call] = self.calls.get(call, 0) + 1
+        if self.result.bake is not None:  # the bake's own share, as a rolling bake reports it
+            self.result.bake.calls[call] = self.result.bake.calls.get(call, 0) + 1
+
     def _ecs(self, name: str, **kwargs: Any) -> Any:
         self.pace()
-        op = "".join(p.capitalize() for p in name.split("_"))
-        self.calls[f"ecs:{op}"] = self.calls.get(f"ecs:{op}", 0) + 1
+        self._count("ecs:" + "".join(p.capitalize() for p in name.split("_")))
         return getattr(self.run.ecs, name)(**kwargs)
 
     def _wait(self, seconds: float) -> None:
@@ -230,6 +236,8 @@ class Shift:
                 r.timed_out = True
                 return r
             if not busy and state.in_production and r.verified:
+                if r.stage not in ("production", "baking"):
+                    self.failed_before = state.failed_tasks
                 self._reach("production")
                 all_in = state.stage in ("BAKE_TIME", "CLEAN_UP") or state.production_weight == 100
                 if all_in and bake_started is None:
@@ -315,6 +323,12 @@ class Shift:
     ) -> bk.Signal | None:
         """One look at production while it has the new version: tasks, alarms, the
         health path, and /version once all of production is on it."""
+        if state.failed_tasks > self.failed_before:
+            return bk.Signal(
+                "task_stopped",
+                f"ECS counted {state.failed_tasks} failed task(s) of "
+                f"{self.taskdef_arn.rsplit('/', 1)[-1]} with production traffic on it",
+            )
         if state.requested and state.running < state.requested and state.stage != "CLEAN_UP":
             return bk.Signal(
                 "task_stopped",
@@ -323,9 +337,7 @@ class Shift:
             )
         if cloudwatch is not None and tick % 2 == 0:
             self.run.doing = "CloudWatch describe_alarms"
-            self.calls["cloudwatch:DescribeAlarms"] = (
-                self.calls.get("cloudwatch:DescribeAlarms", 0) + 1
-            )
+            self._count("cloudwatch:DescribeAlarms")
             found = cloudwatch.describe_alarms(AlarmNames=list(alarms)).get("MetricAlarms", [])
             signal = bk.judge_alarms(found)
             if signal is not None:
