@@ -153,13 +153,29 @@ def _ts(value: Any) -> float:
 
 
 def newest_for(
-    briefs: Sequence[Mapping[str, Any]], revisions: Mapping[str, str], task_definition_arn: str
+    briefs: Sequence[Mapping[str, Any]],
+    revisions: Mapping[str, str],
+    task_definition_arn: str,
+    not_before: float = 0.0,
 ) -> Mapping[str, Any] | None:
     """The newest brief (ListServiceDeployments) whose target revision runs
-    ``task_definition_arn`` (``revisions``: service revision ARN -> task definition)."""
+    ``task_definition_arn`` (``revisions``: service revision ARN -> task definition),
+    created at ``not_before`` or later (an earlier deployment of the same revision, a
+    rollback's, is not ours)."""
     ours = [
         b
         for b in briefs
         if revisions.get(str(b.get("targetServiceRevisionArn") or "")) == task_definition_arn
+        and _ts(b.get("createdAt")) >= not_before
     ]
     return max(ours, key=lambda b: _ts(b.get("createdAt")), default=None)
+
+
+def started_at(update_response: Mapping[str, Any], task_definition_arn: str) -> float | None:
+    """When ECS started the deployment an UpdateService answer shows for
+    ``task_definition_arn`` (ECS's clock, so records older than it are never ours)."""
+    for d in (update_response.get("service") or {}).get("deployments") or []:
+        if d.get("taskDefinition") == task_definition_arn and d.get("status") == "PRIMARY":
+            at = _ts(d.get("createdAt"))
+            return at or None
+    return None

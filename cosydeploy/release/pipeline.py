@@ -231,6 +231,7 @@ class _Run:
         (its circuit breaker's rollback): followed and verified, no update_service."""
         o = self.t.outputs
         started = self.clock()
+        resp: Mapping[str, Any] = {}
         if started_by_ecs:
             self.in_flight_arn = taskdef_arn  # ECS's own deployment is in flight
             dep_id: str | None = started_by_ecs
@@ -284,7 +285,9 @@ class _Run:
         )
         if verdict.phase is Phase.SUCCEEDED and not started_by_ecs:
             # The service's counts say done; ECS's own record must say so too.
-            recorded, said = shift.confirmed(self, taskdef_arn, started, watch.deadline)
+            recorded, said = shift.confirmed(
+                self, taskdef_arn, started, watch.deadline, update_response=resp
+            )
             if recorded is False:
                 verdict = replace(verdict, phase=Phase.FAILED, reason=said)
             elif recorded is None:

@@ -81,6 +81,9 @@ class Shift:
         ).take
         self.stop = bk.stop_event(run.poller)
         self.result = Shifted()
+        # ECS's record of our deployment is created at or after this (ECS's clock, from
+        # the UpdateService answer; else ours, a little early).
+        self.not_before = 0.0
         self.calls: dict[str, int] = {}
         # Whether the previous version served before this deployment: when it did not
         # (a first release), production requests still going to it say nothing of the
@@ -135,13 +138,14 @@ class Shift:
         self.run.doing = "ECS update_service"
         self.run.in_flight_arn = self.taskdef_arn
         count = {} if self.start_count is None else {"desiredCount": self.start_count}
-        self.run.ecs.update_service(
+        resp = self.run.ecs.update_service(
             cluster=self.o.cluster_name,
             service=self.o.service_name,
             taskDefinition=self.taskdef_arn,
             deploymentConfiguration=sd.with_pause_hook(config, self.policy.pause_timeout),
             **count,
         )
+        self.not_before = _not_before(resp, self.taskdef_arn, self.run.clock())
 
     def find(
         self, since: float, revisions: dict[str, str] | None = None, *, wait: bool = True
@@ -174,7 +178,7 @@ class Shift:
                 )
                 for r in got.get("serviceRevisions", []):
                     revisions[r.get("serviceRevisionArn", "")] = r.get("taskDefinition", "")
-            ours = sd.newest_for(briefs, revisions, self.taskdef_arn)
+            ours = sd.newest_for(briefs, revisions, self.taskdef_arn, self.not_before)
             if not wait:
                 return ours
             if ours is not None:
@@ -529,14 +533,22 @@ def deploy(
     return result
 
 
+def _not_before(update_response: Any, taskdef_arn: str, now: float) -> float:
+    """Records of our deployment are created when ECS started it (less a second), or,
+    when the UpdateService answer does not say, from a little before ``now``."""
+    at = sd.started_at(update_response, taskdef_arn)
+    return at - 1.0 if at else now - 5.0
+
+
 def confirmed(
-    run: _Run, taskdef_arn: str, since: float, deadline: float
+    run: _Run, taskdef_arn: str, since: float, deadline: float, update_response: Any = None
 ) -> tuple[bool | None, str]:
     """A rolling deployment the service's counts call done, confirmed by ECS's own record:
     (True, ...) SUCCESSFUL; (False, why) rolled back or stopped; (None, why) no record
     (the verdict then rests on the service alone, and says so). Two reads when ECS has
     already settled it: the list (its briefs carry the status) and the revision."""
     s = Shift(run, taskdef_arn, "", None)
+    s.not_before = _not_before(update_response or {}, taskdef_arn, since + 5.0)
     revisions: dict[str, str] = {}
     unlisted_until = min(deadline, run.clock() + 15.0)  # ECS lists a record within seconds
     while True:
