@@ -34,9 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 CLIENT, ENV = "example", "dev"
-# rolling (default), or blue_green / canary / linear: the same measures, the bake being
-# ECS's (the sandbox's minute is a real one: a 1m bake)
-STRATEGY = os.environ.get("COSY_BENCH_STRATEGY", "rolling")
 SLOW_SECONDS = 30  # the slow image's warm-up: a ~30 s rolling watch
 BAKE_SECONDS = 60
 KILL_RUNS = 5
@@ -81,10 +78,9 @@ def make_project(dest: Path) -> Path:
     text, n = re.subn(r"(\n  environment:\n)", rf"\1{extra}", manifest.read_text(), count=1)
     if n != 1:
         raise RuntimeError(f"{manifest.name} has no app.environment to add to")
-    block = "{verify: {version: true}}"
-    if STRATEGY != "rolling":
-        block = f"{{strategy: {STRATEGY}, bake: 1m, verify: {{version: true}}}}"
-    manifest.write_text(text.replace("  dev: {}\n", f"  dev:\n    release: {block}\n"))
+    manifest.write_text(
+        text.replace("  dev: {}\n", "  dev:\n    release: {verify: {version: true}}\n")
+    )
     return dest
 
 
@@ -167,11 +163,7 @@ class Bench:
 
         def emit(e: Any) -> None:
             now = time.time()
-            if (
-                isinstance(e, ev.Rollout)
-                and e.watch.verdict.phase is Phase.SUCCEEDED
-                and STRATEGY == "rolling"
-            ):
+            if isinstance(e, ev.Rollout) and e.watch.verdict.phase is Phase.SUCCEEDED:
                 seen.setdefault("verdict_at", now)
             elif isinstance(e, ev.Baking):
                 if "bake_at" not in seen and on_bake is not None:
@@ -197,10 +189,8 @@ class Bench:
             for at, op in self.log_calls.calls
             if op == "ecs.UpdateService" and at >= run["started"]
         )
-        # A traffic-shifting release's watch ends where its bake begins.
-        end = run.get("verdict_at") or run["bake_at"]
-        watched = self.log_calls.between(update, end)
-        return (end - update) / 60, len(watched) - 1  # not update_service
+        watched = self.log_calls.between(update, run["verdict_at"])
+        return (run["verdict_at"] - update) / 60, len(watched) - 1  # not update_service
 
     def kill_one_task(self) -> float | None:
         """Kill the container of one running task of the revision the service runs (the
@@ -248,7 +238,6 @@ def main() -> int:
             bake_calls = sum(r.bake["aws_calls"].values())
             bake_rate = bake_calls / (r.bake["elapsed"] / 60)
             ratio = bake_rate / watch_rate
-            say(f"strategy: {STRATEGY}")
             say(
                 f"rolling watch: {watch_calls} calls in {watch_min * 60:.0f}s "
                 f"= {watch_rate:.1f}/min"

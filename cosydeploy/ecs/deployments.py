@@ -120,16 +120,17 @@ def awaiting_hook(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def is_ours(hook: Mapping[str, Any]) -> bool:
+    """cosydeploy's PAUSE hook (after the test-traffic shift)."""
+    return hook.get("targetType") == "PAUSE" and VERIFY_STAGE in (hook.get("lifecycleStages") or [])
+
+
 def with_pause_hook(config: Mapping[str, Any] | None, timeout_seconds: int) -> dict[str, Any]:
     """The service's deployment configuration with cosydeploy's PAUSE hook after test
     traffic shifts (any other hook kept; an earlier PAUSE hook at that stage replaced).
     ECS rolls back by itself when no answer comes within ``timeout_seconds``."""
     out = {k: v for k, v in dict(config or {}).items() if v is not None}
-    hooks = [
-        dict(h)
-        for h in out.get("lifecycleHooks") or []
-        if not (h.get("targetType") == "PAUSE" and VERIFY_STAGE in (h.get("lifecycleStages") or []))
-    ]
+    hooks = [dict(h) for h in out.get("lifecycleHooks") or [] if not is_ours(h)]
     hooks.append(
         {
             "targetType": "PAUSE",

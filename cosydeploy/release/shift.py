@@ -147,6 +147,32 @@ class Shift:
         )
         self.not_before = _not_before(resp, self.taskdef_arn, self.run.clock())
 
+    def unhook(self) -> None:
+        """Take cosydeploy's PAUSE hook off the service once its deployment has ended (the
+        AWS provider sends hooks it reads back without their target type, so a later
+        ``terraform apply`` must not find one). Best-effort: the next release sets it again."""
+        if not self.result.state or not self.result.state.final:
+            return  # still in flight (interrupted): the hook must stay, ECS times it out
+        o = self.o
+
+        def drop() -> None:
+            service = current_service(self.run.ecs, self.t)
+            config = {
+                k: v
+                for k, v in (service.get("deploymentConfiguration") or {}).items()
+                if v is not None
+            }
+            hooks = config.get("lifecycleHooks") or []
+            kept = [h for h in hooks if not sd.is_ours(h)]
+            if len(kept) == len(hooks):
+                return
+            config["lifecycleHooks"] = kept
+            self.run.ecs.update_service(
+                cluster=o.cluster_name, service=o.service_name, deploymentConfiguration=config
+            )
+
+        self.run.quietly("take cosydeploy's pause hook off the service", drop)
+
     def find(
         self, since: float, revisions: dict[str, str] | None = None, *, wait: bool = True
     ) -> Any:
@@ -422,7 +448,10 @@ def shift(
         label=" ".join(x for x in (version, taskdef_arn.rsplit("/", 1)[-1]) if x),
     )
     run.watching = watch
-    return s.follow(watch, watch.deadline)
+    try:
+        return s.follow(watch, watch.deadline)
+    finally:
+        s.unhook()
 
 
 def deploy(

@@ -89,7 +89,7 @@ def shifting(request, stage) -> Iterator[tuple[str, str]]:
     stage.retire(cid)
 
 
-def test_a_healthy_release_shifts_all_traffic(shifting, cosy, stage, ledger_records) -> None:
+def test_a_healthy_release_shifts_all_traffic(shifting, cosy, stage, aws) -> None:
     strategy, cid = shifting
     url = stage.url(cid)
     assert version_of(url) == "v1"
@@ -109,6 +109,11 @@ def test_a_healthy_release_shifts_all_traffic(shifting, cosy, stage, ledger_reco
     assert set(probe.answers) <= {"v1", f"{strategy}-v2"}, set(probe.answers)
     assert probe.answers[0] == "v1" and probe.answers[-1] == f"{strategy}-v2"
     assert version_of(url) == f"{strategy}-v2"
+    # The pause hook was cosydeploy's for that deployment only: off the service again.
+    svc = aws("ecs").describe_services(cluster=f"cosyworld-{cid}-dev", services=["app"])
+    config = svc["services"][0]["deploymentConfiguration"]
+    assert config["strategy"] == strategy.upper()
+    assert not [h for h in config.get("lifecycleHooks") or [] if h["targetType"] == "PAUSE"]
     top = history(cosy, cid)[0]
     assert (top["version"], top["outcome"], top["strategy"], top["stage"]) == (
         f"{strategy}-v2",
