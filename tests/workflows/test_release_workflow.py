@@ -31,10 +31,15 @@ def releases(sandbox, client: str, env: str) -> list[dict]:
 
 
 def assumed_roles() -> Counter:
+    """The roles assumed so far, by name. ECS (the sandbox's driver) assumes each service's
+    infrastructure role (``*-ecs-infra``) to move its listener rules: ECS's sessions, not a
+    workflow's, so they are not counted."""
     from moto.sts.models import sts_backends
 
     return Counter(
-        a.role_arn.rsplit("/", 1)[1] for a in sts_backends[ACCOUNT]["global"].assumed_roles
+        name
+        for a in sts_backends[ACCOUNT]["global"].assumed_roles
+        if not (name := a.role_arn.rsplit("/", 1)[1]).endswith("-ecs-infra")
     )
 
 
