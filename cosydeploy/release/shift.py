@@ -26,7 +26,7 @@ from cosydeploy.ecs.watch import Phase, Verdict, Watch
 from cosydeploy.errors import AwsError
 from cosydeploy.release import bake as bk
 from cosydeploy.release.observe import current_service
-from cosydeploy.release.verify import http_get, verify_health
+from cosydeploy.release.verify import check_version, http_get, verify_health
 
 # ``run`` is the release's cosydeploy.release.pipeline._Run (not imported: pipeline
 # imports this module).
@@ -239,6 +239,10 @@ class Shift:
             self._show(watch, state)
             now = run.clock()
             if state.final:
+                if state.status == sd.SUCCESSFUL and r.verified and r.signal is None:
+                    # ECS may finish between two looks (no bake): production is judged
+                    # once more now, on the new version alone, before success is claimed.
+                    r.signal = self._production_answers(url)
                 if bake_started is not None and r.bake is not None:
                     r.bake.elapsed = now - bake_started
                     if r.signal is None and state.status == sd.SUCCESSFUL:
@@ -333,6 +337,26 @@ class Shift:
             run.step(
                 "verification failed on the test listener: ECS rolls back, production never reached it"
             )
+
+    def _production_answers(self, url: str) -> bk.Signal | None:
+        """The app URL answers the health path, and ``/version`` the release where the
+        policy checks versions (None: it does; else what it answered)."""
+        if not url:
+            return None
+        opts = self.run.options
+        ok, why = verify_health(
+            url + self.t.health_path,
+            needed=opts.verify_attempts,
+            interval=opts.verify_interval,
+            max_tries=opts.verify_max_tries,
+            sleep=self.run.sleep,
+        )
+        if ok and self.policy.verify_version:
+            ok, why = check_version(
+                f"{url}/version", self.version, interval=opts.verify_interval, sleep=self.run.sleep
+            )
+        self.run.emit(ev.Verified(self.t.key, ok, f"production: {why}"))
+        return None if ok else bk.Signal("health", f"after ECS finished: {why}")
 
     def _roll_back(self, why: str) -> None:
         r, run = self.result, self.run
