@@ -204,13 +204,18 @@ def event(prefix: str, message: str) -> None:
 
 
 def result(line: str) -> None:
-    """A human-readable result line on stdout (shown under --quiet too): one line for
-    scripts; on a terminal wrapped at its width, continuation lines indented."""
+    """A human-readable result line on stdout (shown under --quiet too): one whole line
+    for scripts; on a terminal shortened (see ``_say``) and wrapped at its width,
+    continuation lines indented."""
     f = _real(sys.stdout)
     if f.isatty():
         import shutil
         import textwrap
 
+        from cosydeploy.ui.text import shorten
+
+        if not is_debug():  # as progress lines: a person reads names, not ARNs
+            line = shorten(line)
         width = shutil.get_terminal_size().columns
         line = textwrap.fill(line, width=width, subsequent_indent="  ", break_on_hyphens=False)
     f.write(line + "\n")
