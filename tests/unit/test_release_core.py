@@ -497,13 +497,24 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
     # the watch it starts afterwards is woken too, so it records interrupted.
     import _thread
-    import time
+    import threading
 
     seen: list[str] = []
+    poller = Poller(initial_interval=0.05, max_interval=0.05)
+    cancelled = threading.Event()
+    cancel = poller.cancel
+
+    def cancel_and_tell() -> None:
+        cancel()
+        cancelled.set()
+
+    poller.cancel = cancel_and_tell  # type: ignore[method-assign]
 
     def run(m: Member, poller) -> ReleaseResult:
         _thread.interrupt_main()  # the signal lands now, before this release watches
-        time.sleep(0.3)
+        # The main thread has taken the signal (it cancels the poller), however busy
+        # the machine: only then does this release start watching.
+        assert cancelled.wait(30), "the interrupt never reached the main thread"
         try:
             poller.watch(_watch(_Ecs()))
         except KeyboardInterrupt:
@@ -519,6 +530,6 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
             prepare=_member,
             run=run,
             image_for=lambda m: IMAGE,
-            poller=Poller(initial_interval=0.05, max_interval=0.05),
+            poller=poller,
         )
     assert seen == ["interrupted"]
