@@ -214,7 +214,7 @@ def _cross_check(project: Project, m: ClientManifest, src: Source, path: Path) -
             )
         # layering can only fail in ways we report against the manifest's lines
         try:
-            resolve(project, m, env)
+            resolved = resolve(project, m, env)
         except LayeringError as exc:
             path_ = (*where, *exc.field)
             raise ConfigError(
@@ -224,6 +224,48 @@ def _cross_check(project: Project, m: ClientManifest, src: Source, path: Path) -
                 field=dotted(path_),
                 hint="check the task sizes and scaling bounds of this environment",
             ) from None
+        if resolved.release.shifts_traffic and not cfg.release.test_listener_cidrs:
+            raise _unreachable_test_listener(project, m, src, env, resolved.tier)
+
+
+def _unreachable_test_listener(
+    project: Project, m: ClientManifest, src: Source, env: str, tier: str
+) -> ConfigError:
+    """A traffic-shifting strategy with a test listener nobody may reach: every release
+    would wait on test traffic it cannot verify until ECS's pause timed out. Named where
+    the strategy was set: the environment, the client, or the tier preset."""
+    spec = m.environments.get(env)
+    strategy = next(
+        s.strategy
+        for s in (spec.release if spec else None, m.release, project.config.tiers[tier].release)
+        if s is not None and s.strategy is not None
+    )
+    message = (
+        f"strategy {strategy} verifies on the test listener, and "
+        "cosydeploy.yaml release.test_listener_cidrs lets nobody reach it"
+    )
+    hint = (
+        "set release.test_listener_cidrs in cosydeploy.yaml to where releases run "
+        "(the CI runners' egress range, a VPN), or use strategy: rolling"
+    )
+    for path_ in (("environments", env, "release", "strategy"), ("release", "strategy")):
+        if _has(src.data, path_):
+            return ConfigError(
+                message, file=src.file, line=src.line_of(path_), field=dotted(path_), hint=hint
+            )
+    cfg_src = load_yaml(project.root / PROJECT_FILE, PROJECT_FILE)
+    path_ = ("tiers", tier, "release", "strategy")
+    return ConfigError(
+        message, file=cfg_src.file, line=cfg_src.line_of(path_), field=dotted(path_), hint=hint
+    )
+
+
+def _has(data: Any, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
 
 
 __all__ = [

@@ -152,11 +152,13 @@ CASES = {
 
 def rendered_tfvars(client: str, env: str) -> dict[str, Any]:
     """What `cosydeploy` renders for a fixture manifest, with this project's config."""
-    from cosydeploy.config.load import load_manifest_file, load_project
+    from fixture_project import fixture_project
+
+    from cosydeploy.config.load import load_manifest_file
     from cosydeploy.config.resolve import resolve
     from cosydeploy.render import render_tfvars
 
-    project = load_project(ROOT)
+    project = fixture_project()
     manifest, _ = load_manifest_file(project, FIXTURES / "clients" / f"{client}.yaml")
     return dict(json.loads(render_tfvars(project, resolve(project, manifest, env))))
 

@@ -114,6 +114,20 @@ BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
         "nested more than",
     ),
     ("nested block lists", GOOD + "deep:\n" + "- " * 3000 + "x\n", 17, "nested more than"),
+    # Blue/green, canary and linear verify on the test listener: with no CIDR allowed to
+    # reach it (the project's default), every such release would time out unverified.
+    (
+        "shifting strategy, test listener open to nobody",
+        GOOD.replace("  dev: {}", "  dev: {release: {strategy: blue_green}}"),
+        9,
+        "release.test_listener_cidrs lets nobody reach it",
+    ),
+    (
+        "client's shifting strategy, test listener open to nobody",
+        GOOD + "release: {strategy: canary}\n",
+        16,
+        "strategy canary verifies on the test listener",
+    ),
     (
         "env value not a string",
         GOOD.replace("app:\n", "app:\n  environment: {DEBUG: 1}\n"),
@@ -150,6 +164,40 @@ def test_broken_manifest(cli, project_copy: Path, name: str, text, line, expecte
     assert err.startswith(f"error: {where}"), err
     assert expected.lower() in r.stderr.lower(), r.stderr
     assert any(ln.startswith("hint: ") for ln in lines), r.stderr
+
+
+def test_shifting_strategy_validates_once_the_test_listener_has_cidrs(
+    cli, project_copy: Path
+) -> None:
+    config = project_copy / "cosydeploy.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "test_listener_cidrs: []", "test_listener_cidrs: [203.0.113.0/24]"
+        )
+    )
+    (project_copy / "clients" / "acme.yaml").write_text(
+        GOOD.replace("  dev: {}", "  dev: {release: {strategy: linear}}")
+    )
+    r = cli("--project-dir", str(project_copy), "validate", "acme")
+    assert r.exit_code == 0, r.output
+
+
+def test_shifting_strategy_of_a_tier_preset_is_named_in_the_project_config(
+    cli, project_copy: Path
+) -> None:
+    config = project_copy / "cosydeploy.yaml"
+    text = config.read_text()
+    assert "\n  small:\n" in text
+    config.write_text(
+        text.replace("\n  small:\n", "\n  small:\n    release: {strategy: blue_green}\n")
+    )
+    (project_copy / "clients" / "acme.yaml").write_text(GOOD)
+    r = cli("--project-dir", str(project_copy), "validate", "acme")
+    assert r.exit_code == 2, r.output
+    first = r.stderr.splitlines()[0]
+    line = text[: text.index("\n  small:\n")].count("\n") + 3
+    assert first.startswith(f"error: cosydeploy.yaml:{line}: tiers.small.release.strategy"), first
+    assert "hint: set release.test_listener_cidrs" in r.stderr
 
 
 def test_deeply_nested_project_config_is_exit_2(cli, project_copy: Path) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_project import fixture_project
 from pydantic import ValidationError
 
 from cosydeploy.config.load import load_manifest_file, load_project
@@ -26,13 +26,11 @@ def tfvars(project: Project, env: str = "prod") -> dict[str, Any]:
 
 
 def with_config(**changes: Any) -> Project:
-    project = load_project(ROOT)
-    config = project.config.model_validate({**project.config.model_dump(), **changes})
-    return dataclasses.replace(project, config=config)
+    return fixture_project(**changes)
 
 
 def test_without_a_dns_account_the_zone_is_the_clients() -> None:
-    assert tfvars(load_project(ROOT))["dns"] is None
+    assert tfvars(fixture_project())["dns"] is None
 
 
 def test_a_dns_account_reaches_the_tfvars() -> None:
@@ -62,7 +60,7 @@ def test_a_wrong_dns_account_is_refused(dns: dict[str, Any], message: str) -> No
 def test_the_budget_is_the_cost_estimate_at_the_maximum_task_count() -> None:
     from cosydeploy import cost
 
-    project = load_project(ROOT)
+    project = fixture_project()
     for env, tier in (("dev", "dev"), ("prod", "large")):
         rendered = tfvars(project, env)
         inp = cost.cost_input_from_tfvars(rendered, tier=tier)
@@ -82,11 +80,11 @@ def test_no_budget_when_the_price_file_does_not_price_the_tier(
         raise cost.PricingError("no price for cache.x9.huge")
 
     monkeypatch.setattr(cost, "estimate", unpriced)
-    assert tfvars(load_project(ROOT))["monthly_budget_usd"] is None
+    assert tfvars(fixture_project())["monthly_budget_usd"] is None
 
 
 def test_alert_subscriptions_default_to_the_contact_by_email() -> None:
-    assert tfvars(load_project(ROOT))["alert_subscriptions"] == [
+    assert tfvars(fixture_project())["alert_subscriptions"] == [
         {"severity": "critical", "protocol": "email", "endpoint": None},
         {"severity": "warning", "protocol": "email", "endpoint": None},
     ]
@@ -123,7 +121,7 @@ def test_a_wrong_alert_subscription_is_refused(subscription: dict[str, Any], mes
 def test_the_release_policy_reaches_the_tfvars_in_ecs_terms() -> None:
     """The manifest's strategy in ECS's spelling, its seconds as whole ECS minutes rounded
     up, the alarms (null: the stack's critical alarms), and the project's test listener."""
-    release = tfvars(load_project(ROOT), "prod")["release"]
+    release = tfvars(fixture_project(), "prod")["release"]
     assert release == {
         "strategy": "CANARY",
         "bake_time_in_minutes": 15,
@@ -133,11 +131,11 @@ def test_the_release_policy_reaches_the_tfvars_in_ecs_terms() -> None:
         "linear_step_bake_time_in_minutes": 1,
         "alarm_names": None,
         "test_listener_port": 8443,
-        "test_listener_cidrs": [],
+        "test_listener_cidrs": ["203.0.113.0/24"],
     }
-    assert tfvars(load_project(ROOT), "dev")["release"]["strategy"] == "ROLLING"
+    assert tfvars(fixture_project(), "dev")["release"]["strategy"] == "ROLLING"
     # The default dev bake (30 s) is one ECS minute, not zero.
-    assert tfvars(load_project(ROOT), "dev")["release"]["bake_time_in_minutes"] == 1
+    assert tfvars(fixture_project(), "dev")["release"]["bake_time_in_minutes"] == 1
 
 
 def test_the_test_listener_port_and_cidrs_come_from_the_project() -> None:
