@@ -314,6 +314,7 @@ class SandboxPlatform(AwsPlatform):
             redis_snapshots=c.redis_snapshot,
             redis_node_type=c.redis_node_type,
             redis_nodes=c.redis_nodes,
+            test_listener_cidrs=tuple(cfg.release.test_listener_cidrs),
             **deployment_settings(c.release),
         )
 

@@ -583,6 +583,11 @@ def deploy(
     )
     if not recovered:
         result.hint = f"look at the diagnosis, then: cosydeploy rollback {t.client} --env {t.env} --to VERSION"
+    elif s.verified is False:
+        result.hint = (
+            "if the test listener never answered: it admits only cosydeploy.yaml "
+            "release.test_listener_cidrs; is the address this runs from among them?"
+        )
     return result
 
 

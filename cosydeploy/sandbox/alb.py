@@ -6,7 +6,10 @@ forwards to the target group called ``name`` (the service's primary target group
 port 8443, see loadbalancing.py). Each request picks one of the rule's target groups by
 the rule's weights (a group of weight 0 never gets a request; the choice is smooth
 weighted round robin, so 10 % is one request in ten), then one of that group's
-registered targets, round robin. A target group no rule forwards to is served as
+registered targets, round robin. The test listener answers only addresses its load
+balancer's security group admits on its port (``release.test_listener_cidrs``; anything
+else gets a 403 naming why, where AWS would leave the connection unanswered). A target
+group no rule forwards to is served as
 before there were rules: ``/{name}`` reaches its targets directly. Every answer names
 the group that served it in ``X-Sandbox-Target-Group``.
 
@@ -88,6 +91,7 @@ class _Rule:
 
     backend: Any
     rule: Any
+    load_balancer: Any = None
 
 
 class AlbProxy:
@@ -151,7 +155,7 @@ class AlbProxy:
                         for arn, _weight in _forwards(rule):
                             tg = groups.get(arn)
                             if tg is not None:
-                                index.setdefault((kind, tg.name), _Rule(backend, rule))
+                                index.setdefault((kind, tg.name), _Rule(backend, rule, lb))
         return index
 
     def rule_for(self, kind: str, name: str) -> _Rule | None:
@@ -197,6 +201,35 @@ class AlbProxy:
             return tg.name, _registered(tg)
         return None
 
+    def refuses(self, name: str, address: str) -> bool:
+        """Whether the security groups of the load balancer whose test listener forwards
+        to ``name`` keep ``address`` from that listener: no TCP rule on its port from a
+        CIDR block holding the address, as AWS's security groups decide. False where no
+        test listener forwards to ``name`` (that is answered as such)."""
+        import ipaddress
+
+        from moto.ec2.models import ec2_backends
+
+        found = self.rule_for(TEST, name)
+        lb = found.load_balancer if found is not None else None
+        if lb is None:
+            return False
+        ip = ipaddress.ip_address(address)
+        for account in sorted({self.account_id, *list(ec2_backends.keys())}):
+            ec2 = ec2_backends[account][self.region]
+            for group_id in lb.security_groups or []:
+                group = ec2.get_security_group_from_id(group_id)
+                for rule in list(group.ingress_rules) if group is not None else []:
+                    if rule.ip_protocol not in ("tcp", "-1"):
+                        continue
+                    low, high = rule.from_port, rule.to_port  # None: every port ("-1")
+                    if low is not None and high is not None and not low <= TEST_PORT <= high:
+                        continue
+                    cidr = rule.cidr_ipv4 or rule.cidr_ipv6
+                    if cidr and ip in ipaddress.ip_network(cidr, strict=False):
+                        return False
+        return True
+
     def pick_target(self, tg_name: str, targets: list[tuple[str, int]]) -> tuple[str, int]:
         """One of the group's targets, round robin."""
         counter = self._counters.setdefault(tg_name, itertools.count())
@@ -210,6 +243,15 @@ class AlbProxy:
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
                 kind, name, rest = split_path(self.path)
+                if kind == TEST and proxy.refuses(name, self.client_address[0]):
+                    # AWS would drop the connection unanswered; say why instead.
+                    message = (
+                        f"the test listener of {name!r} does not admit {self.client_address[0]}"
+                        ": no security group rule on its port holds it "
+                        "(cosydeploy.yaml release.test_listener_cidrs)\n"
+                    )
+                    self._reply(403, message.encode())
+                    return
                 chosen = proxy.choose(kind, name)
                 if chosen is None and kind == TEST:
                     self._reply(503, f"no test listener rule forwards to {name!r}\n".encode())

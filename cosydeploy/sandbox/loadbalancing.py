@@ -166,10 +166,66 @@ def target_group(elb: Any, name: str, *, vpc: str, port: int, health_path: str) 
     return str(made["TargetGroups"][0]["TargetGroupArn"])
 
 
+def alb_security_group(ec2: Any, stack_name: str, vpc: str, test_cidrs: tuple[str, ...]) -> str:
+    """The load balancer's security group (made if missing): the production listener from
+    anywhere, the test listener from ``test_cidrs`` only (``release.test_listener_cidrs``),
+    its rules set to exactly those. The ALB stand-in refuses a test listener request from
+    an address no rule admits, as AWS's would never answer it."""
+    name = f"{stack_name}-alb"
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": [name]}]
+    )["SecurityGroups"]
+    if found:
+        group = found[0]
+        sg = group["GroupId"]
+    else:
+        sg = ec2.create_security_group(
+            GroupName=name, Description="cosydeploy sandbox load balancer", VpcId=vpc
+        )["GroupId"]
+        group = {"IpPermissions": []}
+        ec2.authorize_security_group_ingress(
+            GroupId=sg,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": PRODUCTION_PORT,
+                    "ToPort": PRODUCTION_PORT,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
+            ],
+        )
+    have: set[str] = set()
+    for perm in group.get("IpPermissions") or []:
+        if perm.get("FromPort") == TEST_PORT:
+            have |= {r["CidrIp"] for r in perm.get("IpRanges") or []}
+            have |= {r["CidrIpv6"] for r in perm.get("Ipv6Ranges") or []}
+    want = set(test_cidrs)
+
+    def permission(cidrs: set[str]) -> dict[str, Any]:
+        return {
+            "IpProtocol": "tcp",
+            "FromPort": TEST_PORT,
+            "ToPort": TEST_PORT,
+            "IpRanges": [{"CidrIp": c} for c in sorted(cidrs) if ":" not in c],
+            "Ipv6Ranges": [{"CidrIpv6": c} for c in sorted(cidrs) if ":" in c],
+        }
+
+    if have - want:
+        ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[permission(have - want)])
+    if want - have:
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[permission(want - have)])
+    return str(sg)
+
+
 def _load_balancer(elb: Any, name: str, subnets: list[str], security_group: str) -> str:
     found = _found(lambda: elb.describe_load_balancers(Names=[name]), "LoadBalancerNotFound")
     if found:
-        return str(found["LoadBalancers"][0]["LoadBalancerArn"])
+        lb = found["LoadBalancers"][0]
+        if lb.get("SecurityGroups") != [security_group]:
+            elb.set_security_groups(
+                LoadBalancerArn=lb["LoadBalancerArn"], SecurityGroups=[security_group]
+            )
+        return str(lb["LoadBalancerArn"])
     made = elb.create_load_balancer(
         Name=name,
         Subnets=subnets,
@@ -243,6 +299,8 @@ def provision_load_balancing(
     security_group: str,
     port: int,
     health_path: str,
+    test_listener_cidrs: tuple[str, ...] = (),
+    ec2: Any = None,
 ) -> LoadBalancing:
     """Make (idempotently) the stack's load balancing; what the outputs name must be what
     was made (the sandbox stack names it from the same rules)."""
@@ -251,6 +309,8 @@ def provision_load_balancing(
     alternate = alternate or alternate_name(primary_name)
     primary_arn = target_group(elb, primary_name, vpc=vpc, port=port, health_path=health_path)
     alternate_arn = target_group(elb, alternate, vpc=vpc, port=port, health_path=health_path)
+    if ec2 is not None:  # the load balancer's own group, as the client stack makes it
+        security_group = alb_security_group(ec2, stack_name, vpc, test_listener_cidrs)
     lb_arn = _load_balancer(elb, short_name, subnets, security_group)
     action = forward(primary_arn, alternate_arn)
     made = LoadBalancing(

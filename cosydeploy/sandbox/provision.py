@@ -89,6 +89,8 @@ class ProvisionSpec:
     linear_step_percent: float = 20.0
     linear_bake_minutes: int = 1
     alarm_names: tuple[str, ...] = ()
+    # Who may reach the test listener (cosydeploy.yaml ``release.test_listener_cidrs``).
+    test_listener_cidrs: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -296,6 +298,8 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
         security_group=sg,
         port=spec.container_port,
         health_path=spec.health_path,
+        test_listener_cidrs=spec.test_listener_cidrs,
+        ec2=ec2,
     )
 
     clusters = ecs.describe_clusters(clusters=[outputs.cluster_name])["clusters"]

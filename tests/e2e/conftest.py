@@ -50,6 +50,10 @@ def e2e_project(tmp_path_factory) -> Path:
     # Bakes of a second (the built-in ones are 30 s to 5 min): every release still
     # bakes, and the scenarios about the bake set their own in their manifests.
     cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
+    # Blue/green, canary and linear verify on the test listener, which admits only these
+    # (the sandbox's load balancer is asked from loopback); the project's own admits nobody.
+    assert "test_listener_cidrs: []" in cfg
+    cfg = cfg.replace("test_listener_cidrs: []", "test_listener_cidrs: [127.0.0.0/8]")
     (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("clients", "templates", "terraform", "examples"):
         shutil.copytree(

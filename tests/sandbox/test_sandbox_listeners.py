@@ -22,6 +22,11 @@ from cosydeploy.sandbox.provision import ProvisionSpec, provision
 HEADER = "X-Sandbox-Target-Group"
 
 
+# The test listener admits only these (cosydeploy.yaml release.test_listener_cidrs); the
+# tests ask the ALB stand-in from loopback.
+LOOPBACK = ("127.0.0.0/8",)
+
+
 def stack_outputs(info, client: str, env: str = "dev") -> dict[str, Any]:
     """The sandbox stack's outputs for a client (its naming rules, main.tf's locals)."""
     region, account = info.region, info.account_id
@@ -70,7 +75,14 @@ def stack(session, info):
     """A freshly provisioned client/env: (outputs, spec, provision-again)."""
     client = f"lb{uuid.uuid4().hex[:6]}"
     outputs = stack_outputs(info, client)
-    spec = make_spec(info, client, strategy="CANARY", bake_minutes=2, canary_percent=20.0)
+    spec = make_spec(
+        info,
+        client,
+        strategy="CANARY",
+        bake_minutes=2,
+        canary_percent=20.0,
+        test_listener_cidrs=LOOPBACK,
+    )
     endpoint = _EndpointSession(session, info.endpoint_url)
     provision(endpoint, outputs, spec)
     return outputs, spec, lambda: provision(endpoint, outputs, spec)
@@ -266,6 +278,39 @@ def test_alb_routes_production_and_test_paths_by_the_rules_weights(stack, aws, i
     elb.deregister_targets(TargetGroupArn=primary, Targets=[{"Id": "127.0.0.1"}])
     status, body, group = get(f"{prod}/x")
     assert (status, group) == (503, short) and "no healthy target" in body
+
+
+def test_the_test_listener_admits_only_its_cidrs(session, aws, info, servers):
+    """As AWS's security groups would: an address outside release.test_listener_cidrs
+    never reaches the test listener; provisioning again sets the rules to the CIDRs."""
+    client = f"lb{uuid.uuid4().hex[:6]}"
+    outputs = stack_outputs(info, client)
+    endpoint = _EndpointSession(session, info.endpoint_url)
+    elb, ec2 = aws("elbv2"), aws("ec2")
+
+    def reaches_test_listener(cidrs: tuple[str, ...]) -> tuple[int, str]:
+        provision(endpoint, outputs, make_spec(info, client, test_listener_cidrs=cidrs))
+        status, body, _group = get(f"{outputs['test_url']}/health")
+        return status, body
+
+    provision(endpoint, outputs, make_spec(info, client))
+    elb.register_targets(
+        TargetGroupArn=outputs["target_group_arn"],
+        Targets=[{"Id": "127.0.0.1", "Port": servers("blue")}],
+    )
+    # None (the project's default) and a range that does not hold loopback: refused.
+    for cidrs in ((), ("203.0.113.0/24", "2001:db8::/56")):
+        status, body = reaches_test_listener(cidrs)
+        assert status == 403 and "does not admit 127.0.0.1" in body, (cidrs, status, body)
+    assert reaches_test_listener(LOOPBACK) == (200, "blue /health")
+    # Production is not the test listener's business.
+    assert get(f"{outputs['app_url']}/health")[:2] == (200, "blue /health")
+    # Back to a range without loopback: the loopback rule is revoked, not kept.
+    assert reaches_test_listener(("203.0.113.0/24",))[0] == 403
+    lb = elb.describe_load_balancers(Names=[f"{client}-dev"])["LoadBalancers"][0]
+    group = ec2.describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"][0]
+    test_rules = [p for p in group["IpPermissions"] if p.get("FromPort") == 8443]
+    assert [r["CidrIp"] for p in test_rules for r in p.get("IpRanges", [])] == ["203.0.113.0/24"]
 
 
 def test_a_group_without_rules_is_served_as_before(aws, info, servers):
