@@ -154,14 +154,6 @@ def test_green_failing_verification_never_gets_production_traffic(shifting, cosy
     assert top["outcome"] == "rolled_back" and "test listener" in top["rollback_reason"], top
 
 
-# The bake and its rollback are the same machinery for the three strategies once all of
-# production is on the new version (what differs, the traffic steps before it, the two
-# scenarios above show for each): the bake's scenarios run on blue/green only, to keep
-# the tier's time.
-ONE = pytest.mark.parametrize("shifting", ["blue_green"], indirect=True)
-
-
-@ONE
 def test_a_crash_in_the_bake_goes_back_to_the_previous_version(shifting, cosy, stage) -> None:
     strategy, cid = shifting
     path = stage.manifest(cid)
@@ -182,7 +174,6 @@ def test_a_crash_in_the_bake_goes_back_to_the_previous_version(shifting, cosy, s
     assert version_of(stage.url(cid)) == "v1"
 
 
-@ONE
 def test_an_alarm_in_the_bake_is_rolled_back_by_ecs(
     shifting, cosy, stage, aws, ledger_records
 ) -> None:
