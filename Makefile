@@ -33,12 +33,16 @@ $(CHECKOV):
 test: install services checkov
 	$(BIN)/ruff check cosydeploy tests benchmarks tools
 	# One process per tier: moto keeps its state per process, and the sandbox's
-	# rollout driver must not see the other tiers' services.
-	$(BIN)/pytest tests/unit tests/ci
-	# terraform validate and plan of every stack, offline, with the stand-in providers.
-	$(BIN)/pytest tests/terraform --timeout 600
-	$(BIN)/pytest tests/integration
-	$(BIN)/pytest tests/sandbox
+	# rollout driver must not see the other tiers' services. The first four side by
+	# side (each log printed whole when its tier ends): units and CI checks; terraform
+	# validate and plan of every stack, offline, with the stand-in providers; the
+	# pipeline against a moto server; the sandbox itself (the only one of them with
+	# containers).
+	scripts/tiers.sh \
+	  "$(BIN)/pytest -p no:cacheprovider tests/unit tests/ci" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/terraform --timeout 600" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/integration" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/sandbox"
 	$(BIN)/pytest tests/e2e
 	# 200 clients on paper (a sandbox whose tasks start no container): a fleet release, status.
 	$(BIN)/pytest tests/paper --timeout 480
