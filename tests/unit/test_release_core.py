@@ -496,7 +496,7 @@ def test_cancel_wakes_every_waiter_with_keyboard_interrupt() -> None:
 def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
     # the watch it starts afterwards is woken too, so it records interrupted.
-    import _thread
+    import signal
     import threading
 
     seen: list[str] = []
@@ -511,7 +511,10 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     poller.cancel = cancel_and_tell  # type: ignore[method-assign]
 
     def run(m: Member, poller) -> ReleaseResult:
-        _thread.interrupt_main()  # the signal lands now, before this release watches
+        # Ctrl-C lands now, before this release watches: a real SIGINT to the main
+        # thread, which wakes it wherever it waits (``_thread.interrupt_main`` would
+        # not wake a main thread already blocked on this run's future).
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         # The main thread has taken the signal (it cancels the poller), however busy
         # the machine: only then does this release start watching.
         assert cancelled.wait(30), "the interrupt never reached the main thread"
