@@ -10,7 +10,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,8 @@ GOOD = ("succeeded",)
 # kind "observed", outcome "healthy" or "unhealthy" (as seen), never an attempt.
 OBSERVED = "observed"
 OBSERVED_OUTCOMES = ("healthy", "unhealthy")
+BATCH_GET_MAX = 100  # keys in one BatchGetItem (DynamoDB's limit)
+BATCH_GET_ATTEMPTS = 8  # calls for the keys of one batch that DynamoDB leaves unprocessed
 
 
 # The ledger table's shape (the bootstrap stack makes it on AWS; a stand-in makes it alike).
@@ -128,11 +130,13 @@ class Ledger:
         self.table = table
         self.clock = clock
 
-    def _call(self, name: str, **kwargs: Any) -> Any:
+    def _call(self, name: str, *, on_table: bool = True, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if on_table:
+            kwargs["TableName"] = self.table
         try:
-            return getattr(self.db, name)(TableName=self.table, **kwargs)
+            return getattr(self.db, name)(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             hint = (
@@ -338,6 +342,45 @@ class Ledger:
         )
         de = TypeDeserializer()
         return {k: de.deserialize(v) for k, v in (resp.get("Item") or {}).items()}
+
+    def infra_states(
+        self, targets: Sequence[tuple[str, str]], *, pause: Callable[[float], None] = time.sleep
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """``infra_state`` of many (client, env): ``BatchGetItem``, 100 keys a call
+        (DynamoDB's limit), keys DynamoDB left unprocessed asked again after a pause.
+        Every (client, env) asked is in the answer ({} when nothing was recorded)."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        out: dict[tuple[str, str], dict[str, Any]] = {t: {} for t in targets}
+        keys = [
+            {"target": {"S": self.infra_target(c, e)}, "release_id": {"S": "tfvars"}}
+            for c, e in dict.fromkeys(targets)
+        ]
+        for i in range(0, len(keys), BATCH_GET_MAX):
+            pending: list[dict[str, Any]] = keys[i : i + BATCH_GET_MAX]
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                resp = self._call(
+                    "batch_get_item",
+                    on_table=False,
+                    RequestItems={self.table: {"Keys": pending}},
+                )
+                for item in (resp.get("Responses") or {}).get(self.table, []):
+                    client, env = item["target"]["S"].removesuffix("#infra").split("/", 1)
+                    out[(client, env)] = {k: de.deserialize(v) for k, v in item.items()}
+                pending = ((resp.get("UnprocessedKeys") or {}).get(self.table) or {}).get(
+                    "Keys"
+                ) or []
+                if not pending:
+                    break
+                pause(min(2.0, 0.05 * 2**attempt))
+            if pending:
+                raise AwsError(
+                    f"release ledger {self.table}: {len(pending)} infra records left unread "
+                    f"after {BATCH_GET_ATTEMPTS} tries (DynamoDB is throttling)",
+                    hint="try again in a minute",
+                )
+        return out
 
     def record_infra(self, client: str, env: str, **values: Any) -> dict[str, Any]:
         """Merge ``values`` (e.g. fingerprint, applied, applied_at) into that record."""

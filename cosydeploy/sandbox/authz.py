@@ -212,6 +212,8 @@ def calls_for(req: Request, account: str) -> list[Call]:
         return [Call(action, "*")]
     if s == "dynamodb" and p.get("TableName"):
         return [Call(action, _arn(s, region, account, f"table/{p['TableName']}"))]
+    if s == "dynamodb" and isinstance(p.get("RequestItems"), dict):  # BatchGetItem and the like
+        return [Call(action, _arn(s, region, account, f"table/{t}")) for t in p["RequestItems"]]
     if s == "logs" and p.get("logGroupName"):
         return [Call(action, _arn(s, region, account, f"log-group:{p['logGroupName']}:*"))]
     if s == "ecr" and p.get("repositoryName"):

@@ -159,3 +159,24 @@ def test_actor_and_run_url():
     assert ci_run_url(env) == "https://github.com/o/r/actions/runs/42"
     assert ci_run_url({}) == ""
     assert current_actor({"USER": "me"})  # git user.name or $USER
+
+
+def test_infra_records_of_a_fleet_are_read_in_batches(db):
+    """Stack outputs of 250 client/envs: three BatchGetItem calls (100 keys each at most),
+    every client/env in the answer, {} for one never applied."""
+    ledger = Ledger(db, RELEASES)
+    fleet = [(f"c{i:03d}", "dev") for i in range(250)]
+    for client, env in fleet:
+        ledger.record_infra(client, env, fingerprint=f"fp-{client}", outputs={"cluster": client})
+    calls: list[int] = []
+    db.meta.events.register(
+        "before-parameter-build.dynamodb.BatchGetItem",
+        lambda params, **_: calls.append(len(params["RequestItems"][RELEASES]["Keys"])),
+    )
+    got = ledger.infra_states([*fleet, ("never", "dev")])
+    assert calls == [100, 100, 51]
+    assert got[("never", "dev")] == {}
+    for client, env in fleet:
+        assert got[(client, env)]["fingerprint"] == f"fp-{client}"
+        assert got[(client, env)]["outputs"] == {"cluster": client}
+        assert got[(client, env)] == ledger.infra_state(client, env)
