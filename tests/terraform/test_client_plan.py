@@ -77,8 +77,31 @@ def test_the_seed_numbers_land_where_they_belong(case: tuple[str, dict, dict]) -
     }
     for p in policies.values():
         assert (p["scale_out_cooldown"], p["scale_in_cooldown"]) == (60, 300)
-    spec = policies["requests"]["predefined_metric_specification"][0]
-    assert spec["predefined_metric_type"] == "ALBRequestCountPerTarget"
+    assert [
+        p["predefined_metric_specification"][0]["predefined_metric_type"]
+        for k, p in sorted(policies.items())
+        if k != "requests"
+    ] == [
+        "ECSServiceAverageCPUUtilization",
+        "ECSServiceAverageMemoryUtilization",
+    ]
+    # Requests per task over both target groups: production is on either after a
+    # blue/green, canary or linear release (the predefined metric names one group only).
+    requests = policies["requests"]
+    assert requests["predefined_metric_specification"] == []
+    metrics = requests["customized_metric_specification"][0]["metrics"]
+    stats = [m for m in metrics if m["metric_stat"]]
+    assert len(stats) == 2 and not any(m["return_data"] for m in stats)
+    for m in stats:
+        metric = m["metric_stat"][0]["metric"][0]
+        assert (metric["namespace"], metric["metric_name"]) == (
+            "AWS/ApplicationELB",
+            "RequestCountPerTarget",
+        )
+        assert m["metric_stat"][0]["stat"] == "Sum"
+        assert [d["name"] for d in metric["dimensions"]] == ["LoadBalancer", "TargetGroup"]
+    (total,) = [m for m in metrics if m["return_data"]]
+    assert total["expression"] == "FILL(m1, 0) + FILL(m2, 0)"
 
     retention = {"dev": 7, "staging": 30, "prod": 90}[env]
     app_logs = one(plan, "module.ecs_service.aws_cloudwatch_log_group.this")["values"]

@@ -37,10 +37,13 @@ variable "targets" {
   default = {}
 }
 
-variable "request_count_resource_label" {
-  description = "`<alb arn suffix>/<target group arn suffix>` for ALBRequestCountPerTarget; null skips that policy."
-  type        = string
-  default     = null
+variable "request_count" {
+  description = "The load balancer and the service's target groups (ARN suffixes) whose requests per task the requests policy tracks, summed over the groups; null skips that policy."
+  type = object({
+    load_balancer_arn_suffix  = string
+    target_group_arn_suffixes = list(string)
+  })
+  default = null
 }
 
 variable "tags" {

@@ -274,9 +274,12 @@ module "autoscaling" {
   service_name = module.ecs_service.service_name
   # Registering a scalable target lifts the count into [min, max] at once: keep the
   # minimum at 0 while the service has never been started, min_count once a release has.
-  min_count                    = module.ecs_service.desired_count == 0 ? 0 : var.service.min_count
-  max_count                    = var.service.max_count
-  request_count_resource_label = "${module.alb.alb_arn_suffix}/${module.alb.target_group_arn_suffix}"
+  min_count = module.ecs_service.desired_count == 0 ? 0 : var.service.min_count
+  max_count = var.service.max_count
+  request_count = {
+    load_balancer_arn_suffix  = module.alb.alb_arn_suffix
+    target_group_arn_suffixes = [module.alb.target_group_arn_suffix, module.alb.alternate_target_group_arn_suffix]
+  }
   targets = {
     cpu_percent         = var.autoscaling.cpu_target
     memory_percent      = var.autoscaling.memory_target
