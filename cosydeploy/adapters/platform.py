@@ -393,7 +393,8 @@ def _minutes(seconds: float) -> int:
 def deployment_settings(release: Any) -> dict[str, Any]:
     """The service's deployment configuration (ProvisionSpec fields) from a resolved
     release policy, as the client stack's tfvars carry it: ECS's strategy name, times in
-    ECS minutes, the alarms (empty: the stack's critical alarms). A policy without the
+    ECS minutes, the alarms (empty: the stack's critical alarms; turned off where the
+    policy's alarms are an empty list). A policy without the
     canary or linear settings gets the defaults (canary 10 % for 5 min, linear 20 % steps
     of 1 min)."""
     return {
@@ -404,6 +405,8 @@ def deployment_settings(release: Any) -> dict[str, Any]:
         "linear_step_percent": float(getattr(release, "linear_step_percent", 20.0)),
         "linear_bake_minutes": _minutes(getattr(release, "linear_bake", 60)),
         "alarm_names": tuple(getattr(release, "alarms", None) or ()),
+        # alarms: [] (not None): no alarm rolls a deployment back
+        "alarms_enabled": getattr(release, "alarms", None) != (),
     }
 
 

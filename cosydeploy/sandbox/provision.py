@@ -89,6 +89,8 @@ class ProvisionSpec:
     linear_step_percent: float = 20.0
     linear_bake_minutes: int = 1
     alarm_names: tuple[str, ...] = ()
+    # False: the manifest's ``alarms: []``: ECS is given the alarms turned off.
+    alarms_enabled: bool = True
     # Who may reach the test listener (cosydeploy.yaml ``release.test_listener_cidrs``).
     test_listener_cidrs: tuple[str, ...] = ()
 
@@ -206,7 +208,8 @@ def deployment_configuration(spec: ProvisionSpec, alarm_names: tuple[str, ...]) 
             "stepBakeTimeInMinutes": spec.linear_bake_minutes,
         }
     if alarm_names:
-        config["alarms"] = {"alarmNames": list(alarm_names), "enable": True, "rollback": True}
+        on = spec.alarms_enabled
+        config["alarms"] = {"alarmNames": list(alarm_names), "enable": on, "rollback": on}
     return config
 
 

@@ -354,3 +354,19 @@ def test_the_dashboard_shows_both_target_groups(applied: dict[str, Any]) -> None
         for metric in widgets[title]["properties"]["metrics"]:
             assert metric[0] == "AWS/ApplicationELB" and isinstance(metric[-1], dict), title
             assert metric[5] in {primary, alternate}, title
+
+
+def test_no_alarms_turns_the_deployment_alarms_off_rather_than_leaving_them(
+    terraform: Terraform, applied: dict[str, Any]
+) -> None:
+    """`alarms: []` in a manifest: the next apply gives ECS the alarms turned off (an alarm
+    block removed would leave ECS's last alarms rolling deployments back)."""
+    on = instance(applied["state"], "module.ecs_service", "aws_ecs_service", "this")["alarms"]
+    assert [(a["enable"], a["rollback"]) for a in on] == [(True, True)]
+    tfvars = json.loads(json.dumps(applied["tfvars"]))
+    tfvars["release"]["alarm_names"] = []
+    changes = replan(terraform, applied, applied["state"], tfvars)
+    after = changes[SERVICE]["after"]["alarms"]
+    assert [(a["enable"], a["rollback"]) for a in after] == [(False, False)]
+    # Named, as ECS needs names: the stack's critical alarms (the alarm_names output).
+    assert sorted(after[0]["alarm_names"]) == sorted(applied["outputs"]["alarm_names"])

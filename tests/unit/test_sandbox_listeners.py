@@ -122,6 +122,9 @@ def test_deployment_configuration_by_strategy() -> None:
     assert canary["canaryConfiguration"] == {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 2}
     assert "linearConfiguration" not in canary
     assert canary["alarms"] == {"alarmNames": ["acme-5xx"], "enable": True, "rollback": True}
+    # alarms: [] in the manifest: ECS gets the stack's alarms turned off, as the stack does.
+    off = deployment_configuration(spec(alarms_enabled=False), ("acme-5xx",))
+    assert off["alarms"] == {"alarmNames": ["acme-5xx"], "enable": False, "rollback": False}
     linear = deployment_configuration(spec(strategy="LINEAR"), ())
     assert linear["linearConfiguration"] == {"stepPercent": 20.0, "stepBakeTimeInMinutes": 1}
     assert "alarms" not in linear and "canaryConfiguration" not in linear
@@ -146,6 +149,7 @@ def test_release_policy_to_deployment_settings() -> None:
         "linear_step_percent": 50.0,
         "linear_bake_minutes": 1,
         "alarm_names": ("a", "b"),
+        "alarms_enabled": True,
     }
     # ... and one from before the canary and linear settings: the contract's defaults.
     old = SimpleNamespace(strategy="blue_green", bake=0, alarms=None)
@@ -157,7 +161,11 @@ def test_release_policy_to_deployment_settings() -> None:
         "linear_step_percent": 20.0,
         "linear_bake_minutes": 1,
         "alarm_names": (),
+        "alarms_enabled": True,
     }
+    # alarms: [] (not None): no alarm rolls a deployment back.
+    none = SimpleNamespace(strategy="rolling", bake=0, alarms=())
+    assert deployment_settings(none)["alarms_enabled"] is False
 
 
 def test_service_load_balancer_carries_the_advanced_configuration() -> None:

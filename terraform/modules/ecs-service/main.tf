@@ -128,13 +128,14 @@ resource "aws_ecs_service" "this" {
     }
   }
 
-  # An alarm in ALARM during a deployment (or its bake) rolls it back.
+  # An alarm in ALARM during a deployment (or its bake) rolls it back. Turned off, the
+  # block stays (enable = false): without it the provider would leave ECS's last alarms on.
   dynamic "alarms" {
     for_each = length(var.release.alarm_names) > 0 ? [var.release.alarm_names] : []
     content {
       alarm_names = alarms.value
-      enable      = true
-      rollback    = true
+      enable      = var.release.alarms_enabled
+      rollback    = var.release.alarms_enabled
     }
   }
 

@@ -86,7 +86,7 @@ variable "deployment" {
 }
 
 variable "release" {
-  description = "How ECS deploys a new revision: strategy ROLLING, BLUE_GREEN, CANARY or LINEAR; bake minutes (the old revision kept after production traffic moved; not for ROLLING); the canary share and its minutes; the linear step and its minutes; the alarms that roll a deployment back (none: no alarm block)."
+  description = "How ECS deploys a new revision: strategy ROLLING, BLUE_GREEN, CANARY or LINEAR; bake minutes (the old revision kept after production traffic moved; not for ROLLING); the canary share and its minutes; the linear step and its minutes; the alarms of the deployment (none: no alarm block) and whether they roll it back (false: ECS is given them turned off)."
   type = object({
     strategy             = optional(string, "ROLLING")
     bake_time_in_minutes = optional(number, 0)
@@ -98,7 +98,8 @@ variable "release" {
       step_percent              = number
       step_bake_time_in_minutes = number
     }), { step_percent = 20, step_bake_time_in_minutes = 1 })
-    alarm_names = optional(list(string), [])
+    alarm_names    = optional(list(string), [])
+    alarms_enabled = optional(bool, true)
   })
   default = {}
 

@@ -205,7 +205,9 @@ module "documentdb" {
 }
 
 locals {
-  secret_arns = merge(module.secrets.secret_arns, { REDIS_AUTH_TOKEN = module.redis.auth_token_secret_arn })
+  # The alarms that roll a deployment back: the manifest's, or (null) the critical ones.
+  deployment_alarms = var.release.alarm_names == null ? module.monitoring.critical_alarm_names : var.release.alarm_names
+  secret_arns       = merge(module.secrets.secret_arns, { REDIS_AUTH_TOKEN = module.redis.auth_token_secret_arn })
   # Settings reach the container as `secrets` from Parameter Store, unless the
   # manifest gives the same name as a plain environment value.
   parameter_refs = { for k, arn in module.secrets.parameter_arns : k => arn if !contains(keys(var.app.environment), k) }
@@ -257,7 +259,10 @@ module "ecs_service" {
       step_percent              = var.release.linear_step_percent
       step_bake_time_in_minutes = var.release.linear_step_bake_time_in_minutes
     }
-    alarm_names = coalesce(var.release.alarm_names, module.monitoring.critical_alarm_names)
+    # release.alarms: [] turns the deployment alarms off; ECS is then given the critical
+    # alarms with enable = false, which clears what an earlier apply turned on.
+    alarm_names    = length(local.deployment_alarms) > 0 ? local.deployment_alarms : module.monitoring.critical_alarm_names
+    alarms_enabled = length(local.deployment_alarms) > 0
   }
   traffic = {
     alternate_target_group_arn   = module.alb.alternate_target_group_arn
