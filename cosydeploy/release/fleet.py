@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.release import bake
 from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget, RunResult
+
+WAIT_SLICE = 0.25  # seconds: how soon the main thread sees a Ctrl-C while runs go on
 
 
 @dataclass
@@ -145,7 +148,7 @@ def run_waves(
         futures = {c: ex.submit(prepare, c) for c in clients}
         for c, fut in futures.items():
             try:
-                members[c] = fut.result()
+                members[c] = result_of(fut)
             except Skip as exc:
                 passed.append(skipped(c, env, version, wave_of[c], str(exc)))
             except (Exception, KeyboardInterrupt) as exc:
@@ -207,6 +210,17 @@ def run_waves(
     return RunResult(results, [w for w in plan if w], shared)
 
 
+def result_of(fut: Any) -> Any:
+    """``fut.result()``, waited for in short slices: a Ctrl-C the kernel handed to another
+    thread (any thread may take a process's SIGINT) is raised here within a slice, not
+    only once the release behind ``fut`` has ended."""
+    while True:
+        try:
+            return fut.result(timeout=WAIT_SLICE)
+        except FuturesTimeout:
+            continue
+
+
 def _run_wave(
     wave: list[str],
     index: int,
@@ -248,7 +262,7 @@ def _run_wave(
         for c in wave:
             futures[c] = ex.submit(one, c)
         for c, fut in futures.items():
-            out[c] = fut.result()
+            out[c] = result_of(fut)
     except KeyboardInterrupt:
         # Wake every watching release with KeyboardInterrupt: each records
         # "interrupted" in its ledger and releases its lock; then stop. Again until every
