@@ -433,7 +433,8 @@ def test_ecs_service_numbers() -> None:
     }
     assert service["deployment_configuration"][0]["strategy"] == "${var.release.strategy}"
     alarms = service["dynamic"][0]["alarms"]["content"][0]
-    assert (alarms["enable"], alarms["rollback"]) == (True, True)
+    # On unless the manifest says alarms: [] (then ECS gets them turned off, not dropped).
+    assert (alarms["enable"], alarms["rollback"]) == ("${var.release.alarms_enabled}",) * 2
     advanced = service["load_balancer"][0]["advanced_configuration"][0]
     assert set(advanced) == {
         "alternate_target_group_arn",
