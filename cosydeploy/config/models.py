@@ -186,7 +186,9 @@ class ReleaseSpec(Strict):
         None,
         description="Deployment strategy, run by ECS: rolling (tasks replaced in place), "
         "blue_green (a full new set verified on the test listener, then all traffic at "
-        "once), canary (a share first, then the rest) or linear (equal steps).",
+        "once), canary (a share first, then the rest) or linear (equal steps). Unset: "
+        "rolling, but blue_green in the last environment once cosydeploy.yaml "
+        "release.test_listener_cidrs lets the test listener be reached.",
     )
     canary: CanarySpec | None = None
     linear: LinearSpec | None = None

@@ -21,8 +21,9 @@ DEFAULT_RETENTION = {"dev": 7, "staging": 30, "prod": 90}
 # users are (the first environment, the last one, those in between).
 DEFAULT_BAKE = {"first": 30, "between": 120, "last": 300}
 DEFAULT_SMOKE_TIMEOUT = 120
-# Strategy by environment when no layer sets one.
-DEFAULT_STRATEGY = {"first": "rolling", "between": "rolling", "last": "rolling"}
+# Strategy by environment when no layer sets one: blue/green where users are, once the
+# project lets its test listener be reached (release.test_listener_cidrs); rolling else.
+DEFAULT_STRATEGY = {"first": "rolling", "between": "rolling", "last": "blue_green"}
 # ECS native strategies: what runs beside the current version and shifts traffic.
 TRAFFIC_SHIFTING = ("blue_green", "canary", "linear")
 
@@ -79,13 +80,17 @@ class ReleasePolicy:
         }
 
 
-def release_policy(env_position: str, *layers: ReleaseSpec | None) -> ReleasePolicy:
+def release_policy(
+    env_position: str, *layers: ReleaseSpec | None, test_listener: bool = True
+) -> ReleasePolicy:
     """Layer release specs, lowest first (tier preset, client, environment): each field
-    set in a higher layer wins; ``verify`` merges field by field."""
-    values: dict[str, Any] = {
-        "bake": DEFAULT_BAKE[env_position],
-        "strategy": DEFAULT_STRATEGY[env_position],
-    }
+    set in a higher layer wins; ``verify`` merges field by field. ``test_listener``: the
+    project lets someone reach the test listener; without it the default strategy is
+    rolling everywhere (a traffic-shifting one could never be verified)."""
+    default = DEFAULT_STRATEGY[env_position]
+    if default in TRAFFIC_SHIFTING and not test_listener:
+        default = "rolling"
+    values: dict[str, Any] = {"bake": DEFAULT_BAKE[env_position], "strategy": default}
     for spec in layers:
         if spec is None:
             continue
@@ -292,7 +297,13 @@ def resolve(project: Project, m: ClientManifest, env: str) -> ClientEnv:
     tags.update(m.tags)
     envs = cfg.environments
     position = "first" if env == envs[0] else "last" if env == envs[-1] else "between"
-    policy = release_policy(position, tier.release, m.release, spec.release if spec else None)
+    policy = release_policy(
+        position,
+        tier.release,
+        m.release,
+        spec.release if spec else None,
+        test_listener=bool(cfg.release.test_listener_cidrs),
+    )
     old_origin = spec.old_origin if spec else None
     if old_origin and old_origin.split(":")[0] == hostname:
         raise LayeringError(

@@ -48,8 +48,12 @@ def e2e_project(tmp_path_factory) -> Path:
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     cfg = re.sub(r"\n  timeout: \d+", "\n  timeout: 120", cfg)
     # Bakes of a second (the built-in ones are 30 s to 5 min): every release still
-    # bakes, and the scenarios about the bake set their own in their manifests.
-    cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
+    # bakes, and the scenarios about the bake set their own in their manifests. Rolling
+    # in every environment (prod would be blue/green, the test listener being reachable
+    # here): the strategies' scenarios set theirs in their manifests.
+    cfg = re.sub(
+        r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s, strategy: rolling}", cfg
+    )
     # Blue/green, canary and linear verify on the test listener, which admits only these
     # (the sandbox's load balancer is asked from loopback); the project's own admits nobody.
     assert "test_listener_cidrs: []" in cfg

@@ -182,6 +182,30 @@ def test_shifting_strategy_validates_once_the_test_listener_has_cidrs(
     assert r.exit_code == 0, r.output
 
 
+def test_prod_is_blue_green_by_default_once_the_test_listener_can_be_reached(
+    project_copy: Path,
+) -> None:
+    from cosydeploy.config.load import load_manifest, load_project
+    from cosydeploy.config.resolve import resolve
+
+    (project_copy / "clients" / "acme.yaml").write_text(GOOD)
+    config = project_copy / "cosydeploy.yaml"
+
+    def strategies() -> dict[str, str]:
+        project = load_project(project_copy)
+        manifest, _ = load_manifest(project, "acme")
+        return {env: resolve(project, manifest, env).release.strategy for env in ("dev", "prod")}
+
+    # Nobody may reach the test listener (the default): rolling everywhere, and valid.
+    assert strategies() == {"dev": "rolling", "prod": "rolling"}
+    config.write_text(
+        config.read_text().replace(
+            "test_listener_cidrs: []", "test_listener_cidrs: [203.0.113.0/24]"
+        )
+    )
+    assert strategies() == {"dev": "rolling", "prod": "blue_green"}
+
+
 def test_shifting_strategy_of_a_tier_preset_is_named_in_the_project_config(
     cli, project_copy: Path
 ) -> None:
