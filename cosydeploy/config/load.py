@@ -185,6 +185,19 @@ def _cross_check(project: Project, m: ClientManifest, src: Source, path: Path) -
             field="client",
             hint=f"rename the file to {m.client}.yaml or set client: {path.stem}",
         )
+    clash = next((seg for seg in m.client.split("-")[1:] if seg in cfg.environments), None)
+    if clash:
+        # The release roles reach the stacks of an environment by the name pattern
+        # "<project>-*-<env>": "acme-prod" in dev would make "<project>-acme-prod-dev",
+        # whose resources the prod pattern's "-prod-*" would also reach.
+        raise ConfigError(
+            f"client id {m.client!r} has an environment's name ({clash!r}) after its first part",
+            file=src.file,
+            line=src.line_of(("client",)),
+            field="client",
+            hint="each environment's release role reaches stacks named <project>-*-<env>: "
+            f"choose an id without -{clash} (environments: {', '.join(cfg.environments)})",
+        )
     tiers = ", ".join(cfg.tiers)
     if m.tier not in cfg.tiers:
         raise ConfigError(

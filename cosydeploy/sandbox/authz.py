@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cosydeploy.sandbox.iam import Call, evaluate
+from cosydeploy.sandbox.iam import Call, evaluate, inline_quota_error
 
 log = logging.getLogger("cosydeploy.sandbox.authz")
 
@@ -285,6 +285,43 @@ def _denied(req: Request, message: str) -> tuple[str, list[tuple[str, str]], byt
     )
 
 
+def _account_of(access_key: str) -> str:
+    """The account moto files a request under: a 12-digit access key is one, any other
+    key the default account."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return access_key if re.fullmatch(r"\d{12}", access_key) else DEFAULT_ACCOUNT_ID
+
+
+def _inline_quota(req: Request, account: str) -> str | None:
+    """IAM's size quota on a role's inline policies, for one PutRolePolicy."""
+    from moto.iam.models import iam_backends
+
+    role_name = str(req.params.get("RoleName", ""))
+    try:
+        role = iam_backends[account]["aws"].get_role(role_name)
+    except Exception:  # no such role: IAM answers that itself
+        return None
+    others = {
+        name: urllib.parse.unquote(d) if d.startswith("%7B") else d
+        for name, d in role.policies.items()
+    }
+    return inline_quota_error(
+        role_name,
+        str(req.params.get("PolicyName", "")),
+        str(req.params.get("PolicyDocument", "")),
+        others,
+    )
+
+
+def _limit_exceeded(message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>LimitExceeded</Code>"
+        f"<Message>{message}</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>"
+    )
+    return "409 Conflict", [("Content-Type", "text/xml")], body.encode()
+
+
 def decide(caller: Caller, calls: Iterable[Call]) -> str | None:
     """None when the role's policies allow every call; else AWS's AccessDenied message."""
     documents = role_policies(caller)
@@ -318,6 +355,14 @@ class RoleAuthorizer:
         if parsed is not None:
             access_key, req = parsed
             caller = find_caller(access_key)
+            if req.service == "iam" and req.action == "PutRolePolicy":
+                account = caller.account_id if caller is not None else _account_of(access_key)
+                message = _inline_quota(req, account)
+                if message is not None:
+                    log.info("sandbox: refused %s", message)
+                    status, headers, payload = _limit_exceeded(message)
+                    start_response(status, [*headers, ("Content-Length", str(len(payload)))])
+                    return [payload]
             if caller is not None and (req.action or req.service == "s3"):
                 message = decide(caller, calls_for(req, caller.account_id))
                 if message is not None:

@@ -13,6 +13,10 @@ documents itself with this module, as AWS does for one account:
   list values. A key absent from the request fails a positive operator (and satisfies a
   negated one), as in AWS.
 
+IAM's size quota on a role's inline policies (10,240 characters together, white space
+not counted) is checked here too: a bootstrap stack whose policies pass it in the
+sandbox and not on AWS would be a rehearsal that lies.
+
 Pure: no moto, no boto3. Imports nothing of cosydeploy.
 """
 
@@ -193,10 +197,39 @@ def web_identity_call(provider_arn: str, claims: Mapping[str, Any], host: str) -
     )
 
 
+# IAM quota: a role's inline policies together, white space not counted (IAM and AWS STS
+# quotas, "Role policy size").
+INLINE_POLICIES_MAX = 10240
+
+
+def policy_size(document: str) -> int:
+    """A policy's size as IAM counts it against its quotas: white space left out."""
+    return len(re.sub(r"\s", "", document))
+
+
+def inline_quota_error(
+    role: str, policy_name: str, document: str, others: Mapping[str, str]
+) -> str | None:
+    """IAM's refusal of ``PutRolePolicy`` when the role's inline policies (``others`` by
+    name, ``policy_name`` replaced by ``document``) would pass the quota; else None."""
+    total = policy_size(document) + sum(
+        policy_size(d) for name, d in others.items() if name != policy_name
+    )
+    if total > INLINE_POLICIES_MAX:
+        return (
+            f"Maximum policy size of {INLINE_POLICIES_MAX} bytes exceeded for role {role} "
+            f"(its inline policies would hold {total})"
+        )
+    return None
+
+
 __all__ = [
+    "INLINE_POLICIES_MAX",
     "Call",
     "Decision",
     "UnsupportedCondition",
     "evaluate",
+    "inline_quota_error",
+    "policy_size",
     "web_identity_call",
 ]

@@ -41,7 +41,9 @@ def terraform(chdir: Path, *args: str) -> str:
     return proc.stdout
 
 
-def run_names(tmp: Path, subject: dict[str, str]) -> dict:
+def run_names(
+    tmp: Path, subject: dict[str, str], clients: tuple[str, ...] = ("acme", "globex")
+) -> dict:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "main.tf").write_text(
         'module "names" {\n'
@@ -50,7 +52,7 @@ def run_names(tmp: Path, subject: dict[str, str]) -> dict:
         f'  policies_dir = "{ROOT / "terraform/policies"}"\n'
         f'  account_id = "{ACCOUNT}"\n'
         f"  environments = {json.dumps(ENVS)}\n"
-        '  clients = ["acme", "globex"]\n'
+        f"  clients = {json.dumps(list(clients))}\n"
         f'  github_repository = "{REPO}"\n'
         f"  github_oidc_subject = {json.dumps(subject).replace(':', ' =')}\n"
         f'  kms_key_arn = "arn:aws:kms:us-east-1:{ACCOUNT}:key/k"\n'
@@ -310,3 +312,21 @@ def test_release_role_moves_only_its_clients_cutover_weights(names):
     for read in ("route53:ListResourceRecordSets", "route53:GetChange"):
         assert evaluate(dev, release_call(read, zone)).allowed
     assert not evaluate(dev, release_call("route53:DeleteHostedZone", zone)).allowed
+
+
+def test_a_fleet_of_250_clients_in_one_account_fits_the_iam_policy_quota(tmp_path):
+    """A role's inline policies hold 10,240 characters (white space not counted); the
+    release roles name the stacks by pattern, so only the cutover's record names grow
+    with the clients (the sandbox refuses a policy past the quota, as IAM does)."""
+    from cosydeploy.sandbox.iam import INLINE_POLICIES_MAX, policy_size
+
+    clients = tuple(f"client{i:03d}" for i in range(250))
+    roles = run_names(tmp_path / "fleet", {"format": "name"}, clients)["roles"]
+    sizes = {name: policy_size(role["policy"]) for name, role in roles.items()}
+    assert max(sizes.values()) <= INLINE_POLICIES_MAX, sizes
+    # and still every client's stacks, of its own environment only
+    dev = [roles["release-dev"]["policy"]]
+    svc = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:service/cosyworld-client249-dev/app"
+    assert evaluate(dev, release_call("ecs:UpdateService", svc)).allowed
+    prod_svc = svc.replace("-dev/", "-prod/")
+    assert not evaluate(dev, release_call("ecs:UpdateService", prod_svc)).allowed

@@ -84,3 +84,35 @@ def test_port_taken_is_a_clear_error(tmp_path, docker_client):
     assert err.value.exit_code == EXIT_USAGE
     assert not (tmp_path / "state.json").exists()
     assert not (tmp_path / "registry").exists()
+
+
+def test_a_role_policy_past_iams_size_quota_is_refused(aws):
+    """IAM holds a role's inline policies to 10,240 characters together (white space not
+    counted): the sandbox refuses one more, as AWS does, so a bootstrap stack that would
+    fail there fails here."""
+    import json
+    import uuid
+
+    from botocore.exceptions import ClientError
+
+    iam = aws("iam")
+    role = f"quota-{uuid.uuid4().hex[:8]}"
+    trust = {"Version": "2012-10-17", "Statement": []}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+
+    def policy(n_resources: int) -> str:
+        arns = [
+            f"arn:aws:ecs:us-east-1:123456789012:service/c{i:04d}/app" for i in range(n_resources)
+        ]
+        statement = {"Effect": "Allow", "Action": "ecs:DescribeServices", "Resource": arns}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, indent=4)
+
+    # About 6,000 characters (white space aside): fits alone, then not beside a second.
+    iam.put_role_policy(RoleName=role, PolicyName="one", PolicyDocument=policy(110))
+    with pytest.raises(ClientError) as exc:
+        iam.put_role_policy(RoleName=role, PolicyName="two", PolicyDocument=policy(110))
+    assert exc.value.response["Error"]["Code"] == "LimitExceeded"
+    assert "10240" in exc.value.response["Error"]["Message"]
+    # Replacing the first (its size counted once) is fine; the refused one was not kept.
+    iam.put_role_policy(RoleName=role, PolicyName="one", PolicyDocument=policy(120))
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["one"]

@@ -224,6 +224,26 @@ def test_shifting_strategy_of_a_tier_preset_is_named_in_the_project_config(
     assert "hint: set release.test_listener_cidrs" in r.stderr
 
 
+def test_an_environment_name_inside_a_client_id_is_refused(cli, project_copy: Path) -> None:
+    """Its stacks would fall under another environment's release role's name pattern
+    (<project>-*-<env>): acme-prod's dev stack is cosyworld-acme-prod-dev."""
+    (project_copy / "clients" / "acme-prod.yaml").write_text(
+        GOOD.replace("client: acme", "client: acme-prod")
+    )
+    r = cli("--project-dir", str(project_copy), "validate", "acme-prod")
+    assert r.exit_code == 2, r.output
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("error: clients/acme-prod.yaml:1: client: client id 'acme-prod' has"), (
+        first
+    )
+    assert "hint: each environment's release role" in r.stderr
+    # As the first part it is only a name.
+    (project_copy / "clients" / "prod-shop.yaml").write_text(
+        GOOD.replace("client: acme", "client: prod-shop")
+    )
+    assert cli("--project-dir", str(project_copy), "validate", "prod-shop").exit_code == 0
+
+
 def test_deeply_nested_project_config_is_exit_2(cli, project_copy: Path) -> None:
     config = project_copy / "cosydeploy.yaml"
     config.write_text(config.read_text() + "deep: " + "[" * 5000 + "]" * 5000 + "\n")

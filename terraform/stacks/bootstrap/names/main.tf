@@ -35,20 +35,24 @@ locals {
     "${local.arn}:dynamodb:${local.region}:${var.account_id}:table/${local.ledger_table}",
   ]
 
-  # Per environment: the stacks of this account's clients in it (names as the client stack makes them).
-  stacks = { for e in var.environments : e => [for c in var.clients : "${local.project}-${c}-${e}"] }
+  # Per environment: the stacks of this account's clients in it, as one name pattern
+  # ("<project>-*-<env>", the client stack's naming) rather than a list: an inline role
+  # policy holds 10,240 characters, and a list of each client's ARNs passed that at about
+  # 8 clients in one account. A client id never has an environment's name as one of its
+  # later segments (cosydeploy refuses it), so "-*-dev" never reaches a prod stack.
+  stacks = { for e in var.environments : e => "${local.project}-*-${e}" }
 
   release_vars = { for e in var.environments : e => {
-    service_arns   = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service/${s}/*"]
-    task_role_arns = flatten([for s in local.stacks[e] : ["${local.arn}:iam::${var.account_id}:role/${s}-task", "${local.arn}:iam::${var.account_id}:role/${s}-exec"]])
-    log_group_arns = [for s in local.stacks[e] : "${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${s}:*"]
+    service_arns   = ["${local.arn}:ecs:*:${var.account_id}:service/${local.stacks[e]}/*"]
+    task_role_arns = ["${local.arn}:iam::${var.account_id}:role/${local.stacks[e]}-task", "${local.arn}:iam::${var.account_id}:role/${local.stacks[e]}-exec"]
+    log_group_arns = ["${local.arn}:logs:*:${var.account_id}:log-group:/ecs/${local.stacks[e]}:*"]
     # ECS's deployment record of those services (Describe/Continue/Stop need the service and
     # the deployment, DescribeServiceRevisions the service and the revision).
-    service_deployment_arns = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service-deployment/${s}/*"]
-    service_revision_arns   = [for s in local.stacks[e] : "${local.arn}:ecs:*:${var.account_id}:service-revision/${s}/*"]
+    service_deployment_arns = ["${local.arn}:ecs:*:${var.account_id}:service-deployment/${local.stacks[e]}/*"]
+    service_revision_arns   = ["${local.arn}:ecs:*:${var.account_id}:service-revision/${local.stacks[e]}/*"]
     # The bake reads the state of the client stack's alarms (named "<stack>-...").
-    alarm_arns        = [for s in local.stacks[e] : "${local.arn}:cloudwatch:*:${var.account_id}:alarm:${s}-*"]
-    state_object_arns = [for c in var.clients : "${local.state_bucket_arn}/env:/${c}-${e}/*"]
+    alarm_arns        = ["${local.arn}:cloudwatch:*:${var.account_id}:alarm:${local.stacks[e]}-*"]
+    state_object_arns = ["${local.state_bucket_arn}/env:/*-${e}/*"]
     state_bucket_arn  = local.state_bucket_arn
     kms_key_arn       = var.kms_key_arn
     table_arns        = local.table_arns
@@ -56,24 +60,26 @@ locals {
     scalable_target_arn = "${local.arn}:application-autoscaling:*:${var.account_id}:scalable-target/*"
     # Release notifications: the stack's info topic, encrypted with the stack's key (known
     # here by its alias only), and the Slack-compatible webhook's URL when one is named.
-    info_topic_arns   = [for s in local.stacks[e] : "${local.arn}:sns:*:${var.account_id}:${s}-info"]
+    info_topic_arns   = ["${local.arn}:sns:*:${var.account_id}:${local.stacks[e]}-info"]
     stack_key_arns    = "${local.arn}:kms:*:${var.account_id}:key/*"
-    stack_key_aliases = [for s in local.stacks[e] : "alias/${s}"]
+    stack_key_aliases = ["alias/${local.stacks[e]}"]
     webhook_secret_arns = local.webhook_secret == null ? [] : [
       "${local.arn}:secretsmanager:*:${var.account_id}:secret:${local.webhook_secret}-??????"
     ]
-    # The Redis snapshot before a release: its replication group (and member clusters)
-    # and the snapshots named after the stack.
     # `cosydeploy cutover`: the weights of a client's two weighted CNAME records (UPSERT
     # only), in the zone of this account or, through the DNS account's role, of that one.
+    # Named per client (a pattern would reach every record of the zone): about 20
+    # characters a client: some 280 clients fit in one account's release role.
     route53_zone_arns    = "${local.arn}:route53:::hostedzone/*"
     cutover_record_names = [for c in var.clients : e == local.last_env ? "${c}.*" : "${c}-${e}.*"]
     dns_role_arns        = local.dns_role_arns
-    redis_snapshot_arns = flatten([for s in local.stacks[e] : [
-      "${local.arn}:elasticache:*:${var.account_id}:replicationgroup:${s}",
-      "${local.arn}:elasticache:*:${var.account_id}:cluster:${s}-*",
-      "${local.arn}:elasticache:*:${var.account_id}:snapshot:${s}-*",
-    ]])
+    # The Redis snapshot before a release: its replication group (and member clusters)
+    # and the snapshots named after the stack.
+    redis_snapshot_arns = [
+      "${local.arn}:elasticache:*:${var.account_id}:replicationgroup:${local.stacks[e]}",
+      "${local.arn}:elasticache:*:${var.account_id}:cluster:${local.stacks[e]}-*",
+      "${local.arn}:elasticache:*:${var.account_id}:snapshot:${local.stacks[e]}-*",
+    ]
   } }
 
   protected_iam_arns = concat(
