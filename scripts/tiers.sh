@@ -5,9 +5,19 @@
 #
 #   scripts/tiers.sh "CMD1" "CMD2" ...
 set -u
+# Job control: each tier runs in a process group of its own, with SIGINT as a foreground
+# command has it (a non-interactive shell's background jobs would ignore it, and so
+# would Python in them: no KeyboardInterrupt, a CLI under test deaf to Ctrl-C). A Ctrl-C
+# or kill of this script is passed on to every tier.
+set -m
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
 pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  exit 130
+}
+trap stop INT TERM
+trap 'rm -rf "$logs"' EXIT
 i=0
 for cmd in "$@"; do
   bash -c "$cmd" >"$logs/$i.log" 2>&1 &

@@ -129,7 +129,8 @@ def test_the_release_roles_may_follow_and_steer_ecs_deployments_of_their_stacks_
     }
     for key, policy in policies.items():
         env = key.removeprefix("release-")
-        stacks = [f"cosyworld-acme-{env}", f"cosyworld-docbank-{env}"]
+        # Every client stack of the environment, by the client stack's naming pattern.
+        stacks = [f"cosyworld-*-{env}"]
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
         services = by_sid["EcsServices"]
         reads = {"ecs:ListServiceDeployments", "ecs:DescribeServiceRevisions"}

@@ -497,6 +497,7 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
     # the watch it starts afterwards is woken too, so it records interrupted.
     import _thread
+    import signal
     import threading
 
     seen: list[str] = []
@@ -525,14 +526,20 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
             raise
         return ReleaseResult(m.client, m.env, "v1", outcome=oc.SUCCEEDED)
 
-    with pytest.raises(KeyboardInterrupt):
-        run_waves(
-            [["a"]],
-            env="dev",
-            version="v1",
-            prepare=_member,
-            run=run,
-            image_for=lambda m: IMAGE,
-            poller=poller,
-        )
+    # Python's own SIGINT handler, whatever this process was started with (a shell's
+    # background job ignores SIGINT, and interrupt_main then does nothing).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_waves(
+                [["a"]],
+                env="dev",
+                version="v1",
+                prepare=_member,
+                run=run,
+                image_for=lambda m: IMAGE,
+                poller=poller,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert seen == ["interrupted"]
