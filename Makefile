@@ -33,8 +33,9 @@ $(CHECKOV):
 test: install services checkov
 	$(BIN)/ruff check cosydeploy tests benchmarks tools
 	# One process per tier: moto keeps its state per process, and the sandbox's
-	# rollout driver must not see the other tiers' services. The first four side by
-	# side (each log printed whole when its tier ends): units and CI checks; terraform
+	# rollout driver must not see the other tiers' services. Tiers that wait more than
+	# they compute run side by side (scripts/tiers.sh; each log printed whole when its
+	# tier ends). The first four: units and CI checks; terraform
 	# validate and plan of every stack, offline, with the stand-in providers; the
 	# pipeline against a moto server; the sandbox itself (the only one of them with
 	# containers).
@@ -43,15 +44,19 @@ test: install services checkov
 	  "$(BIN)/pytest -p no:cacheprovider tests/terraform --timeout 600" \
 	  "$(BIN)/pytest -p no:cacheprovider tests/integration" \
 	  "$(BIN)/pytest -p no:cacheprovider tests/sandbox"
-	$(BIN)/pytest tests/e2e
-	# 200 clients on paper (a sandbox whose tasks start no container): a fleet release, status.
-	$(BIN)/pytest tests/paper --timeout 480
+	# Whole releases through a sandbox, each scenario alone; beside it, 200 clients on
+	# paper (a sandbox whose tasks start no container): a fleet release, status. Each
+	# tier has a sandbox (and registry) of its own; its containers carry its label.
+	scripts/tiers.sh \
+	  "$(BIN)/pytest -p no:cacheprovider tests/e2e" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/paper --timeout 480"
 	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
 	$(BIN)/pytest tests/faults
-	# The CLI in a real terminal (tmux), read back from the screen; its own sandbox.
-	$(BIN)/pytest tests/tty
-	# The wheel installed into a fresh virtualenv, run from a project of its own.
-	$(BIN)/pytest tests/installed
+	# The CLI in a real terminal (tmux), read back from the screen; beside it, the wheel
+	# installed into a fresh virtualenv, run from a project of its own. A sandbox each.
+	scripts/tiers.sh \
+	  "$(BIN)/pytest -p no:cacheprovider tests/tty" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/installed"
 	# The GitHub workflows run by act on this host against the sandbox, as their roles.
 	$(BIN)/pytest tests/workflows --timeout 1500
 

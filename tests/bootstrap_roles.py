@@ -84,3 +84,15 @@ def without_action(policy: str, action: str) -> str:
             kept.append({**st, "Action": rest})
     assert kept != doc["Statement"], f"{action} is in no statement"
     return json.dumps({**doc, "Statement": kept})
+
+
+def refusing_stack(policy: str, stack: str, account_id: str) -> str:
+    """The policy document with every action on one client stack's ECS service and its
+    deployments denied (a role that must not release that client yet)."""
+    doc = json.loads(policy)
+    arns = [
+        f"arn:aws:ecs:*:{account_id}:{kind}/{stack}/*"
+        for kind in ("service", "service-deployment", "service-revision")
+    ]
+    deny = {"Sid": "NotThisClient", "Effect": "Deny", "Action": "*", "Resource": arns}
+    return json.dumps({**doc, "Statement": [*doc["Statement"], deny]})

@@ -92,27 +92,23 @@ def test_a_tag_releases_every_client_through_every_environment_on_one_digest(act
 
 
 def test_a_failed_dev_leg_stops_that_client_only_and_a_rerun_of_its_shard_finishes_it(
-    act, sandbox, repos, world, tmp_path
+    act, sandbox, repos, world
 ):
-    """The dev release role made for globex and hooli only (acme not yet in the bootstrap
-    stack's clients): acme is refused its first call in its shard's dev job, so it is
-    never released to staging or prod; hooli, in the same shard, and globex, in the
-    other, go on to prod. Then, the role fixed, the shard of acme and hooli runs again:
-    acme goes dev -> staging -> prod; hooli already runs the digest everywhere and is left
-    as it is; globex's shard does not run."""
-    from bootstrap_roles import bootstrap_names
+    """The dev release role refusing acme's service (a policy that denies it): acme is
+    refused its first call on it in its shard's dev job, so it is never released to
+    staging or prod; hooli, in the same shard, and globex, in the other, go on to prod.
+    Then, the role fixed, the shard of acme and hooli runs again: acme goes dev ->
+    staging -> prod; hooli already runs the digest everywhere and is left as it is;
+    globex's shard does not run."""
+    from bootstrap_roles import refusing_stack
     from conftest import git
 
     iam = admin(sandbox, "iam")
-    narrow = bootstrap_names(
-        tmp_path / "names",
-        account_id=ACCOUNT,
-        clients=["globex", "hooli"],
-        repository=GITHUB_REPO,
-        environments=("dev",),
-        project=repos["project"],
-    )["roles"]["release-dev"]
     full = world["names"]["roles"]["release-dev"]
+    narrow = {
+        "name": full["name"],
+        "policy": refusing_stack(full["policy"], "cosyworld-acme-dev", ACCOUNT),
+    }
     for repo in (repos["project"], repos["app"]):
         git(repo, "tag", "v1.0.1")
     tag = {**TAG, "ref": "refs/tags/v1.0.1"}
