@@ -32,7 +32,7 @@ variable "environments" {
 }
 
 variable "clients" {
-  description = "Client ids with stacks in this account: the release roles may pass their task roles, and only theirs."
+  description = "Client ids with stacks in this account: the release roles may move the cutover weights of their hostnames (every other permission names the stacks by the pattern <project>-*-<env>)."
   type        = list(string)
   default     = []
 }

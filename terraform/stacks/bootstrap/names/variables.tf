@@ -25,7 +25,7 @@ variable "environments" {
 }
 
 variable "clients" {
-  description = "Client ids with stacks in this account (the release roles may pass only their task roles)."
+  description = "Client ids with stacks in this account (the release roles may move the cutover weights of their hostnames only; the rest names stacks by pattern)."
   type        = list(string)
   default     = []
 }
