@@ -8,6 +8,12 @@
    random moment of the bake, as an OOM kill would) to the rollback starting (the
    pipeline's "rolling back" step), median over several releases (target <= 5 s).
 
+``COSY_BENCH_STRATEGY=blue_green`` (or canary, linear): after the rolling release that
+gives the baseline, the client is switched to that strategy (manifest and apply), and
+both measures are taken on its bake (ECS's, 1 minute; the rollback is cosydeploy's
+``StopServiceDeployment``, its step "rolling back through ECS"), still against the
+rolling watch.
+
 Timings are printed, never asserted: exit 0 even when a target is MISSED; non-zero only
 when the benchmark itself could not run. Progress goes to a log file in the temp
 directory (named at the end); the report goes to stdout.
@@ -34,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 CLIENT, ENV = "example", "dev"
+STRATEGY = os.environ.get("COSY_BENCH_STRATEGY", "rolling")
 SLOW_SECONDS = 30  # the slow image's warm-up: a ~30 s rolling watch
 BAKE_SECONDS = 60
 KILL_RUNS = 5
@@ -144,7 +151,30 @@ class Bench:
             )
             guard_account(self.aws, self.c.account_id, "bench")
             self.releaser = g.releaser
-            self.releaser._sessions[(self.c.client, self.c.env)] = self.aws
+            # The release's calls go through this session (the releaser keeps one per
+            # identity), so that the call log sees every one of them.
+            self.releaser._sessions[self.releaser.identity(self.c)] = self.aws
+            self.target = self.releaser.target(self.c, self.releaser.stack_outputs(self.c))
+
+    def switch_strategy(self, strategy: str) -> None:
+        """The client released with ``strategy`` from now on: manifest, apply, target."""
+        from cosydeploy.cli.app import App
+
+        manifest = self.project / "clients" / f"{CLIENT}.yaml"
+        block = f"{{strategy: {strategy}, bake: 1m, verify: {{version: true}}}}"
+        manifest.write_text(
+            manifest.read_text().replace("release: {verify: {version: true}}", f"release: {block}")
+        )
+        config = self.project / "cosydeploy.yaml"
+        # Verification runs on the test listener, which admits only these addresses.
+        config.write_text(
+            config.read_text().replace(
+                "test_listener_cidrs: []", "test_listener_cidrs: [127.0.0.0/8]"
+            )
+        )
+        with self.quiet():
+            self.progress(cli("apply", CLIENT, "--env", ENV, "--yes"))
+            self.c = App(str(self.project), True, "text", False).client_env(CLIENT, ENV)
             self.target = self.releaser.target(self.c, self.releaser.stack_outputs(self.c))
 
     def release(
@@ -250,6 +280,24 @@ def main() -> int:
                 f"calls per minute, bake / rolling watch: {ratio:.2f} "
                 f"(target <= {TARGET_RATIO:g}: {verdict(ratio <= TARGET_RATIO)})"
             )
+            if STRATEGY != "rolling":
+                bench.switch_strategy(STRATEGY)
+                run = bench.release(f"{STRATEGY}-slow", bake=BAKE_SECONDS, BREAK="slow")
+                r = run["result"]
+                if r.outcome != "succeeded" or not r.bake:
+                    raise RuntimeError(f"{STRATEGY}-slow: {r.outcome}: {r.message}")
+                bake_calls = sum(r.bake["aws_calls"].values())
+                bake_rate = bake_calls / (r.bake["elapsed"] / 60)
+                ratio = bake_rate / watch_rate
+                calls = ", ".join(f"{k} x{v}" for k, v in r.bake["aws_calls"].items())
+                say(
+                    f"{STRATEGY} bake: {bake_calls} calls in {r.bake['elapsed']:.0f}s "
+                    f"= {bake_rate:.1f}/min ({calls})"
+                )
+                say(
+                    f"calls per minute, {STRATEGY} bake / rolling watch: {ratio:.2f} "
+                    f"(target <= {TARGET_RATIO:g}: {verdict(ratio <= TARGET_RATIO)})"
+                )
 
             # 2. a task stopping during the bake -> the rollback starting.
             seed = int(os.environ.get("COSY_SEED") or time.time())
@@ -277,7 +325,8 @@ def main() -> int:
                     f"task stopped -> rollback started: median {median:.2f}s over "
                     f"{len(reactions)} runs ({', '.join(f'{x:.1f}' for x in reactions)}; "
                     f"kills at random moments, seed {seed}) "
-                    f"(target <= {TARGET_REACTION:g}s: {verdict(median <= TARGET_REACTION)})"
+                    f"(target <= {TARGET_REACTION:g}s: {verdict(median <= TARGET_REACTION)}; "
+                    f"{STRATEGY})"
                 )
             else:
                 say("task stopped -> rollback started: no run counted")
