@@ -47,7 +47,7 @@ test: install services checkov
 	# Whole releases through a sandbox, each scenario alone.
 	$(BIN)/pytest tests/e2e
 	# 200 clients on paper (a sandbox whose tasks start no container): a fleet release,
-	# status. Alone: beside e2e its 200-client release once took more than 8 minutes.
+	# status.
 	$(BIN)/pytest tests/paper --timeout 480
 	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
 	$(BIN)/pytest tests/faults
