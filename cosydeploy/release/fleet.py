@@ -263,8 +263,9 @@ def _run_wave(
             futures[c] = ex.submit(one, c)
         for c, fut in futures.items():
             out[c] = result_of(fut)
-    except KeyboardInterrupt:
-        # Wake every watching release with KeyboardInterrupt: each records
+    except BaseException:
+        # Ctrl-C (or anything else raised into this thread, such as a host's timeout):
+        # wake every watching release with KeyboardInterrupt: each records
         # "interrupted" in its ledger and releases its lock; then stop. Again until every
         # started run has ended: one between its lock and its watch starts watching after
         # the signal (which may even land while the run is being submitted). A release

@@ -543,3 +543,48 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert seen == ["interrupted"]
+
+
+def test_a_timeout_raised_into_a_fleet_run_stops_its_watching_releases() -> None:
+    # A host's timeout (pytest-timeout, a CI step's alarm) raises its own exception in the
+    # main thread, not KeyboardInterrupt: the releases still watching are woken and record
+    # interrupted, and no worker is left watching behind the exception.
+    import _thread
+    import signal
+
+    class HostTimeout(BaseException):
+        pass
+
+    def on_signal(signum, frame):
+        raise HostTimeout
+
+    seen: list[str] = []
+    poller = Poller(initial_interval=0.05, max_interval=0.05)
+
+    def run(m: Member, poller) -> ReleaseResult:
+        # The timeout strikes while the main thread waits on this release's watch.
+        threading.Timer(0.3, _thread.interrupt_main, (signal.SIGUSR1,)).start()
+        try:
+            poller.watch(_watch(_Ecs()))  # never settles: only the cancel ends it
+        except KeyboardInterrupt:
+            seen.append("interrupted")
+            raise
+        return ReleaseResult(m.client, m.env, "v1", outcome=oc.SUCCEEDED)
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        with pytest.raises(HostTimeout):
+            run_waves(
+                [["a"]],
+                env="dev",
+                version="v1",
+                prepare=_member,
+                run=run,
+                image_for=lambda m: IMAGE,
+                poller=poller,
+            )
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert seen == ["interrupted"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("cosydeploy-wave")]
+    poller.close()
