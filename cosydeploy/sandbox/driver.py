@@ -347,6 +347,9 @@ class RolloutDriver:
                 containers = self._container_states()
             try:
                 self._tick_service(backend, svc, state, containers)
+            except Exception:
+                # One service's failure must not hold back every service after it.
+                log.exception("driver tick of %s failed", key)
             finally:
                 self._publish(svc, state)
 
@@ -661,11 +664,11 @@ class RolloutDriver:
                 if run.healthy:
                     continue
                 if self._probe(run, tg):
+                    if tg is not None and not self._register(svc, run, tg):
+                        continue  # healthy only once its target is in the group
                     run.healthy = True
                     run.task.health_status = "HEALTHY"
                     run.task.containers[0].health_status = "HEALTHY"
-                    if tg is not None:
-                        self._register(svc, run, tg)
                 elif time.monotonic() - run.started > grace:
                     what = f"(target-group {tg.arn})" if tg is not None else "its health check"
                     self._event(
@@ -697,14 +700,14 @@ class RolloutDriver:
             return
         if run.healthy:
             return
-        run.healthy = True
-        run.task.health_status = "HEALTHY"
-        run.task.containers[0].health_status = "HEALTHY"
         health = (getattr(tg, "health_check_path", None) or "/") if tg is not None else "/"
         version = self._image_version(run.container_def.get("image", ""))
         self.paper_apps[(run.ip, run.port)] = PaperApp(version, health)
-        if tg is not None:
-            self._register(svc, run, tg)
+        if tg is not None and not self._register(svc, run, tg):
+            return  # healthy only once its target is in the group: tried again next tick
+        run.healthy = True
+        run.task.health_status = "HEALTHY"
+        run.task.containers[0].health_status = "HEALTHY"
 
     def _paper_log(self, run: TaskRun, line: str) -> None:
         """One line in the task's log stream, where its container's output would go."""
@@ -1160,12 +1163,20 @@ class RolloutDriver:
         if events:
             logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
-    def _register(self, svc, run: TaskRun, tg) -> None:
-        self._client("elbv2").register_targets(
-            TargetGroupArn=tg.arn, Targets=[{"Id": run.ip, "Port": run.port}]
-        )
+    def _register(self, svc, run: TaskRun, tg) -> bool:
+        """Put the task's target in ``tg``; False (logged) when the call failed. A task
+        counts as healthy only once registered: a task healthy without its target would
+        complete a deployment whose targets never all come (a watch that never ends)."""
+        try:
+            self._client("elbv2").register_targets(
+                TargetGroupArn=tg.arn, Targets=[{"Id": run.ip, "Port": run.port}]
+            )
+        except Exception:
+            log.warning("registering task %s in %s failed", run.short_id, tg.arn, exc_info=True)
+            return False
         run.registered_in = tg.arn
         self._event(svc, f"(service {svc.name}) registered 1 targets in (target-group {tg.arn})")
+        return True
 
     def _remove_container(self, run: TaskRun, *, kill: bool = False) -> int | None:
         """Stop and remove the task's container; return its exit code when known."""
@@ -1218,7 +1229,7 @@ class RolloutDriver:
                     f"(target-group {run.registered_in})",
                 )
             except Exception:
-                log.debug("deregister failed", exc_info=True)
+                log.warning("deregistering task %s failed", run.short_id, exc_info=True)
             run.registered_in = None
         code = self._remove_container(run)
         if exit_code is None:

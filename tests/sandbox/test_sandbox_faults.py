@@ -139,3 +139,25 @@ def test_a_rate_rule_throttles_an_action_above_n_calls_a_second(faults, session,
         (rule,) = json.loads(resp.read())["rules"]
     assert rule["rate"] == 5 and rule["seen"] == 15
     assert rule["struck"] == outcomes.count("ThrottlingException") >= 1
+
+
+def test_a_task_whose_target_failed_to_register_is_registered_before_it_counts(
+    faults, session, info, aws
+):
+    """The rollout driver's own RegisterTargets call fails once: that task is not healthy
+    until a later try puts its target in the group, so the deployment completes with every
+    target there. (A task counted healthy without its target completed a deployment whose
+    target health never came right: a release's watch waited for its deadline.)"""
+    from conftest import make_target
+
+    target = make_target(session, info, aws, paper="paper")
+    td = target.register(f"{info.ecr_host}/cosyworld:v1")
+    post_rules(faults, "elbv2=denied,times=1,action=RegisterTargets")
+    dep = target.wait_rollout(target.deploy(td))
+    assert dep["rolloutState"] == "COMPLETED", dep
+    (rule,) = post_rules(faults)
+    assert rule["struck"] == 1, rule
+    health = aws("elbv2").describe_target_health(TargetGroupArn=target.outputs.target_group_arn)[
+        "TargetHealthDescriptions"
+    ]
+    assert len(health) == 2 and {h["TargetHealth"]["State"] for h in health} == {"healthy"}
