@@ -162,6 +162,20 @@ class Infra:
             )
         return [resolve(proj, manifest, env) for env in chosen]
 
+    def _stack_revision(self, c: ClientEnv, session: Any, outputs: Any) -> str:
+        """The stack's own revision if the service runs it ("" when it does not, or when
+        ECS cannot say: status then reads the image from ECS, as before)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from cosydeploy.release.infra_check import stack_revision
+        from cosydeploy.render import ecr_repository_url
+
+        try:
+            initial = ecr_repository_url(self.project, c) + ":bootstrap"
+            return stack_revision(session.client("ecs"), outputs or {}, initial)
+        except (BotoCoreError, ClientError, KeyError):
+            return ""
+
     def record(self, c: ClientEnv, result: InfraResult) -> None:
         """Keep the applied tfvars' fingerprint and the stack outputs in the ledger; a ledger
         that cannot be written only warns: the apply itself succeeded."""
@@ -174,7 +188,12 @@ class Infra:
             session = self.platform.session(c, guard=False)
             ledger = Ledger(session.client("dynamodb"), self.project.config.release.ledger_table)
             record_applied(
-                ledger, c.client, c.env, render_tfvars(self.project, c), outputs=result.outputs
+                ledger,
+                c.client,
+                c.env,
+                render_tfvars(self.project, c),
+                outputs=result.outputs,
+                stack_revision=self._stack_revision(c, session, result.outputs),
             )
         except CosydeployError as exc:
             self.emit(

@@ -120,8 +120,8 @@ def onboard_paper(
     from cosydeploy.config.load import load_project
     from cosydeploy.config.targets import client_env
     from cosydeploy.ledger import Ledger
-    from cosydeploy.release.infra_check import record_applied
-    from cosydeploy.render import render_tfvars
+    from cosydeploy.release.infra_check import record_applied, stack_revision
+    from cosydeploy.render import ecr_repository_url, render_tfvars
     from cosydeploy.secrets import secret_name, set_secret
 
     os.environ.setdefault("COSYDEPLOY_SANDBOX", "1")
@@ -149,7 +149,16 @@ def onboard_paper(
         for name in c.secrets:
             set_secret(sm, secret_name(c.project, c.client, c.env, name), f"{cid}-{name.lower()}")
         ledger = Ledger(session.client("dynamodb"), project.config.release.ledger_table)
-        record_applied(ledger, c.client, c.env, tfvars, outputs=outputs, by="paper onboarding")
+        initial = ecr_repository_url(project, c) + ":bootstrap"
+        record_applied(
+            ledger,
+            c.client,
+            c.env,
+            tfvars,
+            outputs=outputs,
+            by="paper onboarding",
+            stack_revision=stack_revision(session.client("ecs"), outputs, initial),
+        )
         return cid, outputs
 
     # The first alone: it makes what every client shares (the tables, the repository).

@@ -186,11 +186,13 @@ def record_applied(
     *,
     outputs: Mapping[str, Any] | None = None,
     by: str = "apply",
+    stack_revision: str = "",
     now: Callable[[], float] = time.time,
 ) -> None:
     """After a successful apply: keep the tfvars fingerprint, the drift check's view of
     them and the stack outputs in the ledger, so the next release skips the plan while
-    the tfvars are unchanged and status/history/rollback need no Terraform."""
+    the tfvars are unchanged and status/history/rollback need no Terraform; and the
+    stack's own revision when the service runs it (``stack_revision``)."""
     from cosydeploy.ledger import iso
     from cosydeploy.render import fingerprint
 
@@ -206,7 +208,32 @@ def record_applied(
             for k, v in outputs.items()
         }
         fields["outputs"] = json.dumps(plain, sort_keys=True)
+    if stack_revision:
+        fields["stack_revision"] = stack_revision
     ledger.record_infra(client, env, **fields)
+
+
+def stack_revision(ecs: Any, outputs: Mapping[str, Any], initial_image: str) -> str:
+    """The revision the service runs after an apply when it is the stack's own (its app
+    container on the stack's placeholder image), else "". A revision never changes: kept
+    in the ledger, it lets ``status`` tell a client never released from one running a
+    revision made outside cosydeploy without a ``describe_task_definition`` each."""
+    from cosydeploy.ecs.taskdef import container_image
+
+    plain = {
+        k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in outputs.items()
+    }
+    cluster, service = plain.get("cluster_name"), plain.get("service_name")
+    if not (cluster and service and initial_image):
+        return ""
+    found = ecs.describe_services(cluster=cluster, services=[service]).get("services") or []
+    arn = str(found[0].get("taskDefinition") or "") if found else ""
+    if not arn:
+        return ""
+    td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return (
+        arn if container_image(td, str(plain.get("container_name") or "")) == initial_image else ""
+    )
 
 
 def recorded_outputs(recorded: Mapping[str, Any] | None) -> dict[str, Any] | None:

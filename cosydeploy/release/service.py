@@ -578,7 +578,8 @@ class Releaser:
         Built for fleets: one session per identity (the account guard once), the stack
         outputs from the ledger (no Terraform), ``describe_services`` once per cluster for
         every 10 services, a task definition read only for a revision no ledger record
-        names, and the reads of different client/envs in parallel (``workers``)."""
+        names, nor the stack's own (recorded at apply time), and the reads of different
+        client/envs in parallel (``workers``)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from cosydeploy.status import describe_services_batched, status_row
@@ -596,11 +597,18 @@ class Releaser:
         for ledger_, members in by_ledger.values():
             recorded.update(ledger_.infra_states([(c.client, c.env) for c in members]))
 
+        # The image of a revision, by its ARN (a revision never changes): the stack's own
+        # revision, recorded at apply time, is known without asking ECS.
+        images: dict[str, str] = {}
+
         def read(c: ClientEnv) -> tuple[Any, list[Any]] | None:
+            rec = recorded[(c.client, c.env)]
             try:
-                target = self.target(c, self.stack_outputs(c, recorded[(c.client, c.env)]))
+                target = self.target(c, self.stack_outputs(c, rec))
             except UsageError:  # no outputs anywhere: nothing to report on yet
                 return None
+            if rec and rec.get("stack_revision"):
+                images[rec["stack_revision"]] = target.initial_image
             ledger = self.ledger(c)
             history = ledger.history(c.client, c.env, None)
             if any(r.outcome == "in_progress" for r in history) and self.reconcile(
@@ -608,8 +616,6 @@ class Releaser:
             ):
                 history = ledger.history(c.client, c.env, None)
             return target, history
-
-        images: dict[str, str] = {}
 
         def image_of(target: Any) -> Callable[[str], str]:
             from cosydeploy.ecs.taskdef import container_image
