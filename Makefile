@@ -51,13 +51,13 @@ test: install services checkov
 	$(BIN)/pytest tests/paper --timeout 480
 	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
 	$(BIN)/pytest tests/faults
-	# The CLI in a real terminal (tmux), read back from the screen; beside it, the wheel
-	# installed into a fresh virtualenv, run from a project of its own. A sandbox each.
+	# Side by side, a sandbox each: the CLI in a real terminal (tmux), read back from the
+	# screen; the wheel installed into a fresh virtualenv, run from a project of its own;
+	# the GitHub workflows run by act on this host against the sandbox, as their roles.
 	scripts/tiers.sh \
 	  "$(BIN)/pytest -p no:cacheprovider tests/tty" \
-	  "$(BIN)/pytest -p no:cacheprovider tests/installed"
-	# The GitHub workflows run by act on this host against the sandbox, as their roles.
-	$(BIN)/pytest tests/workflows --timeout 1500
+	  "$(BIN)/pytest -p no:cacheprovider tests/installed" \
+	  "$(BIN)/pytest -p no:cacheprovider tests/workflows --timeout 1500"
 
 lint: install
 	$(BIN)/ruff check cosydeploy tests benchmarks

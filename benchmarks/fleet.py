@@ -373,14 +373,16 @@ def bench_paper_fleet() -> None:
                 f"{rn['rss_mb'] / r8['rss_mb']:.2f}x (target <= 2x)"
             )
             n_all = len(one + eight + fleet)
-            st = run_measured(
-                [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
-                env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
-            )
+            with Usage(info.pid) as usage:
+                st = run_measured(
+                    [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
+                    env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
+                )
             rows = json.loads(str(st["stdout"])) if not st["code"] else []
             print(
                 f"paper status of {n_all} clients: wall {st['wall']:.2f} s, CPU {st['cpu']:.2f} s, "
-                f"{len(rows)} rows, exit {st['code']} (target <= 3 s)"
+                f"{len(rows)} rows, exit {st['code']} (target <= 3 s); meanwhile sandbox CPU "
+                f"{usage.used['sandbox']:.2f} s"
             )
             if os.environ.get("COSY_BENCH_PROFILE"):
                 _profile_status(Path(os.environ["COSY_BENCH_PROFILE"]), info.pid, proj)
@@ -392,14 +394,16 @@ def bench_paper_fleet() -> None:
 
 def _status_only(proj: Path, n_all: int, sandbox_pid: int) -> None:
     """``status`` of the fleet, nothing released (``COSY_BENCH_ONLY=paper-status``)."""
-    st = run_measured(
-        [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
-        env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
-    )
+    with Usage(sandbox_pid) as usage:
+        st = run_measured(
+            [sys.executable, "-m", "cosydeploy", "-o", "json", "status", "--env", "dev"],
+            env={**os.environ, "COSYDEPLOY_TERRAFORM": str(proj / "no-such-terraform")},
+        )
     rows = json.loads(str(st["stdout"])) if not st["code"] else []
     print(
         f"paper status of {n_all} clients (nothing released): wall {st['wall']:.2f} s, "
-        f"CPU {st['cpu']:.2f} s, {len(rows)} rows, exit {st['code']} (target <= 3 s)"
+        f"CPU {st['cpu']:.2f} s, {len(rows)} rows, exit {st['code']} (target <= 3 s); "
+        f"meanwhile sandbox CPU {usage.used['sandbox']:.2f} s"
     )
     if os.environ.get("COSY_BENCH_PROFILE"):
         _profile_status(Path(os.environ["COSY_BENCH_PROFILE"]), sandbox_pid, proj)
