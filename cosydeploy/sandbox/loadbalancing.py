@@ -290,17 +290,16 @@ def infrastructure_role(iam: Any, name: str) -> str:
 def provision_load_balancing(
     elb: Any,
     iam: Any,
+    ec2: Any,
     outputs: Any,
     *,
     short_name: str,
     stack_name: str,
     vpc: str,
     subnets: list[str],
-    security_group: str,
     port: int,
     health_path: str,
     test_listener_cidrs: tuple[str, ...] = (),
-    ec2: Any = None,
 ) -> LoadBalancing:
     """Make (idempotently) the stack's load balancing; what the outputs name must be what
     was made (the sandbox stack names it from the same rules)."""
@@ -309,8 +308,8 @@ def provision_load_balancing(
     alternate = alternate or alternate_name(primary_name)
     primary_arn = target_group(elb, primary_name, vpc=vpc, port=port, health_path=health_path)
     alternate_arn = target_group(elb, alternate, vpc=vpc, port=port, health_path=health_path)
-    if ec2 is not None:  # the load balancer's own group, as the client stack makes it
-        security_group = alb_security_group(ec2, stack_name, vpc, test_listener_cidrs)
+    # The load balancer's own security group, as the client stack makes it.
+    security_group = alb_security_group(ec2, stack_name, vpc, test_listener_cidrs)
     lb_arn = _load_balancer(elb, short_name, subnets, security_group)
     action = forward(primary_arn, alternate_arn)
     made = LoadBalancing(

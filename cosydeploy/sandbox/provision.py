@@ -293,16 +293,15 @@ def provision(session, outputs: Any, spec: ProvisionSpec) -> None:
     balancing = provision_load_balancing(
         elb,
         session.client("iam", region_name=region),
+        ec2,
         outputs,
         short_name=spec.short_name,
         stack_name=spec.name,
         vpc=vpc,
         subnets=subnets,
-        security_group=sg,
         port=spec.container_port,
         health_path=spec.health_path,
         test_listener_cidrs=spec.test_listener_cidrs,
-        ec2=ec2,
     )
 
     clusters = ecs.describe_clusters(clusters=[outputs.cluster_name])["clusters"]
