@@ -203,11 +203,7 @@ def record_applied(
         applied_by=by,
     )
     if outputs:
-        plain = {
-            k: (v["value"] if isinstance(v, dict) and "value" in v else v)
-            for k, v in outputs.items()
-        }
-        fields["outputs"] = json.dumps(plain, sort_keys=True)
+        fields["outputs"] = json.dumps(_plain(outputs), sort_keys=True)
     if stack_revision:
         fields["stack_revision"] = stack_revision
     ledger.record_infra(client, env, **fields)
@@ -220,9 +216,7 @@ def stack_revision(ecs: Any, outputs: Mapping[str, Any], initial_image: str) -> 
     revision made outside cosydeploy without a ``describe_task_definition`` each."""
     from cosydeploy.ecs.taskdef import container_image
 
-    plain = {
-        k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in outputs.items()
-    }
+    plain = _plain(outputs)
     cluster, service = plain.get("cluster_name"), plain.get("service_name")
     if not (cluster and service and initial_image):
         return ""
@@ -234,6 +228,13 @@ def stack_revision(ecs: Any, outputs: Mapping[str, Any], initial_image: str) -> 
     return (
         arn if container_image(td, str(plain.get("container_name") or "")) == initial_image else ""
     )
+
+
+def _plain(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Stack outputs as plain values (``terraform output -json`` wraps each in "value")."""
+    return {
+        k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in outputs.items()
+    }
 
 
 def recorded_outputs(recorded: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -493,6 +493,19 @@ def test_cancel_wakes_every_waiter_with_keyboard_interrupt() -> None:
         poller.watch(_watch(_Ecs()))
 
 
+def _one_client_wave(run, poller: Poller):
+    """``run_waves`` for client "a" alone, with ``run`` as its release."""
+    return run_waves(
+        [["a"]],
+        env="dev",
+        version="v1",
+        prepare=_member,
+        run=run,
+        image_for=lambda m: IMAGE,
+        poller=poller,
+    )
+
+
 def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     # Ctrl-C (or the runner's cancel) while a release is between its lock and its watch:
     # the watch it starts afterwards is woken too, so it records interrupted.
@@ -531,15 +544,7 @@ def test_an_interrupt_reaches_a_release_that_starts_watching_after_it() -> None:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_waves(
-                [["a"]],
-                env="dev",
-                version="v1",
-                prepare=_member,
-                run=run,
-                image_for=lambda m: IMAGE,
-                poller=poller,
-            )
+            _one_client_wave(run, poller)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert seen == ["interrupted"]
@@ -574,15 +579,7 @@ def test_a_timeout_raised_into_a_fleet_run_stops_its_watching_releases() -> None
     previous = signal.signal(signal.SIGUSR1, on_signal)
     try:
         with pytest.raises(HostTimeout):
-            run_waves(
-                [["a"]],
-                env="dev",
-                version="v1",
-                prepare=_member,
-                run=run,
-                image_for=lambda m: IMAGE,
-                poller=poller,
-            )
+            _one_client_wave(run, poller)
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert seen == ["interrupted"]
