@@ -168,10 +168,10 @@ class Infra:
         from botocore.exceptions import BotoCoreError, ClientError
 
         from cosydeploy.release.infra_check import stack_revision
-        from cosydeploy.render import ecr_repository_url
+        from cosydeploy.render import placeholder_image
 
         try:
-            initial = ecr_repository_url(self.project, c) + ":bootstrap"
+            initial = placeholder_image(self.project, c)
             return stack_revision(session.client("ecs"), outputs or {}, initial)
         except (BotoCoreError, ClientError, KeyError):
             return ""

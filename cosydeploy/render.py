@@ -85,6 +85,12 @@ def ecr_repository_url(project: Project, c: ClientEnv) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{img.repository}"
 
 
+def placeholder_image(project: Project, c: ClientEnv) -> str:
+    """The image a client's stack starts with, before its first release: the task
+    definition Terraform makes runs it, and a serving revision with it is "never released"."""
+    return ecr_repository_url(project, c) + ":bootstrap"
+
+
 def paying_interface_endpoints(c: ClientEnv) -> tuple[str, ...]:
     """The VPC interface endpoints that pay for themselves at the client's tier profile
     (the cost model decides; S3 and DynamoDB always have gateway endpoints)."""
@@ -129,6 +135,7 @@ def _tfvars(project: Project, c: ClientEnv, **values: Any) -> dict[str, Any]:
         "tfvars.json.j2",
         c=c,
         ecr_repository_url=ecr_repository_url(project, c),
+        initial_image=placeholder_image(project, c),
         interface_endpoints=list(paying_interface_endpoints(c)),
         dns=project.config.dns.model_dump() if project.config.dns else None,
         alert_subscriptions=project.config.alerts.subscriptions(),

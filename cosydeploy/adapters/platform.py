@@ -271,7 +271,7 @@ class SandboxPlatform(AwsPlatform):
     def provision_spec(self, c: ClientEnv) -> Any:
         """What the sandbox must create for one client/env (what the client stack would make)."""
         from cosydeploy import ledger, lock
-        from cosydeploy.render import ecr_repository_url
+        from cosydeploy.render import placeholder_image
         from cosydeploy.sandbox.provision import ProvisionSpec
 
         assert self.project is not None
@@ -310,7 +310,7 @@ class SandboxPlatform(AwsPlatform):
                     (cfg.release.ledger_table, ledger.TABLE_SCHEMA),
                 )
             ),
-            initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+            initial_image=placeholder_image(self.project, c),
             redis_snapshots=c.redis_snapshot,
             redis_node_type=c.redis_node_type,
             redis_nodes=c.redis_nodes,

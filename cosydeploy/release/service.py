@@ -102,7 +102,7 @@ class Releaser:
         from cosydeploy.config.load import manifest_path
         from cosydeploy.release.notify import NotifySettings
         from cosydeploy.release.snapshot import SnapshotSettings
-        from cosydeploy.render import ecr_repository_url, project_templates
+        from cosydeploy.render import placeholder_image, project_templates
 
         cfg = self.project.config
         return ReleaseTarget(
@@ -129,7 +129,7 @@ class Releaser:
             max_tasks=c.max_tasks,
             manifest=self.project.display(manifest_path(self.project, c.client)),
             templates=project_templates(self.project),
-            initial_image=ecr_repository_url(self.project, c) + ":bootstrap",
+            initial_image=placeholder_image(self.project, c),
             notify=NotifySettings(
                 topic_arn=outputs.info_topic_arn,
                 webhook_secret=cfg.notifications.webhook_secret or "",
