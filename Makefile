@@ -44,13 +44,15 @@ test: install services checkov
 	  "$(BIN)/pytest -p no:cacheprovider tests/terraform --timeout 600" \
 	  "$(BIN)/pytest -p no:cacheprovider tests/integration" \
 	  "$(BIN)/pytest -p no:cacheprovider tests/sandbox"
-	# Whole releases through a sandbox, each scenario alone.
-	$(BIN)/pytest tests/e2e
+	# Whole releases through a sandbox, each scenario on its own clients. Two pytest
+	# workers, a sandbox each, a test file at a time (the tier mostly waits on rollouts:
+	# about 6.5 minutes instead of 13). --durations: where a slow run's time went.
+	$(BIN)/pytest tests/e2e -n 2 --dist loadfile --durations=15
 	# 200 clients on paper (a sandbox whose tasks start no container): a fleet release,
 	# status.
-	$(BIN)/pytest tests/paper --timeout 480
+	$(BIN)/pytest tests/paper --timeout 480 --durations=5
 	# The README fault table cell by cell, SIGKILL at seeded random moments, a held lock: a sandbox.
-	$(BIN)/pytest tests/faults
+	$(BIN)/pytest tests/faults --durations=10
 	# Side by side, a sandbox each: the CLI in a real terminal (tmux), read back from the
 	# screen; the wheel installed into a fresh virtualenv, run from a project of its own;
 	# the GitHub workflows run by act on this host against the sandbox, as their roles.

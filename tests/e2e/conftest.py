@@ -1,6 +1,7 @@
 """End to end through the sandbox: real Docker, real registry, real Terraform, moto.
 
-One sandbox and one project copy for the session. Every scenario sets up the clients
+One sandbox and one project copy for the session (``make test`` runs two pytest workers,
+a test file at a time: a sandbox and a project each). Every scenario sets up the clients
 it needs through the CLI, as a user would (``stage``): a client id of its own,
 onboarded, its secrets set, the releases it starts from. A scenario never builds on
 what another one left, so each test passes alone and in any order. Scenarios that
