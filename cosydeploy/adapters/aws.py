@@ -137,33 +137,67 @@ class AwsSession:
     # The lock and ledger tables live in the account's bootstrap region (state.region).
     tables_region: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    # One session serves every client/env of its identity, from many worker threads: a
+    # service's client is made once, not once per thread that asked first.
+    _making: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            region = self.region
-            if service == "dynamodb" and self.tables_region:
-                region = self.tables_region
-            self._clients[service] = self.session.client(
-                service, region_name=region, config=botocore_config()
-            )
+        if service in self._clients:
+            return self._clients[service]
+        with self._making:
+            if service not in self._clients:
+                region = self.region
+                if service == "dynamodb" and self.tables_region:
+                    region = self.tables_region
+                self._clients[service] = self.session.client(
+                    service, region_name=region, config=botocore_config()
+                )
         return self._clients[service]
 
 
 _loader_lock = threading.Lock()
 _shared: dict[str, Any] = {}
+# The loader's methods that read and parse a file the first time and cache what they
+# parsed (botocore's ``instance_cache``).
+_LOADING = (
+    "list_available_services",
+    "determine_latest_version",
+    "list_api_versions",
+    "load_service_model",
+    "load_data_with_path",
+)
+
+
+def _one_parse_loader() -> Any:
+    """botocore's data loader, each first load under a lock. Its cache has none: 50
+    release threads making their first EC2 client at once each parsed EC2's model (about
+    14 MB of Python objects each), which made a fleet release's peak memory depend on
+    how many threads raced."""
+    import botocore.loaders
+
+    loader = botocore.loaders.create_loader(os.environ.get("AWS_DATA_PATH"))
+    lock = threading.RLock()  # a load calls the others (a model: versions, then data)
+    for name in _LOADING:
+        unlocked = getattr(loader, name)
+
+        def locked(*args: Any, _load: Any = unlocked, **kwargs: Any) -> Any:
+            with lock:
+                return _load(*args, **kwargs)
+
+        setattr(loader, name, locked)
+    return loader
 
 
 def _boto3_session(**kwargs: Any) -> Any:
     """A boto3 Session whose botocore session shares ONE data loader with every other:
     service models are read and parsed once per process, not once per client/env
-    (about 0.1 s of CPU per session and service otherwise)."""
+    (about 0.1 s of CPU per session and service otherwise), nor once per thread."""
     import boto3
-    import botocore.loaders
     import botocore.session
 
     with _loader_lock:
         if "loader" not in _shared:
-            _shared["loader"] = botocore.loaders.create_loader()
+            _shared["loader"] = _one_parse_loader()
     core = botocore.session.Session(profile=kwargs.pop("profile_name", None))
     core.register_component("data_loader", _shared["loader"])
     return _translating(boto3.Session(botocore_session=core, **kwargs))
