@@ -20,7 +20,9 @@ stack's first revision), the release in its own process beside the sandbox's:
 - ``status`` of the whole fleet: wall time (target <= 3 s);
 - the CPU the sandbox (moto, driver, load balancer) and dockerd used meanwhile.
 
-``COSY_BENCH_PAPER=N`` changes the 200; ``COSY_BENCH_ONLY=paper|containers`` runs one part.
+``COSY_BENCH_PAPER=N`` changes the 200; ``COSY_BENCH_ONLY=paper|containers`` runs one part;
+``COSY_BENCH_MEMPROBE=DIR`` runs each paper release under ``memprobe.py`` (tracemalloc:
+what its peak holds, written to DIR; its times and CPU are then not the tool's own).
 """
 
 from __future__ import annotations
@@ -339,8 +341,13 @@ def bench_paper_fleet() -> None:
                 args = ["release", "b1", "--env", "dev", "--parallel", str(PAPER_PARALLEL)]
                 for c in cids:
                     args += ["--client", c]
+                run = [sys.executable, "-m", "cosydeploy"]
+                if probe := os.environ.get("COSY_BENCH_MEMPROBE"):
+                    out = Path(probe) / f"release-{len(cids)}.txt"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    run = [sys.executable, str(REPO / "benchmarks" / "memprobe.py"), str(out)]
                 with Usage(info.pid) as usage:
-                    got = run_measured([sys.executable, "-m", "cosydeploy", "-o", "json", *args])
+                    got = run_measured([*run, "-o", "json", *args])
                 if got["code"]:
                     sys.exit(f"paper release failed ({got['code']}):\n{got['stderr'][-4000:]}")
                 outcomes = {r["outcome"] for r in json.loads(str(got["stdout"]))}
