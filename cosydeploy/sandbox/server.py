@@ -145,11 +145,13 @@ class Sandbox:
             keep_create_service_deployment_configuration,
             moto_ecs,
         )
+        from cosydeploy.sandbox.dynamo import query_reads_one_partition
         from cosydeploy.sandbox.elbnames import StableElbArns
         from cosydeploy.sandbox.faults import FaultyMotoServer
         from cosydeploy.sandbox.outbox import SnsOutbox
 
         keep_create_service_deployment_configuration()
+        query_reads_one_partition()
         book = DeploymentBook(moto_ecs)
         # Faults first (as the network would), then the role's policies, then ECS's
         # service deployments (which moto lacks), then moto (whose load balancer ARNs are
