@@ -20,6 +20,7 @@ stack's first revision), the release in its own process beside the sandbox's:
 - ``status`` of the whole fleet: wall time (target <= 3 s);
 - the CPU the sandbox (moto, driver, load balancer) and dockerd used meanwhile.
 
+``COSY_BENCH_READS=R`` sets the project's ECS reads a second (default 5, ECS allows 20);
 ``COSY_BENCH_PAPER=N`` changes the 200; ``COSY_BENCH_ONLY=paper|containers`` runs one part;
 ``COSY_BENCH_MEMPROBE=DIR`` runs each paper release under ``memprobe.py`` (tracemalloc:
 what its peak holds, written to DIR; its times and CPU are then not the tool's own).
@@ -142,6 +143,9 @@ def _project(root: Path, clients: int = N + 1) -> Path:
     cfg = re.sub(r"health_check_grace_period: \d+", "health_check_grace_period: 6", cfg)
     # A bake of 1 s: what is measured is the tool's cost per client, not the waiting.
     cfg = re.sub(r"(\n    database: \{[^\n]*\})", r"\1\n    release: {bake: 1s}", cfg)
+    if reads := os.environ.get("COSY_BENCH_READS"):  # ECS reads a second (default 5)
+        cfg = cfg.replace("\n  ecs_reads_per_second: 5\n", f"\n  ecs_reads_per_second: {reads}\n")
+        assert f"ecs_reads_per_second: {reads}\n" in cfg
     (dest / "cosydeploy.yaml").write_text(cfg)
     for d in ("templates", "terraform", "examples"):
         shutil.copytree(
