@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ database:
 BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
     ("yaml syntax", GOOD.replace("tier: small", "tier: [small"), None, "YAML syntax error"),
     ("tab indentation", GOOD.replace("  region: us-east-1", "\tregion: us-east-1"), 7, "tabs"),
+    ("control character", GOOD.replace("name: Acme", "name: Acme\x07"), 2, "U+0007 is not allowed"),
     ("duplicate key", GOOD + "tier: dev\n", 16, "duplicate key"),
     ("unknown top key", GOOD + "colour: blue\n", 16, "unknown key 'colour'"),
     (
@@ -290,3 +292,71 @@ def test_error_line_field_format() -> None:
 
     e = ConfigError("must be x", file="clients/a.yaml", line=3, field="aws.account_id")
     assert re.fullmatch(r"clients/a\.yaml:3: aws\.account_id: must be x", str(e))
+
+
+# Texts where YAML parsers are known to part ways: each must load (or be refused) the
+# same with libyaml's parser as with PyYAML's own.
+EDGES: list[bytes] = [
+    GOOD.encode(),
+    b"\xef\xbb\xbf" + GOOD.encode(),  # a byte order mark
+    GOOD.replace("Acme", "Acme\u0085Co").encode(),  # NEL inside a plain scalar
+    GOOD.replace("Acme", "Acme\ufffeCo").encode(),  # a noncharacter
+    GOOD.replace("Acme", "Acme\x07").encode(),  # a control character
+    GOOD.replace("Acme", '"Acme\\x07"').encode(),  # the same, escaped in quotes
+    GOOD.replace("Acme", "\U0001f600").encode(),  # outside the BMP
+    b"%YAML 1.1\n---\n" + GOOD.encode(),
+    b"%YAML 1.3\n---\n" + GOOD.encode(),
+    GOOD.encode() + b"---\nclient: other\n",  # two documents
+    GOOD.encode() + b"...\n",
+    GOOD.replace("tier: small", "tier: small # note").encode(),
+    GOOD.replace("tier: small", "tier:small").encode(),
+    GOOD.replace("tier: small", "tier: 2026-11-30").encode(),
+    GOOD.replace("tier: small", "tier: 0o17").encode(),
+    GOOD.replace("tier: small", "tier: 1_000").encode(),
+    GOOD.replace("tier: small", "tier: .inf").encode(),
+    GOOD.replace("tier: small", "tier: yes").encode(),
+    GOOD.replace("tier: small", "tier: ~").encode(),
+    GOOD.replace("tier: small", "tier: !!str 5").encode(),
+    GOOD.replace("tier: small", "tier: &a small\nname2: *a").encode(),
+    GOOD.replace("tier: small", "? tier\n: small").encode(),
+    GOOD.replace("tier: small", "tier: |\n  a\n   b\n").encode(),
+    GOOD.replace("tier: small", "tier: 'it''s'").encode(),
+    GOOD.replace("tier: small", 'tier: "\\u00e9"').encode(),
+    GOOD.replace("  dev: {}", "  dev: {a: 1,}").encode(),
+    GOOD.replace("  dev: {}", "  dev: [1, 2,]").encode(),
+    GOOD.replace("  region: us-east-1", "\tregion: us-east-1").encode(),
+    GOOD.replace("tier: small", "tier: [small").encode(),
+    b"[" * 70 + b"]" * 70,
+    b"# only a comment\n",
+    b"key: value\r\nother: 2\r\n",
+    b"key: value\rother: 2\r",
+]
+
+
+@pytest.mark.parametrize("text", EDGES, ids=range(len(EDGES)))
+def test_libyaml_and_pyyaml_load_a_manifest_alike(tmp_path: Path, text: bytes) -> None:
+    """What libyaml loads, PyYAML loads the same (values and lines); what libyaml refuses,
+    PyYAML decides, in its words: ``load_yaml`` always answers as PyYAML alone would."""
+    import yaml
+
+    from cosydeploy.config import yamlsrc
+    from cosydeploy.errors import ConfigError
+
+    path = tmp_path / "acme.yaml"
+    path.write_bytes(text)
+
+    def outcome(load: Any) -> tuple[Any, ...]:
+        try:
+            src = load()
+        except ConfigError as exc:  # never a YAMLError: every refusal is one clear line
+            return ("refused", str(exc), exc.line)
+        return ("loaded", src.data, src.lines)
+
+    def with_loader(loader: Any) -> Any:
+        return lambda: yamlsrc._load(yaml, loader, "acme.yaml", path.read_text(encoding="utf-8"))
+
+    pyyaml = outcome(with_loader(yaml.SafeLoader))
+    libyaml = outcome(with_loader(yaml.CSafeLoader))
+    if libyaml[0] == "loaded":
+        assert libyaml == pyyaml
+    assert outcome(lambda: yamlsrc.load_yaml(path, "acme.yaml")) == pyyaml
