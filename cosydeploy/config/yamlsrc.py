@@ -197,7 +197,18 @@ def _scalar(loader: Any, node: Any, src: Source) -> Any:
         )
     if node.tag == "tag:yaml.org,2002:timestamp":
         return node.value  # keep dates as the text the user wrote
-    return loader.construct_object(node, deep=True)
+    import yaml
+
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, KeyError, yaml.YAMLError):  # an explicit tag on a value not of it
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise _fail(
+            src.file,
+            node.start_mark,
+            f"{node.value!r} is not a valid {kind} (it is tagged !!{kind})",
+            f"drop the !!{kind} tag, or give it a value of that type",
+        ) from None
 
 
 def _dotted(path: Path_) -> str:

@@ -31,6 +31,8 @@ BROKEN: list[tuple[str, bytes | str, int | None, str]] = [
     ("yaml syntax", GOOD.replace("tier: small", "tier: [small"), None, "YAML syntax error"),
     ("tab indentation", GOOD.replace("  region: us-east-1", "\tregion: us-east-1"), 7, "tabs"),
     ("control character", GOOD.replace("name: Acme", "name: Acme\x07"), 2, "U+0007 is not allowed"),
+    ("not of its tag", GOOD.replace("tier: small", "tier: !!int small"), 4, "not a valid int"),
+    ("bool tag", GOOD.replace("name: Acme", "name: !!bool maybe"), 2, "not a valid bool"),
     ("duplicate key", GOOD + "tier: dev\n", 16, "duplicate key"),
     ("unknown top key", GOOD + "colour: blue\n", 16, "unknown key 'colour'"),
     (
@@ -317,6 +319,8 @@ EDGES: list[bytes] = [
     GOOD.replace("tier: small", "tier: yes").encode(),
     GOOD.replace("tier: small", "tier: ~").encode(),
     GOOD.replace("tier: small", "tier: !!str 5").encode(),
+    GOOD.replace("tier: small", "tier: !!int 0x").encode(),
+    GOOD.replace("tier: small", "tier: !!float 1e").encode(),
     GOOD.replace("tier: small", "tier: &a small\nname2: *a").encode(),
     GOOD.replace("tier: small", "? tier\n: small").encode(),
     GOOD.replace("tier: small", "tier: |\n  a\n   b\n").encode(),
