@@ -6,6 +6,7 @@ outputs; the release pipeline reads nothing else about the infrastructure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -73,9 +74,7 @@ class StackOutputs:
     @classmethod
     def from_terraform(cls, raw: dict[str, Any]) -> StackOutputs:
         """Build from ``terraform output -json`` (values wrapped in {"value": ...}) or plain values."""
-        values = {
-            k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()
-        }
+        values = plain_outputs(raw)
         known = {f.name for f in fields(cls)}
         missing = [
             n for n in OUTPUT_NAMES if n not in values and n in {"cluster_name", "service_name"}
@@ -95,3 +94,9 @@ class StackOutputs:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def plain_outputs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Stack outputs as plain values: ``terraform output -json`` wraps each in {"value": ...};
+    outputs already plain (recorded ones) pass through."""
+    return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in raw.items()}

@@ -216,17 +216,11 @@ class SandboxPlatform(AwsPlatform):
     def after_apply(self, c: ClientEnv, outputs: dict[str, Any]) -> str | None:
         """Create in the sandbox what the client stack would have made."""
         from cosydeploy.sandbox.provision import provision
-        from cosydeploy.stack import StackOutputs
+        from cosydeploy.stack import StackOutputs, plain_outputs
 
         # Every output the stack gives (the provisioning takes those it knows), in the
         # contract's shape where the contract names it.
-        plain = {
-            **{
-                k: (v["value"] if isinstance(v, dict) and "value" in v else v)
-                for k, v in outputs.items()
-            },
-            **StackOutputs.from_terraform(outputs).as_dict(),
-        }
+        plain = {**plain_outputs(outputs), **StackOutputs.from_terraform(outputs).as_dict()}
         provision(self._provisioner(c.region, c.role_arn), plain, self.provision_spec(c))
         if c.old_origin and plain.get("cutover_record_name"):
             from cosydeploy.sandbox.dns import make_weighted_records

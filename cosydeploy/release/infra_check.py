@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cosydeploy.stack import plain_outputs
+
 
 @dataclass(frozen=True)
 class InfraCheck:
@@ -203,7 +205,7 @@ def record_applied(
         applied_by=by,
     )
     if outputs:
-        fields["outputs"] = json.dumps(_plain(outputs), sort_keys=True)
+        fields["outputs"] = json.dumps(plain_outputs(outputs), sort_keys=True)
     if stack_revision:
         fields["stack_revision"] = stack_revision
     ledger.record_infra(client, env, **fields)
@@ -216,7 +218,7 @@ def stack_revision(ecs: Any, outputs: Mapping[str, Any], initial_image: str) -> 
     revision made outside cosydeploy without a ``describe_task_definition`` each."""
     from cosydeploy.ecs.taskdef import container_image
 
-    plain = _plain(outputs)
+    plain = plain_outputs(outputs)
     cluster, service = plain.get("cluster_name"), plain.get("service_name")
     if not (cluster and service and initial_image):
         return ""
@@ -228,13 +230,6 @@ def stack_revision(ecs: Any, outputs: Mapping[str, Any], initial_image: str) -> 
     return (
         arn if container_image(td, str(plain.get("container_name") or "")) == initial_image else ""
     )
-
-
-def _plain(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Stack outputs as plain values (``terraform output -json`` wraps each in "value")."""
-    return {
-        k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in outputs.items()
-    }
 
 
 def recorded_outputs(recorded: Mapping[str, Any] | None) -> dict[str, Any] | None:
