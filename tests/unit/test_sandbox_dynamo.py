@@ -11,6 +11,7 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 
+from cosydeploy.ledger import TABLE_SCHEMA
 from cosydeploy.sandbox.dynamo import query_reads_one_partition
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -64,13 +65,9 @@ def db() -> Iterator[Any]:
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(
             TableName="ledger",
-            KeySchema=[
-                {"AttributeName": "target", "KeyType": "HASH"},
-                {"AttributeName": "release_id", "KeyType": "RANGE"},
-            ],
+            KeySchema=TABLE_SCHEMA["KeySchema"],
             AttributeDefinitions=[
-                {"AttributeName": "target", "AttributeType": "S"},
-                {"AttributeName": "release_id", "AttributeType": "S"},
+                *TABLE_SCHEMA["AttributeDefinitions"],
                 {"AttributeName": "outcome", "AttributeType": "S"},
             ],
             GlobalSecondaryIndexes=[
