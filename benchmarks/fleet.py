@@ -18,6 +18,9 @@ stack's first revision), the release in its own process beside the sandbox's:
 - wall time, 200 vs 1 (target <= 2x);
 - peak memory (RSS high-water) of the release process, 200 vs 8 (target <= 2x);
 - ``status`` of the whole fleet: wall time (target <= 3 s);
+- for each release, the run's own account of its AWS reads (the line it prints): how
+  many, per client a minute of rollout, and the most in any one second against its
+  token bucket's bound;
 - the CPU the sandbox (moto, driver, load balancer) and dockerd used meanwhile.
 
 ``COSY_BENCH_READS=R`` sets the project's ECS reads a second (default 5, ECS allows 20);
@@ -136,6 +139,13 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
     }
 
 
+def pace_of(got: dict) -> str:
+    """The line a fleet release prints of what it asked of the account: its reads, the
+    most in any one second and the bucket's bound, per client a minute of rollout."""
+    lines = [x for x in str(got["stderr"]).splitlines() if x.startswith("AWS reads in ")]
+    return "; ".join(lines) or "(no pace line printed)"
+
+
 def _project(root: Path, clients: int = N + 1) -> Path:
     dest = root / "project"
     dest.mkdir()
@@ -227,6 +237,7 @@ def bench_fleet_wall_and_polls() -> None:
 
             one = timed(clients[:1])
             eight = timed(clients[1:])
+            print(f"fleet of {N}: {pace_of(eight)}")
             print(
                 f"fleet wall: {N} clients {eight['wall']:.1f} s vs 1 client {one['wall']:.1f} s "
                 f"-> {eight['wall'] / one['wall']:.2f}x (target <= 1.5x)"
@@ -369,6 +380,7 @@ def bench_paper_fleet() -> None:
                     f"process CPU {r['cpu']:6.2f} s, peak RSS {r['rss_mb']:6.0f} MB; meanwhile "
                     f"sandbox CPU {r['sandbox_cpu']:6.2f} s, dockerd {r['dockerd_cpu']:5.2f} s"
                 )
+                print(f"  {label:>3}: {pace_of(r)}")
             per = (rn["cpu"] - r1["cpu"]) / (PAPER - 1)
             print(
                 f"paper CPU of the release process per additional client (1 -> {PAPER}): "

@@ -165,6 +165,8 @@ class _Account:
     recent: deque[float] = field(default_factory=deque)  # call times of the last second
     watched_seconds: float = 0.0  # summed over the deployments followed to their end
     clients: set[str] = field(default_factory=set)
+    # Reads made beside the poller's own (bakes, traffic shifts): client -> first, last.
+    paced: dict[str, tuple[float, float]] = field(default_factory=dict)
     backoff_level: int = 0
     hold_until: float = 0.0  # no poll of this account/region before (clock time)
 
@@ -269,20 +271,36 @@ class Poller:
             "rounds": float(len(rounds)),
         }
 
+    def pace(self, group: str, key: str) -> Callable[[], float]:
+        """The taker for reads made beside the poller's own in ``group`` (a bake's, a
+        traffic shift's, for client/env ``key``): a token from that account/region's
+        bucket, then the read is counted with the poller's, and the time between the
+        client's first and last such read counts as watched. Returns the wait."""
+
+        def take() -> float:
+            waited = self.buckets(group).take()
+            self._count(group, key)
+            return waited
+
+        return take
+
     def stats(self) -> dict[str, dict[str, float]]:
-        """The poller's AWS calls per account/region (``"account|region"``): ``calls``,
-        ``throttled`` (refused after the SDK's retries), ``peak_per_second`` (the most
-        calls in any one-second window), ``clients`` (deployments followed),
-        ``client_minutes`` (minutes of rollout watched, summed over them) and
-        ``calls_per_client_per_minute``; and ``limit_per_second``, the bucket's bound."""
+        """The reads of this poller per account/region (``"account|region"``), its own
+        and those taken through ``pace``: ``calls``, ``throttled`` (refused after the
+        SDK's retries), ``peak_per_second`` (the most calls in any one-second window),
+        ``clients`` (client/envs read), ``client_minutes`` (minutes of rollout watched
+        and of paced reading, summed over them) and ``calls_per_client_per_minute``; and
+        ``limit_per_second``, the bucket's bound."""
         now = self.clock()
         with self._cond:
             live = [e for e in self._entries.values() if not e.done.is_set()]
         out: dict[str, dict[str, float]] = {}
         with self._stats_lock:
             for group, a in self._accounts.items():
-                watched = a.watched_seconds + sum(
-                    max(0.0, now - e.joined_at) for e in live if e.watch.group == group
+                watched = (
+                    a.watched_seconds
+                    + sum(max(0.0, now - e.joined_at) for e in live if e.watch.group == group)
+                    + sum(last - first for first, last in a.paced.values())
                 )
                 minutes = watched / 60.0
                 out[group] = {
@@ -405,15 +423,22 @@ class Poller:
         """One AWS call of the poller: a token from its account/region's bucket first;
         counted, with the most calls seen in any one second."""
         self.buckets(group).take()
+        self._count(group)
+        return fn(**kwargs)
+
+    def _count(self, group: str, key: str = "") -> None:
+        """Count one read in ``group`` (now), with the most seen in any one second."""
         now = self.clock()
         with self._stats_lock:
             a = self._account(group)
+            if key:
+                a.clients.add(key)
+                a.paced[key] = (a.paced.get(key, (now, now))[0], now)
             a.calls += 1
             a.recent.append(now)
             while a.recent and a.recent[0] <= now - 1.0:
                 a.recent.popleft()
             a.peak_per_second = max(a.peak_per_second, len(a.recent))
-        return fn(**kwargs)
 
     def _throttled(
         self, group: str, watches: list[Watch], by_watch: Mapping[int, _Entry], code: str

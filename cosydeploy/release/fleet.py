@@ -32,7 +32,13 @@ from cosydeploy.ecs.poller import Poller, buckets_at
 from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.release import bake
-from cosydeploy.release.model import ReleaseOptions, ReleaseResult, ReleaseTarget, RunResult
+from cosydeploy.release.model import (
+    Pace,
+    ReleaseOptions,
+    ReleaseResult,
+    ReleaseTarget,
+    RunResult,
+)
 
 WAIT_SLICE = 0.25  # seconds: how soon the main thread sees a Ctrl-C while runs go on
 
@@ -200,6 +206,7 @@ def run_waves(
                     f"wave {i} failed ({', '.join(r.client for r in bad)}): later waves not started"
                 )
     finally:
+        pace = [Pace.from_stats(g, st) for g, st in sorted(shared.stats().items())]
         if own:
             shared.close()
     for r in results:
@@ -207,7 +214,7 @@ def run_waves(
             emit(ev.ClientDone(r.key, r))
     if early:
         results = sorted(results + early, key=lambda r: clients.index(r.client))
-    return RunResult(results, [w for w in plan if w], shared)
+    return RunResult(results, [w for w in plan if w], pace)
 
 
 def result_of(fut: Any) -> Any:

@@ -377,7 +377,7 @@ class _Run:
             clock=self.clock,
             sleep=self.sleep,
             stop=bk.stop_event(self.poller),
-            pace=self.poller.buckets(f"{t.account_id}|{t.region}").take,
+            pace=self.poller.pace(f"{t.account_id}|{t.region}", t.key),
         ).run()
 
     def observe(

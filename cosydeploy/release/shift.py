@@ -76,9 +76,9 @@ class Shift:
         self.taskdef_arn = taskdef_arn
         self.version = version
         self.start_count = start_count
-        self.pace: Callable[[], Any] = run.poller.buckets(
-            f"{self.t.account_id}|{self.t.region}"
-        ).take
+        self.pace: Callable[[], Any] = run.poller.pace(
+            f"{self.t.account_id}|{self.t.region}", self.t.key
+        )
         self.stop = bk.stop_event(run.poller)
         self.result = Shifted()
         # ECS's record of our deployment is created at or after this (ECS's clock, from

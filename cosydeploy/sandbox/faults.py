@@ -17,7 +17,8 @@ rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. Faults:
 Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A][,seconds=S]
 [,rate=N]`` or the admin endpoint of a running sandbox: ``POST /_sandbox/faults`` (a JSON
 rule or a list of them), ``GET`` (the rules, with ``seen``: the calls they matched, and
-``struck``: the calls they failed, i.e. refused), ``DELETE`` (clear).
+``struck``: the calls they failed, i.e. refused, and ``peak_per_second``: the most calls
+they matched in any one second), ``DELETE`` (clear).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class FaultRule:
     rate: int = 0  # > 0: strike only the calls above this many in any one second
     seen: int = field(default=0)
     struck: int = field(default=0)
+    peak_per_second: int = field(default=0)  # the most matching calls in any one second
     _passed: deque[float] = field(default_factory=deque, repr=False, compare=False)
+    _recent: deque[float] = field(default_factory=deque, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.api not in APIS:
@@ -111,6 +114,10 @@ class FaultRule:
     def due(self, now: float) -> bool:
         """Count one matching call (at ``now``, seconds); True when this rule fails it."""
         self.seen += 1
+        self._recent.append(now)
+        while self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        self.peak_per_second = max(self.peak_per_second, len(self._recent))
         if self.seen <= self.after or (self.times and self.struck >= self.times):
             return False
         if self.rate:

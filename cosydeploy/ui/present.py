@@ -229,6 +229,9 @@ class Presenter:
                 github.annotate_error(r.message or r.outcome, title=r.key)
         if worst is not None and worst.hint and run.exit_code and not self.json:
             console.info(f"hint: {worst.hint}")
+        if not single:
+            for p in run.pace:  # what the run asked of each account (stderr, JSON too)
+                console.info(_pace_line(p))
         if self.json:
             self.data(
                 results[0].as_dict() if single and results else [r.as_dict() for r in results]
@@ -364,6 +367,18 @@ class Presenter:
             return
         for r in results:
             self.line(f"{r.client}/{r.env}: {r.state}; app_url {r.outputs.get('app_url') or '-'}")
+
+
+def _pace_line(p: Any) -> str:
+    """A run's reads in one account/region (a ``cosydeploy.release.model.Pace``)."""
+    throttled = (
+        f"{p.throttled} refused by throttling, waited out" if p.throttled else "none throttled"
+    )
+    return (
+        f"AWS reads in {p.account}/{p.region}: {p.reads} for {p.clients} client/env(s), "
+        f"{p.per_client_per_minute:.1f} a client a minute of rollout; at most "
+        f"{p.peak_per_second} in any second (bound {p.bound_per_second:g}); {throttled}"
+    )
 
 
 def _snapshot_line(r: Any) -> str:

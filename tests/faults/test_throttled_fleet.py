@@ -1,11 +1,17 @@
 """A fleet release while the sandbox throttles DescribeServices above a rate, as AWS
 throttles an account: throttles are waited out (the SDK's adaptive retries, the poller's
 token bucket and backoff), never taken for a verdict. Every client ends in its true
-state, and the fault's own counter proves it refused calls."""
+state, and the fault's own counter proves it refused calls.
+
+The pace, from both ends: the run's own count of its reads (the line it prints for each
+account) stays within its token bucket, and the sandbox, counting every request that
+arrived (the SDK's retries included), saw no second with more DescribeServices calls
+than ECS's documented sustained rate for service reads."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -15,6 +21,11 @@ from cosydeploy.sandbox.faults import clear_rules, post_rules
 pytestmark = pytest.mark.slow
 
 RULE = "ecs=throttle,rate=2,action=DescribeServices"
+ECS_SERVICE_READS_PER_SECOND = 20  # docs/ARCHITECTURE.md, "Polling at AWS's pace"
+PACE = re.compile(
+    r"AWS reads in (\d{12})/([\w-]+): (\d+) for (\d+) client/env\(s\), ([\d.]+) a client a "
+    r"minute of rollout; at most (\d+) in any second \(bound (\d+)\); (.*)"
+)
 
 
 def serving_version(url: str) -> str:
@@ -62,6 +73,15 @@ def test_a_throttled_fleet_release_ends_every_client_in_its_true_state(
         clear_rules(endpoint)
     assert rule["action"] == "DescribeServices" and rule["rate"] == 2
     assert rule["struck"] > 0, f"the fault refused nothing: {rule}"  # not vacuous
+    assert rule["peak_per_second"] <= ECS_SERVICE_READS_PER_SECOND, rule
+    (pace,) = [m.groups() for m in map(PACE.match, r.stderr.splitlines()) if m]
+    _, _, reads, clients, per_minute, peak, bound, throttled = pace
+    assert int(clients) == 3 and int(reads) >= 3 * 2, pace  # each seen done, its targets read
+    assert 0 < int(peak) <= int(bound) == 10, pace  # ecs_reads_per_second 5, burst 5
+    assert float(per_minute) > 0, pace
+    # The sandbox saw at least the reads the run counted (and the SDK's retries beside).
+    assert rule["seen"] >= 3, rule
+    assert "waited out" in throttled or throttled == "none throttled", pace
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output and "unexpected" not in r.output
     by = {x["client"]: x for x in json.loads(r.stdout)}

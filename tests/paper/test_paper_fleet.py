@@ -71,6 +71,16 @@ def test_fleet_release_rolls_back_exactly_the_failing_clients(fleet, broken, cos
         outcomes.values()
     )
     assert all(outcomes[c] == "rolled_back" for c in broken)
+    # What the run asked of the account: every read, through one token bucket (20 a second
+    # here, as many in burst), in the line the run prints for each account and region.
+    (pace,) = [x for x in r.stderr.splitlines() if x.startswith("AWS reads in ")]
+    m = re.search(
+        r": (\d+) for (\d+) client/env\(s\), .* (\d+) in any second \(bound (\d+)\)", pace
+    )
+    assert m, pace
+    reads, clients, peak, bound = map(int, m.groups())
+    assert clients == len(fleet) and reads >= 2 * len(fleet), pace  # done, and targets read
+    assert 0 < peak <= bound == 40, pace
 
     from cosydeploy.ledger import Ledger
 

@@ -34,6 +34,7 @@ def test_a_rate_rule_refuses_only_the_calls_above_n_in_any_second() -> None:
     assert faults.strike("dynamodb", "DescribeServices") is None
     (rule,) = faults.rules()
     assert (rule["seen"], rule["struck"], rule["rate"]) == (40, 30, 5)
+    assert rule["peak_per_second"] == 20  # what arrived, refused calls included
     # A quiet second later the calls go through again.
     clock.t += 1.0
     assert faults.strike("ecs", "DescribeServices") is None
@@ -61,7 +62,8 @@ def test_the_admin_endpoint_shows_what_a_rule_refused() -> None:
     status, body = faults.admin("GET", b"")
     assert status == 200 and isinstance(body, dict)
     assert [(r["rate"], r["seen"], r["struck"]) for r in body["rules"]] == [(2, 5, 3)]
-    assert "_passed" not in json.dumps(body)
+    assert body["rules"][0]["peak_per_second"] == 5  # five calls in the same instant
+    assert "_passed" not in json.dumps(body) and "_recent" not in json.dumps(body)
 
 
 def test_rate_specs_are_parsed_and_checked() -> None:

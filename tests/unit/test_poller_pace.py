@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 
@@ -370,3 +371,53 @@ def test_the_projects_read_rate_reaches_the_bucket_every_poller_shares(tmp_path)
     shared = buckets_at(options.reads_per_second)
     assert shared is buckets_at(2.5) and shared("111|us-east-1").rate == 2.5
     assert buckets_at(POLL_RATE) is PROCESS_BUCKETS  # the default rate: the default buckets
+
+
+def test_reads_taken_through_pace_share_the_bucket_and_count_with_the_polls() -> None:
+    """A bake's or shift's reads (``Poller.pace``) wait for the same bucket as the polls
+    and are counted with them: the run's pace is every read it made in the account."""
+    from cosydeploy.release.model import Pace
+
+    ecs, poller, _, bucket = _follow(clusters=10, per_cluster=10)
+    polled, before = len(ecs.calls), poller.stats()[ACCOUNT]
+    take = poller.pace(ACCOUNT, "baker/prod")
+    take()
+    first = poller.clock()
+    waits = [take() for _ in range(29)]
+    span = poller.clock() - first
+    assert sum(waits) == pytest.approx(span) and span >= (30 - 2 * POLL_BURST) / POLL_RATE
+    stats = poller.stats()[ACCOUNT]
+    assert stats["calls"] == polled + 30
+    assert stats["clients"] == 101  # the 100 watched, and the client that baked
+    assert stats["peak_per_second"] <= bucket.peak_per_second
+    # The time between the bake's first and last read counts as a client's rollout.
+    assert stats["client_minutes"] == pytest.approx(before["client_minutes"] + span / 60)
+    pace = Pace.from_stats(ACCOUNT, stats)
+    assert (pace.account, pace.region, pace.reads) == ("123456789012", "us-east-1", polled + 30)
+    assert pace.per_client_per_minute == pytest.approx((polled + 30) / stats["client_minutes"])
+    assert pace.as_dict()["bound_per_second"] == POLL_BURST + POLL_RATE
+
+
+def test_a_fleet_run_prints_what_it_asked_of_each_account(capsys) -> None:
+    """One line per account/region on stderr (JSON stays on stdout); a single client's
+    release prints none (its own line says it all)."""
+    from cosydeploy.release.model import Pace, ReleaseResult, RunResult
+    from cosydeploy.ui.present import Presenter
+
+    paces = [
+        Pace("123456789012", "us-east-1", 840, 200, 420.0, 10, 10.0, 0),
+        Pace("210987654321", "eu-west-1", 12, 2, 1.5, 4, 10.0, 3),
+    ]
+    results = [ReleaseResult("acme", "dev", "v1", outcome="succeeded")]
+    Presenter(json=True).run(RunResult(results, pace=paces), single=False)
+    out = capsys.readouterr()
+    assert json.loads(out.out)[0]["client"] == "acme"
+    assert [x for x in out.err.splitlines() if x.startswith("AWS reads")] == [
+        "AWS reads in 123456789012/us-east-1: 840 for 200 client/env(s), 2.0 a client a "
+        "minute of rollout; at most 10 in any second (bound 10); none throttled",
+        "AWS reads in 210987654321/eu-west-1: 12 for 2 client/env(s), 8.0 a client a "
+        "minute of rollout; at most 4 in any second (bound 10); 3 refused by throttling, "
+        "waited out",
+    ]
+    Presenter(json=True).run(RunResult(results, pace=paces), single=True)
+    assert "AWS reads" not in capsys.readouterr().err
