@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,9 +128,23 @@ def botocore_config() -> Any:
     return Config(retries=retries, connect_timeout=5, read_timeout=30)
 
 
+# The AWS APIs whose reads a release paces (``AwsSession.pace_reads``): ECS and ELB, the
+# ones a fleet's rollouts read again and again, each throttled per account and region.
+_PACED = ("ecs", "elbv2")
+_READ_PREFIXES = ("Describe", "List", "Get")
+_paced = threading.local()
+
+
+def read_paced() -> None:
+    """The next ECS or ELB call of this thread has had its token already (the poller,
+    a bake and a traffic shift take theirs before they call): it takes none."""
+    _paced.credit = True
+
+
 @dataclass
 class AwsSession:
-    """One client/env's AWS identity: a boto3 session plus cached clients."""
+    """One client/env's AWS identity: a boto3 session plus cached clients. Once
+    ``pace_reads`` is given a taker, every ECS and ELB read of its clients waits for it."""
 
     session: Any
     region: str
@@ -140,6 +155,23 @@ class AwsSession:
     # One session serves every client/env of its identity, from many worker threads: a
     # service's client is made once, not once per thread that asked first.
     _making: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _pace: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+
+    def pace_reads(self, take: Callable[[], Any] | None) -> None:
+        """From now on every ECS and ELB read (``Describe*``, ``List*``, ``Get*``) of
+        this session's clients first calls ``take`` (a token bucket's: the account and
+        region's read pace); None stops it."""
+        self._pace = take
+
+    def _before_call(self, model: Any = None, **_: Any) -> None:
+        """botocore before-call hook of the ECS and ELB clients (once per call, not per
+        retry): a read waits for the session's pace, unless its caller paced it."""
+        credit = getattr(_paced, "credit", False)
+        _paced.credit = False
+        take = self._pace
+        if credit or take is None or not getattr(model, "name", "").startswith(_READ_PREFIXES):
+            return
+        take()
 
     def client(self, service: str) -> Any:
         if service in self._clients:
@@ -149,9 +181,10 @@ class AwsSession:
                 region = self.region
                 if service == "dynamodb" and self.tables_region:
                     region = self.tables_region
-                self._clients[service] = self.session.client(
-                    service, region_name=region, config=botocore_config()
-                )
+                made = self.session.client(service, region_name=region, config=botocore_config())
+                if service in _PACED:
+                    made.meta.events.register_first("before-call.*.*", self._before_call)
+                self._clients[service] = made
         return self._clients[service]
 
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cosydeploy.adapters.aws import throttle_code
+from cosydeploy.adapters.aws import read_paced, throttle_code
 from cosydeploy.ecs.watch import (
     MAX_SERVICES_PER_CALL,
     Phase,
@@ -57,8 +57,25 @@ OnEvents = Callable[[Watch, list[dict[str, Any]]], None]
 # The poller's share of an account/region's ECS describe rate (see the module's text).
 POLL_RATE = 5.0  # tokens added a second
 POLL_BURST = 5.0  # tokens the bucket holds
+# How many token grants a bucket remembers (what a run's pace is counted from).
+GRANTS_KEPT = 200_000
 # The longest pause between two polls of an account/region that AWS throttles.
 THROTTLE_MAX_INTERVAL = 30.0
+
+
+# Set by a run's Ctrl-C: its release threads waiting for a token stop waiting.
+_WAITS_INTERRUPTED = threading.Event()
+
+
+def interrupt_waits() -> None:
+    """Ctrl-C: every interruptible wait for a token raises KeyboardInterrupt, now or as
+    it begins, until ``allow_waits``."""
+    _WAITS_INTERRUPTED.set()
+
+
+def allow_waits() -> None:
+    """A run begins: waits for tokens wait again."""
+    _WAITS_INTERRUPTED.clear()
 
 
 class TokenBucket:
@@ -84,23 +101,50 @@ class TokenBucket:
         self._tokens = capacity
         self._at = clock()
         self._lock = threading.Lock()
+        self._grants: deque[float] = deque(maxlen=GRANTS_KEPT)  # when each token was due
 
     @property
     def peak_per_second(self) -> float:
         """The most calls the takers can make in any one second."""
         return self.capacity + self.rate
 
-    def take(self) -> float:
-        """Take one token, waiting for it when the bucket is empty; the wait, in seconds."""
+    def take(self, *, interruptible: bool = False) -> float:
+        """Take one token, waiting for it when the bucket is empty; the wait, in seconds.
+        ``interruptible`` (a release's thread): a Ctrl-C of the run (``interrupt_waits``)
+        ends the wait with KeyboardInterrupt instead of letting it run its course."""
         with self._lock:
             now = self.clock()
             self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
             self._at = now
             self._tokens -= 1.0
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
+            self._grants.append(now + wait)
+        if wait > 0 and not interruptible:
             self.sleep(wait)
+        elif wait > 0:
+            if self.sleep is time.sleep:
+                _WAITS_INTERRUPTED.wait(wait)
+            else:
+                self.sleep(wait)
+            if _WAITS_INTERRUPTED.is_set():
+                raise KeyboardInterrupt
         return wait
+
+    def grants_since(self, start: float) -> list[float]:
+        """When each token taken at or after ``start`` (this bucket's clock) was due."""
+        with self._lock:
+            return [t for t in self._grants if t >= start]
+
+
+def busiest_second(times: Iterable[float]) -> int:
+    """The most of ``times`` in any window of one second."""
+    ordered = sorted(times)
+    best, first = 0, 0
+    for i, t in enumerate(ordered):
+        while ordered[first] <= t - 1.0:
+            first += 1
+        best = max(best, i - first + 1)
+    return best
 
 
 class Buckets:
@@ -125,6 +169,10 @@ class Buckets:
                     self.rate, self.capacity, clock=self.clock, sleep=self.sleep
                 )
             return self._buckets[group]
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            return sorted(self._buckets)
 
 
 # Every poller of the process shares these: one bucket per account and region.
@@ -278,8 +326,9 @@ class Poller:
         client's first and last such read counts as watched. Returns the wait."""
 
         def take() -> float:
-            waited = self.buckets(group).take()
+            waited = self.buckets(group).take(interruptible=True)
             self._count(group, key)
+            read_paced()
             return waited
 
         return take
@@ -424,6 +473,7 @@ class Poller:
         counted, with the most calls seen in any one second."""
         self.buckets(group).take()
         self._count(group)
+        read_paced()
         return fn(**kwargs)
 
     def _count(self, group: str, key: str = "") -> None:

@@ -28,7 +28,13 @@ from typing import Any
 from cosydeploy import events as ev
 from cosydeploy import outcome as oc
 from cosydeploy.adapters.aws import aws_fault
-from cosydeploy.ecs.poller import Poller, buckets_at
+from cosydeploy.ecs.poller import (
+    Poller,
+    allow_waits,
+    buckets_at,
+    busiest_second,
+    interrupt_waits,
+)
 from cosydeploy.errors import CosydeployError, LockHeldError
 from cosydeploy.image import ResolvedImage
 from cosydeploy.release import bake
@@ -141,6 +147,9 @@ def run_waves(
     """
     options = options or ReleaseOptions()
     plan: list[list[str]] = [list(w) for w in waves if w]
+    buckets = poller.buckets if poller is not None else buckets_at(options.reads_per_second)
+    reads_from = buckets.clock()  # the run's reads are the tokens taken from now on
+    allow_waits()
     clients = [c for w in plan for c in w]
     wave_of = {c: i + 1 for i, w in enumerate(plan) for c in w}
     parallel = max(1, int(parallel))
@@ -158,6 +167,8 @@ def run_waves(
             except Skip as exc:
                 passed.append(skipped(c, env, version, wave_of[c], str(exc)))
             except (Exception, KeyboardInterrupt) as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    interrupt_waits()  # the others waiting for a token give up too
                 failed.append(from_error(c, env, version, exc, wave=wave_of[c], started=started))
     for m in members.values():
         for w in m.warnings:
@@ -185,7 +196,7 @@ def run_waves(
     shared = poller or Poller(
         initial_interval=options.poll_initial,
         max_interval=options.poll_max,
-        buckets=buckets_at(options.reads_per_second),
+        buckets=buckets,
     )
     results = []
     stop_reason = ""
@@ -206,7 +217,7 @@ def run_waves(
                     f"wave {i} failed ({', '.join(r.client for r in bad)}): later waves not started"
                 )
     finally:
-        pace = [Pace.from_stats(g, st) for g, st in sorted(shared.stats().items())]
+        pace = _pace(shared, reads_from)
         if own:
             shared.close()
     for r in results:
@@ -215,6 +226,32 @@ def run_waves(
     if early:
         results = sorted(results + early, key=lambda r: clients.index(r.client))
     return RunResult(results, [w for w in plan if w], pace)
+
+
+def _pace(poller: Poller, start: float) -> list[Pace]:
+    """What the run read in each account/region since ``start`` (its buckets' clock)."""
+    buckets, stats = poller.buckets, poller.stats()
+    minutes = (buckets.clock() - start) / 60.0
+    out = []
+    for group in buckets.groups():
+        grants = buckets(group).grants_since(start)
+        if not grants:
+            continue
+        st = stats.get(group, {})
+        account, _, region = group.partition("|")
+        out.append(
+            Pace(
+                account,
+                region,
+                len(grants),
+                int(st.get("clients", 0)),
+                minutes,
+                busiest_second(grants),
+                buckets(group).peak_per_second,
+                int(st.get("throttled", 0)),
+            )
+        )
+    return out
 
 
 def result_of(fut: Any) -> Any:
@@ -279,6 +316,7 @@ def _run_wave(
         # baking is woken the same way.
         with guard:
             stopping.append(True)
+        interrupt_waits()
         while True:
             poller.cancel()
             bake.cancel(poller)

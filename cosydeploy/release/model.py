@@ -168,37 +168,22 @@ class ReleaseResult:
 
 @dataclass(frozen=True)
 class Pace:
-    """The AWS reads a run made in one account and region: watching rollouts, their
-    target health, bakes and traffic shifts, every one through the token bucket of that
-    account/region (``release.ecs_reads_per_second``)."""
+    """The ECS and ELB reads a run made in one account and region (its checks, polls,
+    target health, bakes, traffic shifts, verification), every one through the token
+    bucket of that account/region (``release.ecs_reads_per_second``)."""
 
     account: str
     region: str
     reads: int
-    clients: int  # client/envs read
-    client_minutes: float  # minutes of rollout watched and baked, summed over them
+    clients: int  # client/envs released there
+    minutes: float  # the run's length
     peak_per_second: int  # the most reads in any one second
     bound_per_second: float  # the most the bucket lets through in any one second
     throttled: int  # reads AWS still refused after the SDK's retries (waited out)
 
-    @classmethod
-    def from_stats(cls, group: str, s: Mapping[str, float]) -> Pace:
-        """From one entry of ``Poller.stats()`` (``group`` is ``"account|region"``)."""
-        account, _, region = group.partition("|")
-        return cls(
-            account,
-            region,
-            int(s["calls"]),
-            int(s["clients"]),
-            s["client_minutes"],
-            int(s["peak_per_second"]),
-            s["limit_per_second"],
-            int(s["throttled"]),
-        )
-
     @property
     def per_client_per_minute(self) -> float:
-        return self.reads / self.client_minutes if self.client_minutes else 0.0
+        return self.reads / self.clients / self.minutes if self.clients and self.minutes else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "per_client_per_minute": round(self.per_client_per_minute, 2)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class Releaser:
         self.sleep = sleep
         self._sessions: dict[tuple[str | None, ...], AwsSession] = {}
         self._lock = threading.Lock()
+        self._read_rate = 0.0  # > 0 once a release paces its reads (``pace_reads``)
 
     # ------------------------------------------------------------------ building blocks
 
@@ -63,7 +65,25 @@ class Releaser:
         with self._lock:
             if key not in self._sessions:
                 self._sessions[key] = self.platform.session(c)
+                self._pace_session(key)
             return self._sessions[key]
+
+    def pace_reads(self, rate: float) -> None:
+        """From now on every ECS and ELB read of this releaser's sessions (the checks
+        before a rollout, the poller's, the bake's, the verification's) takes a token from
+        its account/region's bucket at ``rate`` a second: the one the poller takes from.
+        A release's reads of one account, whatever makes them, keep one pace."""
+        with self._lock:
+            self._read_rate = rate
+            for key in self._sessions:
+                self._pace_session(key)
+
+    def _pace_session(self, key: tuple[str | None, ...]) -> None:
+        from cosydeploy.ecs.poller import buckets_at
+
+        if self._read_rate:
+            bucket = buckets_at(self._read_rate)(f"{key[0]}|{key[1]}")  # account|region
+            self._sessions[key].pace_reads(functools.partial(bucket.take, interruptible=True))
 
     @staticmethod
     def identity(c: ClientEnv) -> tuple[str | None, ...]:
@@ -430,8 +450,10 @@ class Releaser:
         return waves_from_option(fleet.waves, [c.client for c in envs], base=self.project.root)
 
     def _paced(self, options: ReleaseOptions | None) -> ReleaseOptions:
-        """``options`` with the project's ECS read rate (``release.ecs_reads_per_second``)."""
+        """``options`` with the project's ECS read rate (``release.ecs_reads_per_second``),
+        which from now on paces every ECS and ELB read of the run's sessions."""
         rate = self.project.config.release.ecs_reads_per_second
+        self.pace_reads(rate)
         return dataclasses.replace(options or ReleaseOptions(), reads_per_second=rate)
 
     def _release_run(self, options: ReleaseOptions) -> Callable[[Member, Poller], Any]:

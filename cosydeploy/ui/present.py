@@ -375,8 +375,8 @@ def _pace_line(p: Any) -> str:
         f"{p.throttled} refused by throttling, waited out" if p.throttled else "none throttled"
     )
     return (
-        f"AWS reads in {p.account}/{p.region}: {p.reads} for {p.clients} client/env(s), "
-        f"{p.per_client_per_minute:.1f} a client a minute of rollout; at most "
+        f"AWS reads in {p.account}/{p.region}: {p.reads} for {p.clients} client/env(s) in "
+        f"{p.minutes:.1f} min, {p.per_client_per_minute:.1f} a client a minute; at most "
         f"{p.peak_per_second} in any second (bound {p.bound_per_second:g}); {throttled}"
     )
 

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 RULE = "ecs=throttle,rate=2,action=DescribeServices"
 ECS_SERVICE_READS_PER_SECOND = 20  # docs/ARCHITECTURE.md, "Polling at AWS's pace"
 PACE = re.compile(
-    r"AWS reads in (\d{12})/([\w-]+): (\d+) for (\d+) client/env\(s\), ([\d.]+) a client a "
-    r"minute of rollout; at most (\d+) in any second \(bound (\d+)\); (.*)"
+    r"AWS reads in (\d{12})/([\w-]+): (\d+) for (\d+) client/env\(s\) in [\d.]+ min, "
+    r"([\d.]+) a client a minute; at most (\d+) in any second \(bound (\d+)\); (.*)"
 )
 
 

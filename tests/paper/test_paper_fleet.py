@@ -75,7 +75,7 @@ def test_fleet_release_rolls_back_exactly_the_failing_clients(fleet, broken, cos
     # here, as many in burst), in the line the run prints for each account and region.
     (pace,) = [x for x in r.stderr.splitlines() if x.startswith("AWS reads in ")]
     m = re.search(
-        r": (\d+) for (\d+) client/env\(s\), .* (\d+) in any second \(bound (\d+)\)", pace
+        r": (\d+) for (\d+) client/env\(s\) in .* (\d+) in any second \(bound (\d+)\)", pace
     )
     assert m, pace
     reads, clients, peak, bound = map(int, m.groups())

@@ -13,7 +13,14 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from cosydeploy.adapters.aws import aws_fault, throttle_code
-from cosydeploy.ecs.poller import POLL_BURST, POLL_RATE, Buckets, Poller, TokenBucket
+from cosydeploy.ecs.poller import (
+    POLL_BURST,
+    POLL_RATE,
+    Buckets,
+    Poller,
+    TokenBucket,
+    busiest_second,
+)
 from cosydeploy.ecs.watch import Phase, Watch
 
 ACCOUNT = "123456789012|us-east-1"
@@ -37,15 +44,12 @@ class FakeClock:
             self.t += s
 
 
-def busiest_second(times: list[float]) -> int:
-    """The most calls in any window [t, t + 1)."""
-    times = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - 1.0:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
+def test_the_busiest_second_of_a_list_of_times() -> None:
+    assert busiest_second([]) == 0
+    assert busiest_second([5.0]) == 1
+    assert busiest_second([0.0, 0.5, 0.99, 1.0, 1.2, 3.0]) == 4  # 0.5, 0.99, 1.0 and 1.2
+    assert busiest_second([2.0, 0.0, 1.5, 0.5]) == 2  # in any order
+    assert busiest_second([1.0] * 7 + [2.0]) == 7
 
 
 class Fleet:
@@ -353,9 +357,13 @@ def test_throttle_codes_are_named_and_translated_plainly() -> None:
 
 def test_the_projects_read_rate_reaches_the_bucket_every_poller_shares(tmp_path) -> None:
     import shutil
+    from dataclasses import replace
     from pathlib import Path
+    from types import SimpleNamespace
 
+    from cosydeploy.adapters.aws import AwsSession, read_paced
     from cosydeploy.config.load import load_project
+    from cosydeploy.config.targets import client_env
     from cosydeploy.ecs.poller import PROCESS_BUCKETS, buckets_at
     from cosydeploy.release.service import Releaser
 
@@ -366,20 +374,50 @@ def test_the_projects_read_rate_reaches_the_bucket_every_poller_shares(tmp_path)
     (tmp_path / "cosydeploy.yaml").write_text(cfg)
     shutil.copytree(repo / "clients", tmp_path / "clients")
     project = load_project(tmp_path)
-    options = Releaser._paced(type("R", (), {"project": project})(), None)
+    platform = SimpleNamespace(
+        session=lambda c: AwsSession(
+            boto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name=c.region),
+            c.region,
+        )
+    )
+    releaser = Releaser(project, platform)
+    c = client_env(project, "example", "dev")
+    ecs = releaser.session(c).client("ecs")  # made before the release paces its reads
+    options = releaser._paced(None)
     assert options.reads_per_second == 2.5
     shared = buckets_at(options.reads_per_second)
     assert shared is buckets_at(2.5) and shared("111|us-east-1").rate == 2.5
     assert buckets_at(POLL_RATE) is PROCESS_BUCKETS  # the default rate: the default buckets
 
+    # Every ECS read of the run's sessions now takes a token of the account's bucket (the
+    # poller's); a write takes none, nor a read its caller paced (the poller, a bake).
+    bucket = shared(f"{c.account_id}|{c.region}")
+    taken = len(bucket.grants_since(0.0))
+    arn = f"arn:aws:ecs:{c.region}:{c.account_id}:cluster/x"
+    with Stubber(ecs) as stub:
+        stub.add_response("describe_services", {"services": []})
+        stub.add_response("tag_resource", {})
+        stub.add_response("list_tasks", {"taskArns": []})
+        ecs.describe_services(cluster="x", services=["s"])
+        ecs.tag_resource(resourceArn=arn, tags=[{"key": "k", "value": "v"}])
+        read_paced()
+        ecs.list_tasks(cluster="x")
+    assert len(bucket.grants_since(0.0)) == taken + 1
+    # A session made after the pace was set is paced too (a client/env prepared later).
+    other = replace(c, region="eu-west-1")
+    ecs2 = releaser.session(other).client("ecs")
+    with Stubber(ecs2) as stub:
+        stub.add_response("list_services", {"serviceArns": []})
+        ecs2.list_services(cluster="x")
+    assert len(shared(f"{c.account_id}|eu-west-1").grants_since(0.0)) == 1
+
 
 def test_reads_taken_through_pace_share_the_bucket_and_count_with_the_polls() -> None:
     """A bake's or shift's reads (``Poller.pace``) wait for the same bucket as the polls
-    and are counted with them: the run's pace is every read it made in the account."""
-    from cosydeploy.release.model import Pace
-
+    and are counted with them; the bucket remembers when each of its tokens was due."""
     ecs, poller, _, bucket = _follow(clusters=10, per_cluster=10)
     polled, before = len(ecs.calls), poller.stats()[ACCOUNT]
+    start = poller.clock() + 1e-6  # after the last poll's token, due at this instant
     take = poller.pace(ACCOUNT, "baker/prod")
     take()
     first = poller.clock()
@@ -392,10 +430,9 @@ def test_reads_taken_through_pace_share_the_bucket_and_count_with_the_polls() ->
     assert stats["peak_per_second"] <= bucket.peak_per_second
     # The time between the bake's first and last read counts as a client's rollout.
     assert stats["client_minutes"] == pytest.approx(before["client_minutes"] + span / 60)
-    pace = Pace.from_stats(ACCOUNT, stats)
-    assert (pace.account, pace.region, pace.reads) == ("123456789012", "us-east-1", polled + 30)
-    assert pace.per_client_per_minute == pytest.approx((polled + 30) / stats["client_minutes"])
-    assert pace.as_dict()["bound_per_second"] == POLL_BURST + POLL_RATE
+    grants = bucket.grants_since(start)
+    assert len(grants) == 30 and busiest_second(grants) <= bucket.peak_per_second
+    assert len(bucket.grants_since(0.0)) == polled + 30
 
 
 def test_a_fleet_run_prints_what_it_asked_of_each_account(capsys) -> None:
@@ -405,19 +442,47 @@ def test_a_fleet_run_prints_what_it_asked_of_each_account(capsys) -> None:
     from cosydeploy.ui.present import Presenter
 
     paces = [
-        Pace("123456789012", "us-east-1", 840, 200, 420.0, 10, 10.0, 0),
-        Pace("210987654321", "eu-west-1", 12, 2, 1.5, 4, 10.0, 3),
+        Pace("123456789012", "us-east-1", 840, 200, 2.1, 10, 10.0, 0),
+        Pace("210987654321", "eu-west-1", 12, 2, 0.75, 4, 10.0, 3),
     ]
     results = [ReleaseResult("acme", "dev", "v1", outcome="succeeded")]
     Presenter(json=True).run(RunResult(results, pace=paces), single=False)
     out = capsys.readouterr()
     assert json.loads(out.out)[0]["client"] == "acme"
     assert [x for x in out.err.splitlines() if x.startswith("AWS reads")] == [
-        "AWS reads in 123456789012/us-east-1: 840 for 200 client/env(s), 2.0 a client a "
-        "minute of rollout; at most 10 in any second (bound 10); none throttled",
-        "AWS reads in 210987654321/eu-west-1: 12 for 2 client/env(s), 8.0 a client a "
-        "minute of rollout; at most 4 in any second (bound 10); 3 refused by throttling, "
+        "AWS reads in 123456789012/us-east-1: 840 for 200 client/env(s) in 2.1 min, 2.0 a "
+        "client a minute; at most 10 in any second (bound 10); none throttled",
+        "AWS reads in 210987654321/eu-west-1: 12 for 2 client/env(s) in 0.8 min, 8.0 a "
+        "client a minute; at most 4 in any second (bound 10); 3 refused by throttling, "
         "waited out",
     ]
     Presenter(json=True).run(RunResult(results, pace=paces), single=True)
     assert "AWS reads" not in capsys.readouterr().err
+
+
+def test_a_ctrl_c_ends_a_release_threads_wait_for_a_token_at_once() -> None:
+    """With hundreds of clients a token may be minutes away: a run's Ctrl-C must not wait
+    for it. An interruptible wait ends with KeyboardInterrupt at once, and so does one
+    that begins after it, until the next run allows waits again."""
+    import time
+
+    from cosydeploy.ecs.poller import allow_waits, interrupt_waits
+
+    bucket = TokenBucket(rate=0.05, capacity=1)  # the second token is 20 s away
+    bucket.take()
+    timer = threading.Timer(0.2, interrupt_waits)
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bucket.take(interruptible=True)
+        assert time.monotonic() - t0 < 5.0
+        with pytest.raises(KeyboardInterrupt):  # and any wait that begins after it
+            bucket.take(interruptible=True)
+    finally:
+        timer.cancel()
+        allow_waits()
+    clock = FakeClock()
+    quiet = TokenBucket(rate=1.0, capacity=1, clock=clock, sleep=clock.sleep)
+    quiet.take()
+    assert quiet.take(interruptible=True) == pytest.approx(1.0)  # a new run waits again
