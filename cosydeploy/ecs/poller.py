@@ -17,10 +17,12 @@ API"; Elastic Load Balancing User Guide, "Request throttling for the ELB API".) 
 call the poller makes (``describe_services``, and ``describe_target_health`` once a
 rollout completed) first takes a token from the bucket of its account and region: a
 bucket of ``POLL_BURST`` (5) tokens refilled at ``POLL_RATE`` (5) a second, shared by
-every poller of the process. So the poller makes at most 10 calls in any second and 5
-a second over time, whatever the fleet: half of ECS's sustained rate in the worst
-second and a quarter over time, leaving the rest to ``update_service``, other runs
-(CI shards) and people; and never more than ELB's refill rate.
+every poller of the process, and by every other ECS and ELB read of a release (its
+sessions take from it: ``AwsSession.pace_reads``). So a run makes at most 10 reads in
+any second and 5 a second over time in one account, whatever the fleet: half of ECS's
+sustained rate in the worst second and a quarter over time, leaving the rest to
+``update_service``, other runs (CI shards) and people; and never more than ELB's
+refill rate.
 
 Throttles. A throttle that outlives the SDK's (adaptive) retries is never a verdict:
 that account and region backs off (``2**n`` times ``max_interval`` with jitter, at
@@ -578,6 +580,7 @@ class Poller:
             has_target_group=has_tg,
         )
         verdict = evaluate(service, w.deployment_id, **kwargs)
+        w.last_service, w.last_targets = service, None
         if verdict.needs_target_health:
             # Target health costs a call: read it only once the rollout says COMPLETED.
             try:
@@ -590,12 +593,8 @@ class Poller:
                     raise
                 self._throttled(w.group, [w], {id(w): e} if e is not None else {}, code)
                 return True
-            verdict = evaluate(
-                service,
-                w.deployment_id,
-                target_health=th.get("TargetHealthDescriptions", []),
-                **kwargs,
-            )
+            w.last_targets = th.get("TargetHealthDescriptions", [])
+            verdict = evaluate(service, w.deployment_id, target_health=w.last_targets, **kwargs)
         if e is not None:
             e.throttle_code = ""
         if verdict.deployment_id and not w.deployment_id:

@@ -208,3 +208,6 @@ class Watch:
     verdict: Verdict = field(default_factory=lambda: Verdict(Phase.IN_PROGRESS, "not polled yet"))
     seen_events: set[str] = field(default_factory=set)
     polls: int = 0
+    # What the last poll read: the service, and its target health when that was read.
+    last_service: Mapping[str, Any] | None = None
+    last_targets: list[dict[str, Any]] | None = None

@@ -244,6 +244,9 @@ class Bake:
     # Takes a token of the account/region's bucket before each ECS or ELB read (the
     # poller's own, so a fleet's bakes and watches together keep under AWS's rate).
     pace: Callable[[], Any] | None = None
+    # What the rollout's watch read last as it judged the rollout done (the service, its
+    # target health): the first look of the bake instead of reading both again.
+    first: tuple[Mapping[str, Any] | None, list[dict[str, Any]] | None] | None = None
 
     def run(self) -> BakeResult:
         """Watch until the bake time is over (ok) or something is seen (failed)."""
@@ -259,7 +262,8 @@ class Bake:
             last = now >= end
             tick = result.ticks
             result.ticks += 1
-            service = self._describe(result)
+            given = self.first if tick == 0 else None
+            service = given[0] if given is not None else self._describe(result)
             if base is None:
                 base = self._baseline(service, now)
             signal = judge_service(service, base)
@@ -273,7 +277,8 @@ class Bake:
                 else ([extras[(tick // 2) % len(extras)]] if extras and tick % 2 == 0 else [])
             )
             if signal is None and "targets" in due:
-                signal = judge_targets(self._targets(result))
+                seen = given[1] if given is not None and given[1] is not None else None
+                signal = judge_targets(self._targets(result) if seen is None else seen)
             if signal is None and "alarms" in due:
                 try:
                     found, missing = self._alarms(result)

@@ -378,7 +378,18 @@ class _Run:
             sleep=self.sleep,
             stop=bk.stop_event(self.poller),
             pace=self.poller.pace(f"{t.account_id}|{t.region}", t.key),
+            first=self._last_look(taskdef_arn),
         ).run()
+
+    def _last_look(self, taskdef_arn: str) -> tuple[Any, Any] | None:
+        """What the watch of this rollout read as it judged it done (the service and its
+        target health), for the bake's first look; None when there is no such look."""
+        w = self.watching
+        if w is None or w.verdict.phase is not Phase.SUCCEEDED or w.last_service is None:
+            return None
+        if w.task_definition_arn != taskdef_arn:
+            return None
+        return w.last_service, w.last_targets
 
     def observe(
         self, service: Mapping[str, Any], running: Mapping[str, Any], *, record: bool = True

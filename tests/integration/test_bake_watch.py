@@ -148,3 +148,27 @@ def test_alarms_that_cannot_be_read_are_said_and_the_bake_goes_on(service, monke
         "could not read the alarms, not watched: "
     ), result.notes
     assert result.calls["cloudwatch:DescribeAlarms"] == 1
+
+
+def test_the_first_look_is_the_watchs_last_one_not_a_second_read(service):
+    """The rollout's watch read the service (and its targets) as it judged it done: the
+    bake takes that as its first look and reads again only from its second tick on."""
+    snapshot = service["ecs"].describe_services(cluster="c", services=["app"])["services"][0]
+    result = bake(service, seconds=1.0, alarms=(), first=(snapshot, [])).run()
+    assert result.ok, result.signal
+    assert result.ticks >= 2
+    assert result.calls["ecs:DescribeServices"] == result.ticks - 1, result.calls
+
+    # And what it was given is judged like a look of its own: a snapshot where another
+    # deployment has taken over ends the bake at once, without a read.
+    replaced = {
+        **snapshot,
+        "deployments": [
+            {**d, "id": "ecs-svc/other", "taskDefinition": "arn:td/other:1"}
+            for d in snapshot["deployments"]
+        ],
+    }
+    result = bake(service, seconds=20.0, alarms=(), first=(replaced, [])).run()
+    assert result.signal is not None and result.signal.kind == "deployment", result.signal
+    assert "was replaced by ecs-svc/other" in result.signal.text
+    assert result.ticks == 1 and "ecs:DescribeServices" not in result.calls, result.calls

@@ -310,10 +310,13 @@ def test_a_throttled_target_health_read_is_no_verdict() -> None:
         _throttle(sl, "describe_target_health", "Throttling")
         sl.add_response("describe_target_health", {"TargetHealthDescriptions": healthy})
         poller = _poller(clock)
-        verdict = poller.follow([_one(ecs, clock, elbv2=elbv2, target_group_arn=tg)])["acme/prod"]
+        w = _one(ecs, clock, elbv2=elbv2, target_group_arn=tg)
+        verdict = poller.follow([w])["acme/prod"]
         se.assert_no_pending_responses()
         sl.assert_no_pending_responses()
     assert verdict.phase is Phase.SUCCEEDED
+    # What it judged on is kept for the bake's first look: the service and its targets.
+    assert w.last_targets == healthy and w.last_service["serviceName"] == "app"
     assert poller.stats()[ACCOUNT]["calls"] == 4  # both reads count against the bucket
 
 
