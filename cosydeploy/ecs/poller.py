@@ -59,6 +59,8 @@ OnEvents = Callable[[Watch, list[dict[str, Any]]], None]
 # The poller's share of an account/region's ECS describe rate (see the module's text).
 POLL_RATE = 5.0  # tokens added a second
 POLL_BURST = 5.0  # tokens the bucket holds
+# The longest an interruptible wait for a token goes without looking for a Ctrl-C.
+WAIT_SLICE = 0.25
 # How many token grants a bucket remembers (what a run's pace is counted from).
 GRANTS_KEPT = 200_000
 # The longest pause between two polls of an account/region that AWS throttles.
@@ -83,8 +85,14 @@ def allow_waits() -> None:
 class TokenBucket:
     """A token bucket: ``capacity`` tokens, refilled at ``rate`` a second. ``take``
     blocks until a token is there, so the takers together make at most ``capacity +
-    rate * t`` calls in any window of ``t`` seconds. Thread-safe; takers are served in
-    the order they came (each reserves the next token and sleeps until it is due)."""
+    rate * t`` calls in any window of ``t`` seconds. Thread-safe.
+
+    Two lanes: a ``priority`` taker (the poller, whose one look a round decides the
+    verdicts of every deployment in flight) gets the next token before any other taker
+    waiting; the others (a release's checks, bakes, shifts, fifty at a time in a fleet)
+    share what is left. With one lane the poller, one call at a time, would wait behind
+    every release thread's read each time: 1 token in 51 with 50 releases reading, and
+    the deployments waiting on it would near their deadlines for want of a look."""
 
     def __init__(
         self,
@@ -102,39 +110,53 @@ class TokenBucket:
         self.sleep = sleep
         self._tokens = capacity
         self._at = clock()
-        self._lock = threading.Lock()
-        self._grants: deque[float] = deque(maxlen=GRANTS_KEPT)  # when each token was due
+        self._cond = threading.Condition()
+        self._waiting = [0, 0]  # takers waiting: priority, others
+        self._grants: deque[float] = deque(maxlen=GRANTS_KEPT)  # when each token was taken
 
     @property
     def peak_per_second(self) -> float:
         """The most calls the takers can make in any one second."""
         return self.capacity + self.rate
 
-    def take(self, *, interruptible: bool = False) -> float:
+    def take(self, *, interruptible: bool = False, priority: bool = False) -> float:
         """Take one token, waiting for it when the bucket is empty; the wait, in seconds.
-        ``interruptible`` (a release's thread): a Ctrl-C of the run (``interrupt_waits``)
-        ends the wait with KeyboardInterrupt instead of letting it run its course."""
-        with self._lock:
-            now = self.clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            self._tokens -= 1.0
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-            self._grants.append(now + wait)
-        if wait > 0 and not interruptible:
-            self.sleep(wait)
-        elif wait > 0:
-            if self.sleep is time.sleep:
-                _WAITS_INTERRUPTED.wait(wait)
-            else:
-                self.sleep(wait)
-            if _WAITS_INTERRUPTED.is_set():
-                raise KeyboardInterrupt
-        return wait
+        ``priority``: before every other taker waiting. ``interruptible`` (a release's
+        thread): a Ctrl-C of the run (``interrupt_waits``) ends the wait with
+        KeyboardInterrupt within ``WAIT_SLICE`` instead of letting it run its course."""
+        lane = 0 if priority else 1
+        real = self.sleep is time.sleep
+        with self._cond:
+            start = self.clock()
+            self._waiting[lane] += 1
+        try:
+            while True:
+                with self._cond:
+                    now = self.clock()
+                    self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+                    self._at = now
+                    # (A hair under one token counts: a clock's rounding is not a wait.)
+                    if self._tokens > 1.0 - 1e-9 and (priority or not self._waiting[0]):
+                        self._tokens -= 1.0
+                        self._grants.append(now)
+                        return now - start
+                    # Until the next token (a taker behind the priority lane: one token on).
+                    wait = max(1.0 - self._tokens, 0.0 if self._tokens < 1.0 else 1.0) / self.rate
+                    wait = max(wait, 1e-6)
+                    if real:
+                        self._cond.wait(min(wait, WAIT_SLICE) if interruptible else wait)
+                if not real:
+                    self.sleep(wait)
+                if interruptible and _WAITS_INTERRUPTED.is_set():
+                    raise KeyboardInterrupt
+        finally:
+            with self._cond:
+                self._waiting[lane] -= 1
+                self._cond.notify_all()
 
     def grants_since(self, start: float) -> list[float]:
-        """When each token taken at or after ``start`` (this bucket's clock) was due."""
-        with self._lock:
+        """When each token taken at or after ``start`` (this bucket's clock) was taken."""
+        with self._cond:
             return [t for t in self._grants if t >= start]
 
 
@@ -473,7 +495,7 @@ class Poller:
     def _call(self, group: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """One AWS call of the poller: a token from its account/region's bucket first;
         counted, with the most calls seen in any one second."""
-        self.buckets(group).take()
+        self.buckets(group).take(priority=True)
         self._count(group)
         read_paced()
         return fn(**kwargs)

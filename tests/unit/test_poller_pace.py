@@ -489,3 +489,39 @@ def test_a_ctrl_c_ends_a_release_threads_wait_for_a_token_at_once() -> None:
     quiet = TokenBucket(rate=1.0, capacity=1, clock=clock, sleep=clock.sleep)
     quiet.take()
     assert quiet.take(interruptible=True) == pytest.approx(1.0)  # a new run waits again
+
+
+def test_the_poller_takes_the_next_token_before_the_release_threads() -> None:
+    """Release threads keep the bucket busy (their checks, bakes): a priority taker (the
+    poller) still gets the next token each time, where a taker in the common lane waits
+    its turn among them. Real time: 20 tokens a second, 8 busy takers."""
+    import time
+
+    bucket = TokenBucket(rate=20.0, capacity=1)
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            bucket.take()
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)  # every busy taker waiting
+        t0 = time.monotonic()
+        for _ in range(5):
+            bucket.take(priority=True)
+        first = time.monotonic() - t0
+        t0 = time.monotonic()
+        for _ in range(5):
+            bucket.take()
+        common = time.monotonic() - t0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    # 5 tokens at 20 a second: 0.25 s in the priority lane; about 9 times that in the
+    # common one, where each token goes to one of 9 takers.
+    assert first < 1.0, (first, common)
+    assert common > 1.0 and common > 2 * first, (first, common)
