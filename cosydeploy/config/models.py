@@ -291,8 +291,9 @@ class ReleaseConfig(Strict):
     # How long a release waits for its Redis snapshot to be available (then fails, unchanged).
     snapshot_timeout: Annotated[int, Field(ge=10, le=7200)] = 1800
     # ECS/ELB reads a second one cosydeploy process makes per account and region while it
-    # watches (ECS allows about 20 for service reads; runners releasing the same account
-    # at once share that: e.g. 4 shards at once, 5 each).
+    # releases: its checks, watch, bake and verification (ECS allows about 20 for service
+    # reads; runners releasing the same account at once share that: e.g. 4 shards at
+    # once, 5 each).
     ecs_reads_per_second: Annotated[float, Field(gt=0, le=20)] = 5.0
     # The test listener of blue/green, canary and linear releases: ECS sends it to the new
     # version before production traffic, and `cosydeploy release` verifies through it. Only

@@ -5,7 +5,9 @@ A rule names an API (``ecs``, ``dynamodb``, ``ecr``, ``registry``, ``secretsmana
 that API (optionally of one ``action`` only) have gone through, for ``times`` calls
 (0: from then on, for good). With ``rate=N`` it strikes only the calls above N in any
 one second (the calls it lets through count, the ones it strikes do not), as AWS's own
-rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. Faults:
+rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. With ``burst=B`` too it
+is AWS's token bucket itself: B tokens, refilled at N a second, a call without a token
+struck (``ecs=throttle,rate=20,burst=50,action=DescribeServices``). Faults:
 
     unreachable  the connection is closed without an answer (botocore: connection error)
     5xx          HTTP 500 InternalFailure
@@ -14,11 +16,11 @@ rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. Faults:
     expired      HTTP 400 ExpiredTokenException
     latency      the call is answered ``seconds`` late
 
-Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A][,seconds=S]
-[,rate=N]`` or the admin endpoint of a running sandbox: ``POST /_sandbox/faults`` (a JSON
-rule or a list of them), ``GET`` (the rules, with ``seen``: the calls they matched, and
-``struck``: the calls they failed, i.e. refused, and ``peak_per_second``: the most calls
-they matched in any one second), ``DELETE`` (clear).
+Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A]
+[,seconds=S][,rate=N[,burst=B]]`` or the admin endpoint of a running sandbox: ``POST
+/_sandbox/faults`` (a JSON rule or a list of them), ``GET`` (the rules, with ``seen``:
+the calls they matched, ``struck``: the calls they failed, i.e. refused, and
+``peak_per_second``: the most calls they matched in any one second), ``DELETE`` (clear).
 """
 
 from __future__ import annotations
@@ -66,11 +68,14 @@ class FaultRule:
     action: str = ""
     seconds: float = 2.0  # latency only
     rate: int = 0  # > 0: strike only the calls above this many in any one second
+    burst: int = 0  # > 0 (with rate): a token bucket of this many, refilled at rate
     seen: int = field(default=0)
     struck: int = field(default=0)
     peak_per_second: int = field(default=0)  # the most matching calls in any one second
     _passed: deque[float] = field(default_factory=deque, repr=False, compare=False)
     _recent: deque[float] = field(default_factory=deque, repr=False, compare=False)
+    _tokens: float = field(default=0.0, repr=False, compare=False)
+    _at: float | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.api not in APIS:
@@ -81,21 +86,24 @@ class FaultRule:
             )
         if self.rate < 0:
             raise SandboxError(f"fault: rate must be a number of calls a second, not {self.rate}")
+        if self.burst < 0 or (self.burst and not self.rate):
+            raise SandboxError("fault: burst needs rate (a bucket of burst, refilled at rate)")
+        self._tokens = float(self.burst)
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
-        """``API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N]``."""
+        """``API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N[,burst=B]]``."""
         head, _, rest = spec.partition(",")
         api, eq, fault = head.partition("=")
         if not eq:
             raise SandboxError(
                 f"fault {spec!r}: expected "
-                "API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N]"
+                "API=FAULT[,after=N][,times=N][,action=A][,seconds=S][,rate=N[,burst=B]]"
             )
         kwargs: dict[str, Any] = {}
         for part in filter(None, rest.split(",")):
             key, _, value = part.partition("=")
-            if key in ("after", "times", "rate"):
+            if key in ("after", "times", "rate", "burst"):
                 try:
                     kwargs[key] = int(value)
                 except ValueError:
@@ -120,6 +128,14 @@ class FaultRule:
         self.peak_per_second = max(self.peak_per_second, len(self._recent))
         if self.seen <= self.after or (self.times and self.struck >= self.times):
             return False
+        if self.rate and self.burst:
+            if self._at is not None:
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return False
+            return True
         if self.rate:
             while self._passed and self._passed[0] <= now - 1.0:
                 self._passed.popleft()
@@ -144,7 +160,7 @@ class FaultInjector:
         if isinstance(rule, str):
             rule = FaultRule.parse(rule)
         elif isinstance(rule, dict):
-            known = {"api", "fault", "after", "times", "action", "seconds", "rate"}
+            known = {"api", "fault", "after", "times", "action", "seconds", "rate", "burst"}
             rule = FaultRule(**{k: v for k, v in rule.items() if k in known})
         with self._lock:
             self._rules.append(rule)

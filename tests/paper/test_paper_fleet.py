@@ -53,14 +53,47 @@ def test_bulk_onboarding_records_what_a_real_onboard_records(fleet, project, cos
     assert set(bulk) >= set(real) - {"planned_at", "planned_fingerprint", "plan_changes"}
 
 
-def test_fleet_release_rolls_back_exactly_the_failing_clients(fleet, broken, cosy, aws, sandbox):
+# AWS's documented token buckets of the reads a release makes, as the sandbox's throttle
+# rules (B tokens refilled at N a second): ECS's service reads refill at 20 a second (the
+# page's smallest read bucket, DescribeClusters', holds 50); ELB's Describe* at 10 from 40.
+AWS_READ_LIMITS = (
+    "ecs=throttle,rate=20,burst=50,action=DescribeServices",
+    "elbv2=throttle,rate=10,burst=40,action=DescribeTargetHealth",
+)
+
+
+def fault_rules(endpoint: str) -> list[dict]:
+    with urllib.request.urlopen(f"{endpoint}/_sandbox/faults", timeout=10) as resp:
+        return json.loads(resp.read())["rules"]
+
+
+def test_fleet_release_rolls_back_exactly_the_failing_clients(
+    fleet, broken, cosy, aws, sandbox, sandbox_env
+):
+    from cosydeploy.sandbox.faults import clear_rules, post_rules
+
     # The broken clients' first deployment completes (after=1): they serve v1 first.
     args = ["-o", "json", "release", "v1", "--env", "dev"]
     r = cosy(*args, *[a for c in broken for a in ("--client", c)])
     assert r.exit_code == 0, r.output
     v1_arns = {x["client"]: x["task_definition_arn"] for x in json.loads(r.stdout)}
 
-    r = cosy("-o", "json", "release", "v2", "--env", "dev", "--all", "--parallel", "50")
+    # As strict as AWS: the sandbox throttles these reads above AWS's own rates. The run
+    # (20 reads a second here, 20 in burst, every ECS and ELB read paced) never meets
+    # them: nothing is struck.
+    endpoint = sandbox_env["AWS_ENDPOINT_URL"]
+    clear_rules(endpoint)
+    post_rules(endpoint, *AWS_READ_LIMITS)
+    try:
+        r = cosy("-o", "json", "release", "v2", "--env", "dev", "--all", "--parallel", "50")
+        limits = fault_rules(endpoint)
+    finally:
+        clear_rules(endpoint)
+    assert [(x["action"], x["struck"]) for x in limits] == [
+        ("DescribeServices", 0),
+        ("DescribeTargetHealth", 0),
+    ], limits
+    assert all(x["seen"] >= len(fleet) for x in limits), limits  # the rules saw the run
     # On a wrong exit: the code and the lines that are not about a client that went well.
     unusual = [x for x in r.output.splitlines() if not re.search(r"succeeded|baked|bak", x)]
     assert r.exit_code == 1, (r.exit_code, unusual[-60:])

@@ -78,3 +78,24 @@ def test_rate_specs_are_parsed_and_checked() -> None:
         FaultRule.parse("ecs=throttle,rate=fast")
     with pytest.raises(SandboxError, match="rate must be a number of calls a second"):
         FaultRule(api="ecs", fault="throttle", rate=-1)
+
+
+def test_a_rate_and_burst_rule_is_awss_token_bucket() -> None:
+    """``rate=N,burst=B``: B calls at once, then N a second; a quiet spell refills it."""
+    clock = Clock()
+    faults = FaultInjector(clock=clock)
+    faults.add("ecs=throttle,rate=20,burst=50,action=DescribeServices")
+    burst = [faults.strike("ecs", "DescribeServices") is None for _ in range(60)]
+    assert burst.count(True) == 50 and burst[:50] == [True] * 50  # the bucket, then empty
+    passed = 0
+    for _ in range(100):  # 100 calls a second for one second: 20 tokens come back
+        clock.t += 0.01
+        passed += faults.strike("ecs", "DescribeServices") is None
+    assert 19 <= passed <= 21, passed
+    clock.t += 10.0  # a quiet spell: full again, never more than the bucket
+    again = [faults.strike("ecs", "DescribeServices") is None for _ in range(60)]
+    assert again.count(True) == 50
+    (rule,) = faults.rules()
+    assert (rule["rate"], rule["burst"], rule["struck"]) == (20, 50, 10 + (100 - passed) + 10)
+    with pytest.raises(SandboxError, match="burst needs rate"):
+        FaultRule.parse("ecs=throttle,burst=5")
