@@ -59,7 +59,8 @@ OnEvents = Callable[[Watch, list[dict[str, Any]]], None]
 # The poller's share of an account/region's ECS describe rate (see the module's text).
 POLL_RATE = 5.0  # tokens added a second
 POLL_BURST = 5.0  # tokens the bucket holds
-# The longest an interruptible wait for a token goes without looking for a Ctrl-C.
+# The longest a wait goes without looking for a Ctrl-C: an interruptible wait for a
+# token, and the main thread's wait on a fleet's runs (release/fleet.py).
 WAIT_SLICE = 0.25
 # How many token grants a bucket remembers (what a run's pace is counted from).
 GRANTS_KEPT = 200_000

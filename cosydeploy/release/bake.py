@@ -277,7 +277,7 @@ class Bake:
                 else ([extras[(tick // 2) % len(extras)]] if extras and tick % 2 == 0 else [])
             )
             if signal is None and "targets" in due:
-                seen = given[1] if given is not None and given[1] is not None else None
+                seen = given[1] if given is not None else None
                 signal = judge_targets(self._targets(result) if seen is None else seen)
             if signal is None and "alarms" in due:
                 try:

@@ -29,6 +29,7 @@ from cosydeploy import events as ev
 from cosydeploy import outcome as oc
 from cosydeploy.adapters.aws import aws_fault
 from cosydeploy.ecs.poller import (
+    WAIT_SLICE,
     Poller,
     allow_waits,
     buckets_at,
@@ -45,8 +46,6 @@ from cosydeploy.release.model import (
     ReleaseTarget,
     RunResult,
 )
-
-WAIT_SLICE = 0.25  # seconds: how soon the main thread sees a Ctrl-C while runs go on
 
 
 @dataclass
