@@ -9,6 +9,7 @@ the listener links the pushed manifest into moto's ECR with ``put_image`` so
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import shutil
@@ -118,34 +119,42 @@ class PushListener:
             kwargs["imageManifestMediaType"] = media_type
         if tag:
             kwargs["imageTag"] = tag
+        # Asked first: moto's put_image answers a missing repository with an internal
+        # error, not RepositoryNotFoundException.
         try:
-            ecr.put_image(**kwargs)
+            ecr.describe_repositories(repositoryNames=[repository])
+            home = True
         except ecr.exceptions.RepositoryNotFoundException:
+            home = False  # a fleet whose clients all live in accounts of their own
+        if home:
+            with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
+                ecr.put_image(**kwargs)
+        others = _link_other_accounts(repository, manifest, media_type, digest, tag)
+        if not home and not others:
             log.warning("push to %s: no such ECR repository in the sandbox; not linked", repository)
             return
-        except ecr.exceptions.ImageAlreadyExistsException:
-            pass
         self.linked.append((repository, digest))
         log.info("linked %s@%s (tag %s) into ECR", repository, digest, tag)
-        _link_other_accounts(repository, manifest, media_type, digest, tag)
 
 
 def _link_other_accounts(
     repository: str, manifest: str, media_type: str, digest: str, tag: str | None
-) -> None:
+) -> int:
     """The one registry stands in for every account's ECR: a push shows in each other
     account (and region) whose ECR has a repository of that name, as a push to that
-    account's own registry would."""
+    account's own registry would. How many repositories have it now."""
     from moto.ecr.models import ecr_backends
 
     if not tag:
-        return
+        return 0
+    found = 0
     for account, regions in list(ecr_backends.items()):
         if account == ACCOUNT_ID:
             continue
         for region, backend in list(regions.items()):
             if repository not in backend.repositories:
                 continue
+            found += 1
             try:
                 backend.put_image(
                     repository,
@@ -156,6 +165,7 @@ def _link_other_accounts(
                 )
             except Exception as exc:  # already there, or a tag that exists: keep going
                 log.info("link into %s/%s: %s", account, region, exc)
+    return found
 
 
 def _death_signal_hook():
