@@ -293,6 +293,13 @@ def _account_of(access_key: str) -> str:
     return access_key if re.fullmatch(r"\d{12}", access_key) else DEFAULT_ACCOUNT_ID
 
 
+def account_of(access_key: str) -> str:
+    """The account a request signed with this key acts in: an assumed role's, else the
+    one moto files the key under."""
+    caller = find_caller(access_key)
+    return caller.account_id if caller is not None else _account_of(access_key)
+
+
 def _inline_quota(req: Request, account: str) -> str | None:
     """IAM's size quota on a role's inline policies, for one PutRolePolicy."""
     from moto.iam.models import iam_backends
@@ -373,4 +380,12 @@ class RoleAuthorizer:
         return self.app(environ, start_response)
 
 
-__all__ = ["Caller", "Request", "RoleAuthorizer", "calls_for", "decide", "find_caller"]
+__all__ = [
+    "Caller",
+    "Request",
+    "RoleAuthorizer",
+    "account_of",
+    "calls_for",
+    "decide",
+    "find_caller",
+]

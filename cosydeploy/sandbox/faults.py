@@ -7,7 +7,8 @@ that API (optionally of one ``action`` only) have gone through, for ``times`` ca
 one second (the calls it lets through count, the ones it strikes do not), as AWS's own
 rate limits do: ``ecs=throttle,rate=5,action=DescribeServices``. With ``burst=B`` too it
 is AWS's token bucket itself: B tokens, refilled at N a second, a call without a token
-struck (``ecs=throttle,rate=20,burst=50,action=DescribeServices``). Faults:
+struck (``ecs=throttle,rate=20,burst=50,action=DescribeServices``). As in AWS, a rate
+counts per account and region: each has its own window, its own bucket. Faults:
 
     unreachable  the connection is closed without an answer (botocore: connection error)
     5xx          HTTP 500 InternalFailure
@@ -20,7 +21,8 @@ Rules come from ``sandbox up --fault API=FAULT[,after=N][,times=N][,action=A]
 [,seconds=S][,rate=N[,burst=B]]`` or the admin endpoint of a running sandbox: ``POST
 /_sandbox/faults`` (a JSON rule or a list of them), ``GET`` (the rules, with ``seen``:
 the calls they matched, ``struck``: the calls they failed, i.e. refused, and
-``peak_per_second``: the most calls they matched in any one second), ``DELETE`` (clear).
+``peak_per_second``: the most calls they matched in any one second in one account and
+region), ``DELETE`` (clear).
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ _ERRORS = {
 
 
 @dataclass
+class _Scope:
+    """A rule's count in one account and region: its last second's calls (``recent``),
+    the calls a rate let through in the last second (``passed``), its bucket's tokens."""
+
+    recent: deque[float] = field(default_factory=deque)
+    passed: deque[float] = field(default_factory=deque)
+    tokens: float = 0.0
+    at: float | None = None
+
+
+@dataclass
 class FaultRule:
     """One fault: which API (and action), what, when and how many times."""
 
@@ -71,11 +84,9 @@ class FaultRule:
     burst: int = 0  # > 0 (with rate): a token bucket of this many, refilled at rate
     seen: int = field(default=0)
     struck: int = field(default=0)
-    peak_per_second: int = field(default=0)  # the most matching calls in any one second
-    _passed: deque[float] = field(default_factory=deque, repr=False, compare=False)
-    _recent: deque[float] = field(default_factory=deque, repr=False, compare=False)
-    _tokens: float = field(default=0.0, repr=False, compare=False)
-    _at: float | None = field(default=None, repr=False, compare=False)
+    # the most matching calls in any one second, in one account and region
+    peak_per_second: int = field(default=0)
+    _scopes: dict[str, _Scope] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.api not in APIS:
@@ -88,7 +99,6 @@ class FaultRule:
             raise SandboxError(f"fault: rate must be a number of calls a second, not {self.rate}")
         if self.burst < 0 or (self.burst and not self.rate):
             raise SandboxError("fault: burst needs rate (a bucket of burst, refilled at rate)")
-        self._tokens = float(self.burst)
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
@@ -119,28 +129,32 @@ class FaultRule:
     def matches(self, api: str, action: str) -> bool:
         return api == self.api and (not self.action or self.action == action)
 
-    def due(self, now: float) -> bool:
-        """Count one matching call (at ``now``, seconds); True when this rule fails it."""
+    def due(self, now: float, scope: str = "") -> bool:
+        """Count one matching call (at ``now``, seconds, in ``scope``: its account and
+        region); True when this rule fails it."""
         self.seen += 1
-        self._recent.append(now)
-        while self._recent[0] <= now - 1.0:
-            self._recent.popleft()
-        self.peak_per_second = max(self.peak_per_second, len(self._recent))
+        at = self._scopes.get(scope)
+        if at is None:
+            at = self._scopes[scope] = _Scope(tokens=float(self.burst))
+        at.recent.append(now)
+        while at.recent[0] <= now - 1.0:
+            at.recent.popleft()
+        self.peak_per_second = max(self.peak_per_second, len(at.recent))
         if self.seen <= self.after or (self.times and self.struck >= self.times):
             return False
         if self.rate and self.burst:
-            if self._at is not None:
-                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            if at.at is not None:
+                at.tokens = min(self.burst, at.tokens + (now - at.at) * self.rate)
+            at.at = now
+            if at.tokens >= 1.0:
+                at.tokens -= 1.0
                 return False
             return True
         if self.rate:
-            while self._passed and self._passed[0] <= now - 1.0:
-                self._passed.popleft()
-            if len(self._passed) < self.rate:
-                self._passed.append(now)
+            while at.passed and at.passed[0] <= now - 1.0:
+                at.passed.popleft()
+            if len(at.passed) < self.rate:
+                at.passed.append(now)
                 return False
         return True
 
@@ -174,13 +188,14 @@ class FaultInjector:
         with self._lock:
             return [r.as_dict() for r in self._rules]
 
-    def strike(self, api: str, action: str = "") -> FaultRule | None:
-        """Count this call against every matching rule; the first rule due strikes."""
+    def strike(self, api: str, action: str = "", scope: str = "") -> FaultRule | None:
+        """Count this call (in ``scope``: its account and region) against every matching
+        rule; the first rule due strikes."""
         hit = None
         with self._lock:
             now = self._clock()
             for r in self._rules:
-                if r.matches(api, action) and r.due(now) and hit is None:
+                if r.matches(api, action) and r.due(now, scope) and hit is None:
                     r.struck += 1
                     hit = r
         return hit
@@ -203,13 +218,17 @@ class FaultInjector:
 # ------------------------------------------------------------------ the AWS endpoint
 
 
-def _api_and_action(environ: dict[str, Any]) -> tuple[str, str]:
+def _credential(environ: dict[str, Any]) -> list[str]:
+    """The SigV4 credential scope: access key, date, region, service, ``aws4_request``."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    api = ""
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 4:
-            api = _SIGNING_NAMES.get(scope[3], scope[3])
+    if "Credential=" not in auth:
+        return []
+    return auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+
+
+def _api_and_action(environ: dict[str, Any]) -> tuple[str, str]:
+    scope = _credential(environ)
+    api = _SIGNING_NAMES.get(scope[3], scope[3]) if len(scope) >= 4 else ""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     action = target.rsplit(".", 1)[-1] if target else ""
     if not action and api in _QUERY_APIS:
@@ -252,6 +271,19 @@ class FaultMiddleware:
     def __init__(self, app: Any, injector: FaultInjector) -> None:
         self.app = app
         self.injector = injector
+        self._accounts: dict[str, str] = {}  # access key -> account (a key keeps its account)
+
+    def _scope(self, environ: dict[str, Any]) -> str:
+        """``account/region`` of the call, as AWS counts its rate limits."""
+        from cosydeploy.sandbox.authz import account_of
+
+        cred = _credential(environ)
+        if len(cred) < 3:
+            return ""
+        key = cred[0]
+        if key not in self._accounts:
+            self._accounts[key] = account_of(key)
+        return f"{self._accounts[key]}/{cred[2]}"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == ADMIN_PATH:
@@ -265,7 +297,7 @@ class FaultMiddleware:
             )
             return [out]
         api, action = _api_and_action(environ)
-        rule = self.injector.strike(api, action) if api else None
+        rule = self.injector.strike(api, action, self._scope(environ)) if api else None
         if rule is None:
             return self.app(environ, start_response)
         if rule.fault == "latency":

@@ -63,7 +63,7 @@ def test_the_admin_endpoint_shows_what_a_rule_refused() -> None:
     assert status == 200 and isinstance(body, dict)
     assert [(r["rate"], r["seen"], r["struck"]) for r in body["rules"]] == [(2, 5, 3)]
     assert body["rules"][0]["peak_per_second"] == 5  # five calls in the same instant
-    assert "_passed" not in json.dumps(body) and "_recent" not in json.dumps(body)
+    assert "_scopes" not in json.dumps(body) and "recent" not in json.dumps(body)
 
 
 def test_rate_specs_are_parsed_and_checked() -> None:
@@ -99,3 +99,42 @@ def test_a_rate_and_burst_rule_is_awss_token_bucket() -> None:
     assert (rule["rate"], rule["burst"], rule["struck"]) == (20, 50, 10 + (100 - passed) + 10)
     with pytest.raises(SandboxError, match="burst needs rate"):
         FaultRule.parse("ecs=throttle,burst=5")
+
+
+def test_each_account_and_region_has_a_bucket_of_its_own() -> None:
+    """AWS throttles per account and region: a fleet spread over accounts is not one
+    account's calls, and the rule must not refuse it as if it were."""
+    clock = Clock()
+    faults = FaultInjector(clock=clock)
+    faults.add("ecs=throttle,rate=20,burst=50,action=DescribeServices")
+    scopes = ["111111111111/us-east-1", "222222222222/us-east-1", "111111111111/eu-west-1"]
+    got = {
+        s: [faults.strike("ecs", "DescribeServices", s) is None for _ in range(60)] for s in scopes
+    }
+    assert {s: g.count(True) for s, g in got.items()} == dict.fromkeys(scopes, 50)
+    (rule,) = faults.rules()
+    assert (rule["seen"], rule["struck"]) == (180, 30)
+    assert rule["peak_per_second"] == 60  # in one account and region, not 180
+
+
+def test_the_endpoint_counts_a_call_in_the_account_its_key_acts_in() -> None:
+    """The scope a call is counted in: the assumed role's account (moto keeps accounts
+    apart by credentials), the default account for a plain key, and the region signed."""
+    import boto3
+    from moto import mock_aws
+
+    from cosydeploy.sandbox.faults import FaultMiddleware
+
+    def environ(key: str, region: str) -> dict[str, str]:
+        cred = f"{key}/20261201/{region}/ecs/aws4_request"
+        return {"HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders=host"}
+
+    with mock_aws():
+        sts = boto3.client("sts", region_name="us-east-1")
+        creds = sts.assume_role(
+            RoleArn="arn:aws:iam::222222222222:role/cosydeploy-deploy", RoleSessionName="test"
+        )["Credentials"]
+        mw = FaultMiddleware(lambda *a: [], FaultInjector())
+        assert mw._scope(environ(creds["AccessKeyId"], "eu-west-1")) == "222222222222/eu-west-1"
+        assert mw._scope(environ("testing", "us-east-1")) == "123456789012/us-east-1"
+        assert mw._scope({}) == ""
