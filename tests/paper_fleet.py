@@ -28,9 +28,9 @@ name: Paper client {cid}
 contact: ops@{cid}.example.com
 tier: dev
 aws:
-  account_id: "123456789012"
+  account_id: "{account}"
   region: us-east-1
-domain: cosyworld.ai
+{role}domain: cosyworld.ai
 environments:
   dev: {{}}
 app:
@@ -49,9 +49,20 @@ tags:
 """
 
 
-def write_manifests(project_dir: Path, clients: list[str]) -> None:
+HOME = "123456789012"  # the sandbox's own account
+
+
+def write_manifests(
+    project_dir: Path, clients: list[str], accounts: dict[str, str] | None = None
+) -> None:
+    """A manifest per client; ``accounts`` puts a client in an account of its own (reached
+    through a role there, as a client in another account is in AWS), the rest in the
+    sandbox's."""
     for cid in clients:
-        (project_dir / "clients" / f"{cid}.yaml").write_text(MANIFEST.format(cid=cid))
+        account = (accounts or {}).get(cid, HOME)
+        role = f"  role_arn: arn:aws:iam::{account}:role/cosydeploy-deploy\n"
+        text = MANIFEST.format(cid=cid, account=account, role=role if account != HOME else "")
+        (project_dir / "clients" / f"{cid}.yaml").write_text(text)
 
 
 def sandbox_stack_outputs(tfvars: dict[str, Any], alb_url: str) -> dict[str, Any]:
@@ -161,7 +172,12 @@ def onboard_paper(
         )
         return cid, outputs
 
-    # The first alone: it makes what every client shares (the tables, the repository).
-    first = dict([one(clients[0])])
+    # The first of each account alone: it makes what the account's clients share (the
+    # tables, the repository).
+    firsts: dict[str, str] = {}
+    for cid in clients:
+        firsts.setdefault(client_env(project, cid, env).account_id, cid)
+    done = dict(one(cid) for cid in firsts.values())
+    rest = [cid for cid in clients if cid not in done]
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        return first | dict(ex.map(one, clients[1:]))
+        return done | dict(ex.map(one, rest))

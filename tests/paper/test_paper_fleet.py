@@ -5,6 +5,7 @@ what a real onboard records."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import urllib.request
@@ -136,6 +137,62 @@ def test_fleet_release_rolls_back_exactly_the_failing_clients(
             assert served(f"{sandbox.alb_url}/{c}-dev") == "v2"
         assert primary["rolloutState"] == "COMPLETED", (c, primary)
         assert primary["runningCount"] == primary["desiredCount"] == 2, (c, primary)
+
+
+SPREAD = {f"acct{i:02d}": f"{300000000000 + i % 4:012d}" for i in range(40)}
+
+
+def test_a_fleet_spread_over_accounts_is_paced_per_account(project, cosy, sandbox_env):
+    """40 clients in 4 accounts of their own (each reached through a role there): each
+    account has its own token bucket in the tool and in the sandbox, as in AWS. Under
+    AWS's read buckets (per account and region) nothing is struck, though the four
+    accounts together read faster than one account may."""
+    from paper_fleet import onboard_paper, write_manifests
+
+    from cosydeploy.sandbox.faults import clear_rules, post_rules
+
+    clients = sorted(SPREAD)
+    write_manifests(project, clients, SPREAD)
+    endpoint = sandbox_env["AWS_ENDPOINT_URL"]
+    saved = dict(os.environ)
+    try:
+        os.environ.update(sandbox_env)
+        onboard_paper(project, clients)
+        os.environ.clear()
+        os.environ.update(saved)
+        clear_rules(endpoint)
+        post_rules(endpoint, *AWS_READ_LIMITS)
+        args = ["-o", "json", "release", "v1", "--env", "dev", "--parallel", "40"]
+        r = cosy(*args, *[a for c in clients for a in ("--client", c)])
+        limits = fault_rules(endpoint)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        clear_rules(endpoint)
+        for c in clients:  # the other scenarios release and list every manifest
+            (project / "clients" / f"{c}.yaml").unlink()
+    assert r.exit_code == 0, r.output[-3000:]
+    assert {x["client"]: x["outcome"] for x in json.loads(r.stdout)} == dict.fromkeys(
+        clients, "succeeded"
+    )
+    assert [(x["action"], x["struck"]) for x in limits] == [
+        ("DescribeServices", 0),
+        ("DescribeTargetHealth", 0),
+    ], limits
+    # One line per account: its own bucket (bound 40 at 20 a second), its ten clients.
+    paces = {}
+    for line in r.stderr.splitlines():
+        m = re.match(
+            r"AWS reads in (\d{12})/us-east-1: (\d+) for (\d+) client/env\(s\) in .* "
+            r"(\d+) in any second \(bound (\d+)\)",
+            line,
+        )
+        if m:
+            paces[m[1]] = tuple(map(int, m.groups()[1:]))
+    assert sorted(paces) == sorted(set(SPREAD.values())), r.stderr[-3000:]
+    for account, (reads, n, peak, bound) in paces.items():
+        assert n == 10 and reads >= 2 * n, (account, paces[account])
+        assert 0 < peak <= bound == 40, (account, paces[account])
 
 
 def test_status_of_the_whole_fleet_needs_no_terraform(fleet, cosy, aws, project, monkeypatch):
