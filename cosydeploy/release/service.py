@@ -53,6 +53,7 @@ class Releaser:
         self.clock = clock
         self.sleep = sleep
         self._sessions: dict[tuple[str | None, ...], AwsSession] = {}
+        self._making: dict[tuple[str | None, ...], threading.Lock] = {}
         self._lock = threading.Lock()
         self._read_rate = 0.0  # > 0 once a release paces its reads (``pace_reads``)
 
@@ -63,10 +64,20 @@ class Releaser:
         identity (account, region, profile, role) share one session and its clients."""
         key = self.identity(c)
         with self._lock:
-            if key not in self._sessions:
-                self._sessions[key] = self.platform.session(c)
+            if key in self._sessions:
+                return self._sessions[key]
+            making = self._making.setdefault(key, threading.Lock())
+        # One identity's session is made once (its STS calls, its guard); another
+        # identity's meanwhile, not after it.
+        with making:
+            with self._lock:
+                if key in self._sessions:
+                    return self._sessions[key]
+            made = self.platform.session(c)
+            with self._lock:
+                self._sessions[key] = made
                 self._pace_session(key)
-            return self._sessions[key]
+            return made
 
     def pace_reads(self, rate: float) -> None:
         """From now on every ECS and ELB read of this releaser's sessions (the checks
@@ -597,27 +608,41 @@ class Releaser:
     def status(self, envs: list[ClientEnv], *, workers: int = 16) -> list[dict[str, Any]]:
         """Per client/env: serving version, digest, revision, counts, rollout, last release.
 
-        Built for fleets: one session per identity (the account guard once), the stack
-        outputs from the ledger (no Terraform), ``describe_services`` once per cluster for
-        every 10 services, a task definition read only for a revision no ledger record
-        names, nor the stack's own (recorded at apply time), and the reads of different
-        client/envs in parallel (``workers``)."""
+        Built for fleets: one session per identity (the account guard once), made in
+        parallel, the stack outputs from the ledger (no Terraform), ``describe_services``
+        once per cluster for every 10 services, a task definition read only for a revision
+        no ledger record names, nor the stack's own (recorded at apply time), and the reads
+        of different client/envs and accounts in parallel (``workers``)."""
         from concurrent.futures import ThreadPoolExecutor
 
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosydeploy-status") as ex:
+            return self._status(envs, ex)
+
+    def _status(self, envs: list[ClientEnv], ex: Any) -> list[dict[str, Any]]:
         from cosydeploy.status import describe_services_batched, status_row
 
-        for c in envs:  # in order: the account guard fails on the first client it refuses
-            self.session(c)
+        # Each identity's session (its STS calls, the account guard) made at once; the
+        # error raised is still that of the first client, in order, it refuses.
+        firsts: dict[tuple[str | None, ...], ClientEnv] = {}
+        for c in envs:
+            firsts.setdefault(self.identity(c), c)
+        made = {key: ex.submit(self.session, c) for key, c in firsts.items()}
+        for c in envs:
+            made[self.identity(c)].result()
 
         # The stack outputs recorded at apply time: one BatchGetItem per ledger (a table in
-        # one account and region) for every 100 client/envs, not a GetItem each.
+        # one account and region) for every 100 client/envs, not a GetItem each; the
+        # ledgers of different accounts read at once.
         by_ledger: dict[int, tuple[Ledger, list[ClientEnv]]] = {}
         for c in envs:
             db = self.session(c).client("dynamodb")
             by_ledger.setdefault(id(db), (self.ledger(c), []))[1].append(c)
         recorded: dict[tuple[str, str], dict[str, Any]] = {}
-        for ledger_, members in by_ledger.values():
-            recorded.update(ledger_.infra_states([(c.client, c.env) for c in members]))
+        for got in ex.map(
+            lambda entry: entry[0].infra_states([(c.client, c.env) for c in entry[1]]),
+            list(by_ledger.values()),
+        ):
+            recorded.update(got)
 
         # The image of a revision, by its ARN (a revision never changes): the stack's own
         # revision, recorded at apply time, is known without asking ECS.
@@ -660,19 +685,17 @@ class Releaser:
             svc = services.get((id(t.aws.client("ecs")), o.cluster_name, o.service_name))
             return status_row(t, svc, history, image_of(t))
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosydeploy-status") as ex:
-            read_all = list(ex.map(read, envs))
-            ready = [x for x in read_all if x is not None]
-            services = describe_services_batched(
-                [
-                    (t.aws.client("ecs"), t.outputs.cluster_name, t.outputs.service_name)
-                    for t, _ in ready
-                ],
-                run=lambda call: ex.submit(call),
-            )
-            # A revision no record names is read from ECS: those reads in parallel too.
-            rows = list(ex.map(row, envs, read_all))
-        return rows
+        read_all = list(ex.map(read, envs))
+        ready = [x for x in read_all if x is not None]
+        services = describe_services_batched(
+            [
+                (t.aws.client("ecs"), t.outputs.cluster_name, t.outputs.service_name)
+                for t, _ in ready
+            ],
+            run=lambda call: ex.submit(call),
+        )
+        # A revision no record names is read from ECS: those reads in parallel too.
+        return list(ex.map(row, envs, read_all))
 
     def history(self, c: ClientEnv, limit: int = 20) -> list[Any]:
         """The ledger of ``c``, newest first, after reconciling what a dead run left."""
