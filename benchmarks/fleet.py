@@ -31,6 +31,7 @@ stack's first revision), the release in its own process beside the sandbox's:
 
 ``COSY_BENCH_READS=R`` sets the project's ECS reads a second (default 5, ECS allows 20);
 ``COSY_BENCH_PAPER=N`` changes the 200; ``COSY_BENCH_ACCOUNTS=K`` the 20 accounts;
+``COSY_BENCH_PARALLEL=P`` the paper releases' ``--parallel 50``;
 ``COSY_BENCH_ONLY=paper|containers`` runs one part;
 ``COSY_BENCH_MEMPROBE=DIR`` runs each paper release under ``memprobe.py`` (tracemalloc:
 what its peak holds, written to DIR; its times and CPU are then not the tool's own).
@@ -43,12 +44,14 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = (
@@ -61,7 +64,7 @@ SECRETS = (
 )
 N = 8
 PAPER = int(os.environ.get("COSY_BENCH_PAPER", "200"))
-PAPER_PARALLEL = 50
+PAPER_PARALLEL = int(os.environ.get("COSY_BENCH_PARALLEL", "50"))
 ACCOUNTS = int(os.environ.get("COSY_BENCH_ACCOUNTS", "20"))
 
 
@@ -402,6 +405,7 @@ def bench_paper_fleet() -> None:
                     out = Path(probe) / f"release-{len(cids)}.txt"
                     out.parent.mkdir(parents=True, exist_ok=True)
                     run = [sys.executable, str(REPO / "benchmarks" / "memprobe.py"), str(out)]
+                began = time.time()
                 with Usage(info.pid) as usage:
                     got = run_measured([*run, "-o", "json", *args])
                 if got["code"]:
@@ -409,6 +413,7 @@ def bench_paper_fleet() -> None:
                 outcomes = {r["outcome"] for r in json.loads(str(got["stdout"]))}
                 if outcomes != {"succeeded"}:
                     sys.exit(f"paper release: outcomes {outcomes}")
+                got["timeline"] = _timeline(proj, cids, began)
                 return {**got, **{f"{k}_cpu": v for k, v in usage.used.items()}}
 
             def show(label: str, r: dict) -> None:
@@ -419,6 +424,7 @@ def bench_paper_fleet() -> None:
                 )
                 for line in pace_lines(r) or ["(no pace line printed)"]:
                     print(f"    {line}")
+                print(f"    {r['timeline']}")
 
             if os.environ.get("COSY_BENCH_ONLY") == "paper-status":
                 _status(proj, one + eight + fleet, 1, info.pid)  # nothing released
@@ -464,6 +470,43 @@ def bench_paper_fleet() -> None:
             os.environ.clear()
             os.environ.update(saved)
             runner.stop_detached(state)
+
+
+def _timeline(proj: Path, cids: list[str], began: float) -> str:
+    """When the clients' releases started and ended (their ledger records, to the
+    second), from the run's start: how long preparing took, how the rounds of
+    ``--parallel`` went, how long one client's release took."""
+    from cosydeploy.adapters.platform import platform_for
+    from cosydeploy.config.load import load_project
+    from cosydeploy.config.targets import client_env
+    from cosydeploy.ledger import Ledger
+
+    project = load_project(proj)
+    platform: Any = platform_for(project, True)
+    sessions: dict[str | None, Any] = {}
+    starts, ends, spans = [], [], []
+    for cid in cids:
+        c = client_env(project, cid, "dev")
+        if c.role_arn not in sessions:
+            sessions[c.role_arn] = platform.session(c, guard=False)
+        db = sessions[c.role_arn].client("dynamodb")
+        rec = Ledger(db, project.config.release.ledger_table).history(cid, "dev", 1)[0]
+        start = _epoch(rec.started_at) - began
+        end = _epoch(rec.ended_at) - began
+        starts.append(start)
+        ends.append(end)
+        spans.append(end - start)
+    return (
+        f"ledger: releases started {min(starts):.0f}-{max(starts):.0f} s into the run, "
+        f"the last ended at {max(ends):.0f} s; one client's release took "
+        f"{statistics.median(spans):.0f} s (median; {min(spans):.0f}-{max(spans):.0f})"
+    )
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _status(proj: Path, clients: list[str], accounts: int, sandbox_pid: int) -> None:
