@@ -6,6 +6,7 @@ Table ``cosyworld-releases``: hash key ``target`` ("client/env"), range key
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
@@ -56,15 +57,19 @@ def current_actor(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if env.get("GITHUB_ACTOR"):
         return env["GITHUB_ACTOR"]
+    return _git_user() or env.get("USER") or env.get("USERNAME") or "unknown"
+
+
+@functools.cache
+def _git_user() -> str:
+    """git's user.name, asked once per process: a fleet release names its actor for
+    every client's lock and record (two git processes a client otherwise)."""
     try:
-        name = subprocess.run(
+        return subprocess.run(
             ["git", "config", "user.name"], capture_output=True, text=True, timeout=5
         ).stdout.strip()
-        if name:
-            return name
     except (OSError, subprocess.SubprocessError):
-        pass
-    return env.get("USER") or env.get("USERNAME") or "unknown"
+        return ""
 
 
 def ci_run_url(env: Mapping[str, str] | None = None) -> str:
