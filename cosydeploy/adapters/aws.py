@@ -132,6 +132,10 @@ def botocore_config() -> Any:
 # ones a fleet's rollouts read again and again, each throttled per account and region.
 _PACED = ("ecs", "elbv2")
 _READ_PREFIXES = ("Describe", "List", "Get")
+# The error codes ECS and ELB refuse a call with for its rate (botocore retries them).
+_THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
+)
 _paced = threading.local()
 
 
@@ -156,12 +160,27 @@ class AwsSession:
     # service's client is made once, not once per thread that asked first.
     _making: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _pace: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    _throttled: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
-    def pace_reads(self, take: Callable[[], Any] | None) -> None:
+    def pace_reads(
+        self, take: Callable[[], Any] | None, throttled: Callable[[], Any] | None = None
+    ) -> None:
         """From now on every ECS and ELB read (``Describe*``, ``List*``, ``Get*``) of
         this session's clients first calls ``take`` (a token bucket's: the account and
-        region's read pace); None stops it."""
+        region's read pace), and every attempt of their calls that AWS refuses for its
+        rate calls ``throttled`` (the SDK retries it, unseen otherwise); None stops it."""
         self._pace = take
+        self._throttled = throttled
+
+    def _after_attempt(self, response: Any = None, **_: Any) -> None:
+        """botocore needs-retry hook of the ECS and ELB clients (after every attempt):
+        an attempt refused for the account's rate is counted. Decides nothing."""
+        note = self._throttled
+        if note is None or not response:
+            return
+        code = (response[1] or {}).get("Error", {}).get("Code", "")
+        if code in _THROTTLE_CODES:
+            note()
 
     def _before_call(self, model: Any = None, **_: Any) -> None:
         """botocore before-call hook of the ECS and ELB clients (once per call, not per
@@ -184,6 +203,7 @@ class AwsSession:
                 made = self.session.client(service, region_name=region, config=botocore_config())
                 if service in _PACED:
                     made.meta.events.register_first("before-call.*.*", self._before_call)
+                    made.meta.events.register_first("needs-retry.*.*", self._after_attempt)
                 self._clients[service] = made
         return self._clients[service]
 

@@ -114,6 +114,7 @@ class TokenBucket:
         self._cond = threading.Condition()
         self._waiting = [0, 0]  # takers waiting: priority, others
         self._grants: deque[float] = deque(maxlen=GRANTS_KEPT)  # when each token was taken
+        self._throttles: deque[float] = deque(maxlen=GRANTS_KEPT)  # when AWS refused one
 
     @property
     def peak_per_second(self) -> float:
@@ -159,6 +160,16 @@ class TokenBucket:
         """When each token taken at or after ``start`` (this bucket's clock) was taken."""
         with self._cond:
             return [t for t in self._grants if t >= start]
+
+    def throttled(self) -> None:
+        """AWS refused one attempt of a call in this account/region for its rate (the
+        SDK retries it): counted, so a run can say what its pace met."""
+        with self._cond:
+            self._throttles.append(self.clock())
+
+    def throttled_since(self, start: float) -> int:
+        with self._cond:
+            return sum(1 for t in self._throttles if t >= start)
 
 
 def busiest_second(times: Iterable[float]) -> int:

@@ -248,6 +248,7 @@ def _pace(poller: Poller, start: float) -> list[Pace]:
                 busiest_second(grants),
                 buckets(group).peak_per_second,
                 int(st.get("throttled", 0)),
+                buckets(group).throttled_since(start),
             )
         )
     return out

@@ -180,6 +180,8 @@ class Pace:
     peak_per_second: int  # the most reads in any one second
     bound_per_second: float  # the most the bucket lets through in any one second
     throttled: int  # reads AWS still refused after the SDK's retries (waited out)
+    # attempts of ECS and ELB calls AWS refused for its rate (the SDK retried each)
+    retried: int = 0
 
     @property
     def per_client_per_minute(self) -> float:

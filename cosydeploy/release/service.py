@@ -94,7 +94,9 @@ class Releaser:
 
         if self._read_rate:
             bucket = buckets_at(self._read_rate)(f"{key[0]}|{key[1]}")  # account|region
-            self._sessions[key].pace_reads(functools.partial(bucket.take, interruptible=True))
+            self._sessions[key].pace_reads(
+                functools.partial(bucket.take, interruptible=True), bucket.throttled
+            )
 
     @staticmethod
     def identity(c: ClientEnv) -> tuple[str | None, ...]:

@@ -371,9 +371,10 @@ class Presenter:
 
 def _pace_line(p: Any) -> str:
     """A run's reads in one account/region (a ``cosydeploy.release.model.Pace``)."""
-    throttled = (
-        f"{p.throttled} refused by throttling, waited out" if p.throttled else "none throttled"
-    )
+    said = [f"{p.retried} attempt(s) throttled by AWS"] if p.retried else []
+    if p.throttled:
+        said.append(f"{p.throttled} still refused after the SDK's retries, waited out")
+    throttled = ", ".join(said) or "none throttled"
     return (
         f"AWS reads in {p.account}/{p.region}: {p.reads} for {p.clients} client/env(s) in "
         f"{p.minutes:.1f} min, {p.per_client_per_minute:.1f} a client a minute; at most "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -446,7 +447,8 @@ def test_a_fleet_run_prints_what_it_asked_of_each_account(capsys) -> None:
 
     paces = [
         Pace("123456789012", "us-east-1", 840, 200, 2.1, 10, 10.0, 0),
-        Pace("210987654321", "eu-west-1", 12, 2, 0.75, 4, 10.0, 3),
+        Pace("210987654321", "eu-west-1", 12, 2, 0.75, 4, 10.0, 3, 11),
+        Pace("222222222222", "eu-west-1", 12, 2, 0.75, 4, 10.0, 0, 8),
     ]
     results = [ReleaseResult("acme", "dev", "v1", outcome="succeeded")]
     Presenter(json=True).run(RunResult(results, pace=paces), single=False)
@@ -456,8 +458,11 @@ def test_a_fleet_run_prints_what_it_asked_of_each_account(capsys) -> None:
         "AWS reads in 123456789012/us-east-1: 840 for 200 client/env(s) in 2.1 min, 2.0 a "
         "client a minute; at most 10 in any second (bound 10); none throttled",
         "AWS reads in 210987654321/eu-west-1: 12 for 2 client/env(s) in 0.8 min, 8.0 a "
-        "client a minute; at most 4 in any second (bound 10); 3 refused by throttling, "
-        "waited out",
+        "client a minute; at most 4 in any second (bound 10); 11 attempt(s) throttled by "
+        "AWS, 3 still refused after the SDK's retries, waited out",
+        "AWS reads in 222222222222/eu-west-1: 12 for 2 client/env(s) in 0.8 min, 8.0 a "
+        "client a minute; at most 4 in any second (bound 10); 8 attempt(s) throttled by "
+        "AWS",
     ]
     Presenter(json=True).run(RunResult(results, pace=paces), single=True)
     assert "AWS reads" not in capsys.readouterr().err
@@ -528,3 +533,70 @@ def test_the_poller_takes_the_next_token_before_the_release_threads() -> None:
         for t in threads:
             t.join(timeout=5)
         allow_waits()
+
+
+def test_an_attempt_aws_throttles_is_counted_in_its_accounts_bucket(monkeypatch) -> None:
+    """The SDK retries a throttled attempt unseen; the session's hook counts it in the
+    bucket of its account/region, so the run's line can say what its pace met. Any other
+    answer counts nothing, and the hook decides no retry (it returns nothing)."""
+    from cosydeploy.adapters.aws import AwsSession
+
+    clock = FakeClock()
+    bucket = TokenBucket(rate=5, capacity=5, clock=clock, sleep=clock.sleep)
+    session = AwsSession(boto3.Session(region_name="us-east-1"), "us-east-1")
+    session.pace_reads(bucket.take, bucket.throttled)
+    start = clock()
+    for code in ("ThrottlingException", "Throttling", "AccessDeniedException"):
+        assert session._after_attempt(response=(None, {"Error": {"Code": code}})) is None
+    assert session._after_attempt(response=(None, {"services": []})) is None
+    assert session._after_attempt(response=None) is None  # a connection error
+    assert bucket.throttled_since(start) == 2
+    clock.sleep(1.0)
+    assert bucket.throttled_since(clock()) == 0
+    # On the session's ECS client, after every attempt: an endpoint that throttles the
+    # first two attempts of a call; the SDK retries them, the third answers.
+    answers = [(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})] * 2
+    answers.append((200, {"services": [], "failures": []}))
+    with _endpoint(answers) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        ecs = AwsSession(
+            boto3.Session(
+                aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1"
+            ),
+            "us-east-1",
+        )
+        ecs.pace_reads(None, bucket.throttled)
+        before = bucket.throttled_since(0.0)
+        client = ecs.client("ecs")
+        assert client.describe_services(cluster="c", services=["s"])["services"] == []
+        assert bucket.throttled_since(0.0) == before + 2
+        assert not answers
+
+
+@contextlib.contextmanager
+def _endpoint(answers: list[tuple[int, dict]]):
+    """An HTTP endpoint giving ``answers`` in order, one a request (JSON protocol)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, body = answers.pop(0)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
