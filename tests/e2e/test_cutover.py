@@ -9,15 +9,14 @@ origin, the release's version from the ALB; the stand-in's own counts must agree
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from http_stub import QuietHandler, serving
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +27,7 @@ N = 200  # requests per step
 def old_origin() -> Iterator[str]:
     """The app's old home: answers the health path and /version with "old"."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = b"old\n" if self.path in ("/version", "/health/ready") else b""
             self.send_response(200 if body else 404)
@@ -36,14 +35,8 @@ def old_origin() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as address:
+        yield address
 
 
 def with_origin(stage, cid: str, origin: str) -> str:

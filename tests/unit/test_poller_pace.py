@@ -576,10 +576,9 @@ def test_an_attempt_aws_throttles_is_counted_in_its_accounts_bucket(monkeypatch)
 @contextlib.contextmanager
 def _endpoint(answers: list[tuple[int, dict]]):
     """An HTTP endpoint giving ``answers`` in order, one a request (JSON protocol)."""
-    import http.server
-    import threading
+    from http_stub import QuietHandler, serving
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, body = answers.pop(0)
@@ -590,13 +589,5 @@ def _endpoint(answers: list[tuple[int, dict]]):
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as address:
+        yield f"http://{address}"

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from http_stub import QuietHandler, serving
 from moto import mock_aws
 
 from cosydeploy.sandbox.registry import PushListener
@@ -36,7 +35,7 @@ AWAY = "222222222222"
 def registry() -> Iterator[str]:
     """A registry that serves one manifest, as the sandbox's does after a push."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = MANIFEST.encode()
             self.send_response(200)
@@ -45,14 +44,8 @@ def registry() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as address:
+        yield f"http://{address}"
 
 
 def away_ecr():
